@@ -1,0 +1,190 @@
+#include "io/socket.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace actnet::io {
+namespace {
+
+constexpr int kSockFlags = SOCK_NONBLOCK | SOCK_CLOEXEC;
+
+absl::Status SetIntOption(int fd, int level, int name, int value,
+                          absl::string_view name_text) {
+  if (::setsockopt(fd, level, name, &value, sizeof(value)) != 0) {
+    return ErrnoStatus(errno,
+                       absl::StrCat("setsockopt(", name_text, ") fd ", fd));
+  }
+  return absl::OkStatus();
+}
+
+// Creates the socket and applies the options shared by stream and datagram
+// listeners, then binds to `local`.
+absl::StatusOr<UniqueFd> OpenBound(const Address& address,
+                                   const SocketAddress& local, int type) {
+  const std::string target = local.ToString();
+  UniqueFd fd(::socket(local.family(), type | kSockFlags, 0));
+  if (!fd) return ErrnoStatus(errno, absl::StrCat("socket ", address.ToString()));
+  if (local.family() != AF_UNIX) {
+    if (address.options.reuseaddr) {
+      absl::Status s = SetIntOption(fd.Get(), SOL_SOCKET, SO_REUSEADDR, 1,
+                                    "SO_REUSEADDR");
+      if (!s.ok()) return s;
+    }
+    if (address.options.reuseport) {
+      absl::Status s = SetIntOption(fd.Get(), SOL_SOCKET, SO_REUSEPORT, 1,
+                                    "SO_REUSEPORT");
+      if (!s.ok()) return s;
+    }
+    if (address.network == Network::kTcp6 ||
+        address.network == Network::kUdp6) {
+      absl::Status s = SetIntOption(fd.Get(), IPPROTO_IPV6, IPV6_V6ONLY, 1,
+                                    "IPV6_V6ONLY");
+      if (!s.ok()) return s;
+    }
+  }
+  if (::bind(fd.Get(), local.data(), local.size()) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("bind ", target));
+  }
+  return fd;
+}
+
+// Removes a unix socket file left behind by a dead process. Fails if a live
+// process is listening on it.
+absl::Status RemoveStaleUnixSocket(const Address& address,
+                                   const SocketAddress& local) {
+  struct stat st;
+  if (::lstat(address.path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+    return absl::OkStatus();  // absent, or not ours to remove: bind decides
+  }
+  UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | kSockFlags, 0));
+  if (!probe) {
+    return ErrnoStatus(errno, absl::StrCat("socket ", address.ToString()));
+  }
+  if (::connect(probe.Get(), local.data(), local.size()) == 0 ||
+      errno == EAGAIN || errno == EINPROGRESS) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "bind ", address.ToString(),
+        ": address already in use (another process is listening)"));
+  }
+  if (errno == ECONNREFUSED && ::unlink(address.path.c_str()) != 0 &&
+      errno != ENOENT) {
+    return ErrnoStatus(errno, absl::StrCat("unlink stale ", address.path));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SocketAddress> NameOf(int fd, bool peer) {
+  SocketAddress out;
+  out.Reset();
+  int rc = peer ? ::getpeername(fd, out.mutable_data(), out.mutable_size())
+                : ::getsockname(fd, out.mutable_data(), out.mutable_size());
+  if (rc != 0) {
+    return ErrnoStatus(errno, absl::StrCat(peer ? "getpeername" : "getsockname",
+                                           " fd ", fd));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<UniqueFd> ListenStream(const Address& address) {
+  if (!IsStream(address.network)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen ", address.ToString(), ": not a stream network"));
+  }
+  absl::StatusOr<SocketAddress> local = address.Resolve();
+  if (!local.ok()) return local.status();
+  if (address.network == Network::kUnix) {
+    absl::Status s = RemoveStaleUnixSocket(address, *local);
+    if (!s.ok()) return s;
+  }
+  absl::StatusOr<UniqueFd> fd = OpenBound(address, *local, SOCK_STREAM);
+  if (!fd.ok()) return fd.status();
+  if (::listen(fd->Get(), address.options.backlog) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("listen ", local->ToString()));
+  }
+  return fd;
+}
+
+absl::StatusOr<UniqueFd> BindDatagram(const Address& address) {
+  if (!IsDatagram(address.network)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bind ", address.ToString(), ": not a datagram network"));
+  }
+  absl::StatusOr<SocketAddress> local = address.Resolve();
+  if (!local.ok()) return local.status();
+  return OpenBound(address, *local, SOCK_DGRAM);
+}
+
+absl::StatusOr<UniqueFd> ConnectStream(const SocketAddress& remote,
+                                       bool* in_progress) {
+  if (in_progress != nullptr) *in_progress = false;
+  UniqueFd fd(::socket(remote.family(), SOCK_STREAM | kSockFlags, 0));
+  if (!fd) return ErrnoStatus(errno, absl::StrCat("socket ", remote.ToString()));
+  if (::connect(fd.Get(), remote.data(), remote.size()) != 0) {
+    // EINTR on a non-blocking connect means it goes on asynchronously.
+    if (errno != EINPROGRESS && errno != EINTR) {
+      return ErrnoStatus(errno, absl::StrCat("connect ", remote.ToString()));
+    }
+    if (in_progress != nullptr) *in_progress = true;
+  }
+  return fd;
+}
+
+int AcceptNonBlocking(int listen_fd, SocketAddress* peer) {
+  int fd;
+  do {
+    if (peer != nullptr) {
+      peer->set_size(SocketAddress::kCapacity);
+      fd = ::accept4(listen_fd, peer->mutable_data(), peer->mutable_size(),
+                     kSockFlags);
+    } else {
+      fd = ::accept4(listen_fd, nullptr, nullptr, kSockFlags);
+    }
+  } while (fd < 0 && errno == EINTR);
+  return fd >= 0 ? fd : -errno;
+}
+
+absl::Status SetNoDelay(int fd, bool on) {
+  return SetIntOption(fd, IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0, "TCP_NODELAY");
+}
+
+absl::Status SetKeepAlive(int fd, bool on, int idle_seconds) {
+  absl::Status s =
+      SetIntOption(fd, SOL_SOCKET, SO_KEEPALIVE, on ? 1 : 0, "SO_KEEPALIVE");
+  if (!s.ok() || !on || idle_seconds <= 0) return s;
+  s = SetIntOption(fd, IPPROTO_TCP, TCP_KEEPIDLE, idle_seconds, "TCP_KEEPIDLE");
+  if (!s.ok()) return s;
+  return SetIntOption(fd, IPPROTO_TCP, TCP_KEEPINTVL, idle_seconds,
+                      "TCP_KEEPINTVL");
+}
+
+absl::Status SetSendBufferSize(int fd, int bytes) {
+  return SetIntOption(fd, SOL_SOCKET, SO_SNDBUF, bytes, "SO_SNDBUF");
+}
+
+absl::Status SetRecvBufferSize(int fd, int bytes) {
+  return SetIntOption(fd, SOL_SOCKET, SO_RCVBUF, bytes, "SO_RCVBUF");
+}
+
+absl::StatusOr<SocketAddress> LocalAddress(int fd) { return NameOf(fd, false); }
+
+absl::StatusOr<SocketAddress> PeerAddress(int fd) { return NameOf(fd, true); }
+
+int SocketError(int fd) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+  return err;
+}
+
+}  // namespace actnet::io

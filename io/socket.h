@@ -1,0 +1,62 @@
+// Socket set-up and the few socket calls the loops make. Every socket
+// created here is non-blocking and close-on-exec and is returned as a
+// UniqueFd, so the caller owns it. The functions keep no state and may be
+// called from any thread; the fd-level calls are as thread-safe as the
+// syscalls beneath them.
+//
+// Set-up returns absl::Status naming the syscall and its target ("bind
+// 127.0.0.1:9000: Address already in use"). AcceptNonBlocking, which is on
+// the hot path, returns -errno and allocates nothing.
+
+#ifndef ACTNET_IO_SOCKET_H_
+#define ACTNET_IO_SOCKET_H_
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "io/address.h"
+#include "io/unique_fd.h"
+
+namespace actnet::io {
+
+// Creates a listening stream socket (tcp*, unix) bound to `address`:
+// SO_REUSEADDR per options.reuseaddr and SO_REUSEPORT per options.reuseport
+// (TCP only; both ignored for unix), IPV6_V6ONLY for tcp6, then
+// listen(options.backlog). For unix, a socket file nobody listens on (a
+// connect() gets ECONNREFUSED: left by a dead process) is unlinked first; a
+// live listener gives FailedPrecondition "bind unix://<path>: address
+// already in use". Files that are not sockets are never removed.
+absl::StatusOr<UniqueFd> ListenStream(const Address& address);
+
+// Creates a UDP socket bound to `address` (SO_REUSEADDR per options,
+// SO_REUSEPORT when options.reuseport, IPV6_V6ONLY for udp6).
+absl::StatusOr<UniqueFd> BindDatagram(const Address& address);
+
+// Creates a stream socket and starts a non-blocking connect to `remote`.
+// On success *in_progress (if non-null) says whether the connection is
+// still being established (EINPROGRESS): wait for writability, then read
+// SocketError(). Immediate failures (e.g. ECONNREFUSED, or EAGAIN on a unix
+// socket whose backlog is full) are errors.
+absl::StatusOr<UniqueFd> ConnectStream(const SocketAddress& remote,
+                                       bool* in_progress);
+
+// accept4(SOCK_NONBLOCK | SOCK_CLOEXEC), retrying EINTR. Returns the new fd
+// (>= 0; the caller owns it) or -errno (-EAGAIN when nothing is pending,
+// -EMFILE, -ECONNABORTED, ...). Fills *peer when non-null.
+int AcceptNonBlocking(int listen_fd, SocketAddress* peer);
+
+absl::Status SetNoDelay(int fd, bool on);
+// idle_seconds > 0 also sets TCP_KEEPIDLE and TCP_KEEPINTVL to it.
+absl::Status SetKeepAlive(int fd, bool on, int idle_seconds = 0);
+absl::Status SetSendBufferSize(int fd, int bytes);
+absl::Status SetRecvBufferSize(int fd, int bytes);
+
+absl::StatusOr<SocketAddress> LocalAddress(int fd);
+absl::StatusOr<SocketAddress> PeerAddress(int fd);
+
+// The pending SO_ERROR value (0 = none); clears it. If getsockopt itself
+// fails, returns its errno.
+int SocketError(int fd);
+
+}  // namespace actnet::io
+
+#endif  // ACTNET_IO_SOCKET_H_
