@@ -1,0 +1,37 @@
+// The engine's own messages to connection actors, sent by the thread-safe
+// Engine calls (AsyncWrite, Wake, Close). Internal: users send their own
+// types with Tell and receive them in Handler::OnMessage.
+#ifndef ACTNET_ACTORS_CONN_MESSAGES_H_
+#define ACTNET_ACTORS_CONN_MESSAGES_H_
+
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "actors/connection.h"
+
+namespace actnet::internal {
+
+// Bytes to write. If the message dies undelivered (its connection is gone),
+// the callback still runs, with an error: no completion is ever lost.
+struct AsyncWriteMsg {
+  std::string data;
+  WriteCallback done;
+
+  AsyncWriteMsg(std::string d, WriteCallback cb)
+      : data(std::move(d)), done(std::move(cb)) {}
+  AsyncWriteMsg(AsyncWriteMsg&&) noexcept = default;
+  ~AsyncWriteMsg() {
+    if (done) {
+      done(absl::FailedPreconditionError(
+          "AsyncWrite: the connection is closed"));
+    }
+  }
+};
+
+struct WakeMsg {};
+struct CloseMsg {};
+
+}  // namespace actnet::internal
+
+#endif  // ACTNET_ACTORS_CONN_MESSAGES_H_

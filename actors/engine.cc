@@ -1,0 +1,219 @@
+#include "actors/engine.h"
+
+#include <unistd.h>
+
+#include <latch>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "actors/check.h"
+#include "actors/conn_messages.h"
+#include "io/address.h"
+#include "io/epoll_poller.h"
+
+namespace actnet {
+
+Engine::Engine(EngineOptions options) : options_(std::move(options)) {
+  if (options_.loops <= 0) {
+    const unsigned n = std::thread::hardware_concurrency();
+    options_.loops = n == 0 ? 1 : static_cast<int>(n);
+  }
+}
+
+Engine::~Engine() {
+  if (started_ && !joined_) {
+    Stop();
+    Wait();
+  }
+  // Loops (and their mailboxes) go before the listeners they point to.
+  loops_.clear();
+  for (auto& l : listeners_) l->Close();
+}
+
+absl::Status Engine::Listen(absl::string_view url, HandlerFactory factory) {
+  if (started_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("Listen(", url, "): the engine is already running"));
+  }
+  if (factory == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Listen(", url, "): no handler factory"));
+  }
+  absl::StatusOr<io::Address> address = io::ParseAddress(url);
+  if (!address.ok()) return address.status();
+  if (!io::IsStream(address->network)) {
+    return absl::UnimplementedError(absl::StrCat(
+        "Listen(", url, "): datagram listeners are not supported yet"));
+  }
+  listeners_.push_back(std::make_unique<Listener>(
+      std::move(*address), std::move(factory), options_.balancer));
+  return absl::OkStatus();
+}
+
+absl::Status Engine::CreateLoops() {
+  const size_t n = static_cast<size_t>(options_.loops);
+  loads_.reset(new std::atomic<int64_t>[n]);
+  for (size_t i = 0; i < n; ++i) loads_[i].store(0);
+  MailboxOptions mo;
+  mo.ring_capacity = options_.mailbox_capacity;
+  mo.max_producers = n > 1 ? n - 1 : 1;
+  mo.batch = options_.mailbox_batch;
+  mo.foreign_limit = options_.foreign_queue_limit;
+  std::vector<Mailbox*> mailboxes;
+  for (size_t i = 0; i < n; ++i) {
+    absl::StatusOr<std::unique_ptr<io::EpollPoller>> poller =
+        io::EpollPoller::Create();
+    if (!poller.ok()) return poller.status();
+    absl::StatusOr<std::unique_ptr<Mailbox>> mailbox = Mailbox::Create(mo);
+    if (!mailbox.ok()) return mailbox.status();
+    mailboxes.push_back(mailbox->get());
+    loops_.push_back(std::unique_ptr<EventLoop>(
+        new EventLoop(this, static_cast<uint32_t>(i), options_,
+                      std::move(*poller), std::move(*mailbox))));
+  }
+  for (auto& loop : loops_) loop->SetOutboxes(mailboxes);
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Start() {
+  if (started_) return absl::FailedPreconditionError("engine already started");
+  if (listeners_.empty()) {
+    return absl::FailedPreconditionError("engine has nothing to serve: call Listen first");
+  }
+  if (loops_.empty()) {
+    absl::Status s = CreateLoops();
+    if (!s.ok()) {
+      loops_.clear();
+      return s;
+    }
+  }
+  for (auto& l : listeners_) {
+    absl::Status s = l->Bind(options_.loops);
+    if (!s.ok()) {
+      for (auto& other : listeners_) other->Close();
+      return s;
+    }
+  }
+  for (auto& l : listeners_) {
+    for (int i = 0; i < options_.loops; ++i) {
+      if (l->per_loop() || i == 0) loops_[static_cast<size_t>(i)]->AddListener(l.get(), l->fd_for_loop(i));
+    }
+  }
+  if (on_tick_) ScheduleTick(first_tick_);
+  started_ = true;
+  const int cpus = static_cast<int>(std::thread::hardware_concurrency());
+  for (size_t i = 0; i < loops_.size(); ++i) {
+    loops_[i]->StartThread(options_.pin_cpus && cpus > 0
+                               ? static_cast<int>(i) % cpus
+                               : -1);
+  }
+  if (on_boot_) on_boot_(*this);
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Run() {
+  absl::Status s = Start();
+  if (!s.ok()) return s;
+  Wait();
+  return absl::OkStatus();
+}
+
+void Engine::Wait() {
+  if (!started_ || joined_) return;
+  for (auto& loop : loops_) loop->Join();
+  joined_ = true;
+  for (auto& l : listeners_) l->Close();
+  if (on_shutdown_) on_shutdown_(*this);
+}
+
+void Engine::Stop() {
+  // Memory ordering: see stop_requested_ in engine.h. Nothing here
+  // allocates or locks, so a signal handler may call it.
+  stop_requested_.store(true, std::memory_order_seq_cst);
+  for (auto& loop : loops_) loop->mailbox().WakeIfSleeping();
+}
+
+void Engine::OnLoopStopped() {
+  // When one loop stops for a shutdown action the others must follow.
+  if (!stop_requested_.load(std::memory_order_acquire)) Stop();
+}
+
+void Engine::ScheduleTick(absl::Duration delay) {
+  EventLoop* loop0 = loops_[0].get();
+  loop0->timers_.Schedule(
+      loop0->now_ns_ + absl::ToInt64Nanoseconds(delay), [this] {
+        const absl::Duration next = on_tick_(*this);
+        if (next > absl::ZeroDuration() && !stopping()) ScheduleTick(next);
+      });
+}
+
+absl::Status Engine::Route(uint32_t loop, Envelope&& message) {
+  if (loop >= loops_.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("no loop ", loop, " (engine has ", loops_.size(), ")"));
+  }
+  EventLoop* current = EventLoop::Current();
+  if (current != nullptr && &current->engine() == this) {
+    return current->SendFromLoop(loop, std::move(message));
+  }
+  return loops_[loop]->mailbox().PushForeign(std::move(message));
+}
+
+absl::Status Engine::Send(const ActorRef& to, Envelope&& message) {
+  if (!to.valid()) return absl::InvalidArgumentError("Send: invalid ActorRef");
+  message.set_target(to.target());
+  return Route(to.loop, std::move(message));
+}
+
+absl::Status Engine::AsyncWrite(const ActorRef& conn, std::string data,
+                                WriteCallback done) {
+  return Tell<internal::AsyncWriteMsg>(conn, std::move(data), std::move(done));
+}
+
+absl::Status Engine::Wake(const ActorRef& conn) {
+  return Tell<internal::WakeMsg>(conn);
+}
+
+absl::Status Engine::Close(const ActorRef& conn) {
+  return Tell<internal::CloseMsg>(conn);
+}
+
+ActorRef Engine::Spawn(uint32_t loop, std::unique_ptr<Actor> actor) {
+  if (loops_.empty()) {
+    absl::Status s = CreateLoops();
+    ACTNET_CHECK_MSG(s.ok(), "creating loops for Spawn");
+  }
+  ACTNET_CHECK(loop < loops_.size());
+  EventLoop& l = *loops_[loop];
+  ACTNET_CHECK_MSG(!started_ || l.IsCurrent(),
+                   "Spawn after Start must run on the target loop");
+  return l.Spawn(std::move(actor));
+}
+
+int64_t Engine::CountConnections() const {
+  int64_t total = 0;
+  if (loads_ == nullptr) return 0;
+  for (size_t i = 0; i < loops_.size(); ++i) {
+    total += loads_[i].load(std::memory_order_relaxed);
+  }
+  return total;
+}
+
+std::vector<std::string> Engine::ListenAddresses() const {
+  std::vector<std::string> out;
+  for (const auto& l : listeners_) {
+    io::Address a = l->address();
+    if (a.network != io::Network::kUnix) a.port = l->bound_address().port();
+    out.push_back(a.ToString());
+  }
+  return out;
+}
+
+uint64_t Engine::DeadLetters() const {
+  uint64_t total = 0;
+  for (const auto& l : loops_) total += l->dead_letters();
+  return total;
+}
+
+}  // namespace actnet

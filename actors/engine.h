@@ -1,0 +1,154 @@
+// Engine: binds addresses, owns the event loops and runs them until
+// stopped. The entry point of actnet.
+//
+//   actnet::Engine engine({.loops = 4});
+//   engine.Listen<Echo>("tcp://127.0.0.1:9000");
+//   return engine.Run().ok() ? 0 : 1;
+//
+// Thread contract: configuration (Listen, SetOn*) before Start. Start, Run,
+// Wait from one controlling thread. Stop is thread-safe and
+// async-signal-safe (call it from a signal handler). AsyncWrite, Wake,
+// Close, Tell, Send, Post, CountConnections are thread-safe: from a loop
+// thread they go through that loop's outboxes (no lock, no system call),
+// from any other thread through the target loop's foreign queue.
+#ifndef ACTNET_ACTORS_ENGINE_H_
+#define ACTNET_ACTORS_ENGINE_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "actors/actor_ref.h"
+#include "actors/connection.h"
+#include "actors/envelope.h"
+#include "actors/event_loop.h"
+#include "actors/handler.h"
+#include "actors/listener.h"
+#include "actors/options.h"
+
+namespace actnet {
+
+class Engine {
+ public:
+  explicit Engine(EngineOptions options = {});
+  ~Engine();  // stops and joins if still running
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // ---- Configuration (before Start) ----
+  // Serves `url` (tcp://, tcp4://, tcp6://, unix://) with a handler made by
+  // `factory` for each connection; the factory runs on the connection's
+  // loop and must be safe to call from several loops at once.
+  absl::Status Listen(absl::string_view url, HandlerFactory factory);
+  template <class H, class... Args>
+  absl::Status Listen(absl::string_view url, Args... args) {
+    static_assert(std::is_base_of_v<Handler, H>);
+    return Listen(url, HandlerFactory([args...]() -> std::unique_ptr<Handler> {
+                    return std::make_unique<H>(args...);
+                  }));
+  }
+  // Called once every address accepts, on the thread calling Start.
+  void SetOnBoot(std::function<void(Engine&)> fn) { on_boot_ = std::move(fn); }
+  // Called after every loop has stopped and every OnClose has run.
+  void SetOnShutdown(std::function<void(Engine&)> fn) {
+    on_shutdown_ = std::move(fn);
+  }
+  // An engine-wide tick on loop 0: first after `first`, then after whatever
+  // the callback returns (a non-positive duration stops it).
+  void SetOnTick(std::function<absl::Duration(Engine&)> fn,
+                 absl::Duration first = absl::ZeroDuration()) {
+    on_tick_ = std::move(fn);
+    first_tick_ = first;
+  }
+
+  // ---- Running ----
+  // Binds every address and starts the loops; returns once all accept.
+  absl::Status Start();
+  // Start, then Wait.
+  absl::Status Run();
+  // Blocks until the engine has stopped (after Stop or Action::kShutdown).
+  void Wait();
+  // Asks the engine to stop gracefully. Thread-safe, async-signal-safe.
+  void Stop();
+  bool stopping() const { return stop_requested_.load(std::memory_order_acquire); }
+
+  // ---- Thread-safe operations on actors ----
+  // Writes to a connection; `done` (optional) runs on the connection's loop
+  // once the bytes are in the kernel, or with an error if it closed first.
+  // Writes from one thread arrive in the order they were made.
+  absl::Status AsyncWrite(const ActorRef& conn, std::string data,
+                          WriteCallback done = nullptr);
+  // Calls the connection's OnData again (e.g. to process buffered bytes).
+  absl::Status Wake(const ActorRef& conn);
+  // Closes a connection after flushing its queued output.
+  absl::Status Close(const ActorRef& conn);
+  // Sends a message of type T to an actor (a Conn's handler gets it in
+  // OnMessage; a user actor in Receive).
+  template <class T, class... Args>
+  absl::Status Tell(const ActorRef& to, Args&&... args) {
+    return Send(to, Envelope::Make<T>(to.target(), std::forward<Args>(args)...));
+  }
+  absl::Status Send(const ActorRef& to, Envelope&& message);
+  // Runs fn(EventLoop&) on loop `loop`.
+  template <class F>
+  absl::Status Post(uint32_t loop, F&& fn) {
+    Envelope e;
+    e.EmplaceTask(MessageTarget{}, LoopTask<std::decay_t<F>>{std::forward<F>(fn)});
+    return Route(loop, std::move(e));
+  }
+  // Registers a user actor on `loop`: before Start from the controlling
+  // thread, or afterwards from that loop's own thread.
+  ActorRef Spawn(uint32_t loop, std::unique_ptr<Actor> actor);
+
+  // ---- Introspection (thread-safe) ----
+  int64_t CountConnections() const;
+  int num_loops() const { return static_cast<int>(loops_.size()); }
+  // Loop i; only its own thread may use its loop-only methods.
+  EventLoop& loop(int i) { return *loops_[static_cast<size_t>(i)]; }
+  // The addresses actually bound (port 0 resolved), in Listen order.
+  std::vector<std::string> ListenAddresses() const;
+  uint64_t DeadLetters() const;
+  const EngineOptions& options() const { return options_; }
+
+ private:
+  friend class EventLoop;
+  friend class Listener;
+
+  template <class F>
+  struct LoopTask {
+    F fn;
+    void operator()(void* context) { fn(*static_cast<EventLoop*>(context)); }
+  };
+
+  absl::Status Route(uint32_t loop, Envelope&& message);
+  absl::Status CreateLoops();
+  void ScheduleTick(absl::Duration delay);
+  void OnLoopStopped();
+  std::atomic<int64_t>* loads() { return loads_.get(); }
+
+  EngineOptions options_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<std::unique_ptr<EventLoop>> loops_;
+  std::unique_ptr<std::atomic<int64_t>[]> loads_;
+  std::function<void(Engine&)> on_boot_;
+  std::function<void(Engine&)> on_shutdown_;
+  std::function<absl::Duration(Engine&)> on_tick_;
+  absl::Duration first_tick_;
+  bool started_ = false;
+  bool joined_ = false;
+  // Memory ordering: Stop() stores seq_cst, then loads each loop's
+  // `sleeping` (Mailbox::WakeIfSleeping); a loop stores `sleeping` then
+  // loads this flag, so one of them always sees the other.
+  std::atomic<bool> stop_requested_{false};
+};
+
+}  // namespace actnet
+
+#endif  // ACTNET_ACTORS_ENGINE_H_

@@ -1,0 +1,623 @@
+#include "actors/event_loop.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "absl/base/internal/raw_logging.h"
+#include "actors/check.h"
+#include "actors/engine.h"
+#include "actors/listener.h"
+#include "io/socket.h"
+
+namespace actnet {
+namespace {
+
+thread_local EventLoop* tls_current_loop = nullptr;
+
+// Poller tokens: generation << 32 | slot for connections. Generation 0
+// never names a live actor, so it marks the loop's own fds: slot 0 is the
+// mailbox's eventfd, slot 1 + i is listener binding i.
+constexpr uint64_t kWakeToken = 0;
+uint64_t ConnToken(const ActorRef& ref) {
+  return (static_cast<uint64_t>(ref.generation) << 32) | ref.slot;
+}
+
+int64_t MonotonicNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+constexpr int kMaxEvents = 256;
+constexpr int kMaxIov = 64;
+constexpr int kEdgeReadsPerTurn = 16;
+constexpr size_t kGatherRetain = 1 << 20;
+
+}  // namespace
+
+EventLoop::EventLoop(Engine* engine, uint32_t index,
+                     const EngineOptions& options,
+                     std::unique_ptr<io::Poller> poller,
+                     std::unique_ptr<Mailbox> mailbox)
+    : engine_(engine),
+      index_(index),
+      options_(options),
+      poller_(std::move(poller)),
+      mailbox_(std::move(mailbox)),
+      actors_(index),
+      scratch_(new char[options.read_buffer_size]),
+      scratch_size_(options.read_buffer_size) {}
+
+EventLoop::~EventLoop() {
+  ACTNET_CHECK(!thread_.joinable());
+  // Messages still queued die with their payloads (destructors run once).
+  local_.Clear();
+  for (Outbox& o : outboxes_) {
+    while (!o.empty()) o.Flush();  // into mailboxes that are destroyed next
+  }
+}
+
+EventLoop* EventLoop::Current() { return tls_current_loop; }
+
+void EventLoop::SetOutboxes(std::vector<Mailbox*> destinations) {
+  outboxes_.clear();
+  outboxes_.reserve(destinations.size());
+  for (Mailbox* m : destinations) outboxes_.emplace_back(m, options_.outbox_limit);
+}
+
+void EventLoop::AddListener(Listener* listener, int fd) {
+  listeners_.push_back(ListenerBinding{listener, fd, false});
+}
+
+void EventLoop::StartThread(int cpu) {
+  thread_ = std::thread([this] { Run(); });
+  if (cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(thread_.native_handle(), sizeof(set), &set);
+  }
+}
+
+void EventLoop::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+// ---------------------------------------------------------------------------
+// The loop.
+
+void EventLoop::Run() {
+  tls_current_loop = this;
+  now_ns_ = MonotonicNs();
+  absl::Status s = poller_->Add(mailbox_->wake_fd(),
+                                io::kReadable | io::kEdgeTriggered, kWakeToken);
+  ACTNET_CHECK_MSG(s.ok(), "registering the mailbox eventfd");
+  for (size_t i = 0; i < listeners_.size(); ++i) {
+    s = poller_->Add(listeners_[i].fd, io::kReadable, 1 + i);
+    ACTNET_CHECK_MSG(s.ok(), "registering a listener");
+  }
+  io::PollEvent events[kMaxEvents];
+  for (;;) {
+    const int timeout = ComputeTimeout();
+    const int n = poller_->Wait(absl::MakeSpan(events, kMaxEvents), timeout);
+    if (timeout != 0) mailbox_->Unpark();
+    now_ns_ = MonotonicNs();
+    for (int i = 0; i < n; ++i) HandleEvent(events[i].token, events[i].events);
+    if (!read_again_.empty()) {
+      std::vector<Conn*> again;
+      again.swap(read_again_);
+      for (Conn* c : again) HandleReadable(*c);
+    }
+    ProcessMessages();
+    timers_.RunDue(now_ns_);
+    ProcessMessages();
+    while (!dirty_.empty()) {
+      Conn* c = dirty_.back();
+      dirty_.pop_back();
+      c->dirty_ = false;
+      FlushQueued(*c);
+    }
+    FlushOutboxes();
+    graveyard_.clear();
+    if (!stopping_ && engine_->stop_requested_.load(std::memory_order_acquire)) {
+      BeginStop();
+    }
+    if (stopping_ && StopFinished()) break;
+  }
+  FlushOutboxes();
+  graveyard_.clear();
+  timers_.Clear();
+  engine_->OnLoopStopped();
+  tls_current_loop = nullptr;
+}
+
+int EventLoop::ComputeTimeout() {
+  if (!local_.empty() || !busy_outboxes_.empty() || !read_again_.empty() ||
+      mailbox_->HasPending()) {
+    return 0;
+  }
+  for (int i = 0; i < options_.idle_spins; ++i) {
+    if (mailbox_->HasPending()) return 0;
+  }
+  if (!mailbox_->TryPark()) return 0;
+  // Memory ordering: seq_cst load after TryPark's seq_cst store of
+  // `sleeping`; pairs with Engine::Stop (see engine.h).
+  if (engine_->stop_requested_.load(std::memory_order_seq_cst) != stopping_) {
+    mailbox_->Unpark();
+    return 0;
+  }
+  int64_t deadline = -1;
+  if (!timers_.empty()) deadline = timers_.NextDeadline();
+  if (stopping_ && (deadline < 0 || stop_deadline_ns_ < deadline)) {
+    deadline = stop_deadline_ns_;
+  }
+  if (deadline < 0) return -1;
+  const int64_t wait_ns = deadline - MonotonicNs();
+  if (wait_ns <= 0) {
+    mailbox_->Unpark();
+    return 0;
+  }
+  // Round up so a timer is never woken for early.
+  return static_cast<int>(std::min<int64_t>((wait_ns + 999'999) / 1'000'000,
+                                            1'000'000));
+}
+
+void EventLoop::HandleEvent(uint64_t token, uint32_t events) {
+  const uint32_t slot = static_cast<uint32_t>(token);
+  const uint32_t generation = static_cast<uint32_t>(token >> 32);
+  if (generation == 0) {
+    if (slot == 0) return;  // mailbox wake-up: drained by ProcessMessages
+    ListenerBinding& b = listeners_[slot - 1];
+    bool pause = false;
+    b.listener->OnReadable(*this, b.fd, &pause);
+    if (pause && !b.paused) {
+      b.paused = true;
+      (void)poller_->Modify(b.fd, 0, token);
+      RunAfter(options_.accept_backoff, [this, slot, token] {
+        ListenerBinding& lb = listeners_[slot - 1];
+        if (!lb.paused || stopping_) return;
+        lb.paused = false;
+        (void)poller_->Modify(lb.fd, io::kReadable, token);
+      });
+    }
+    return;
+  }
+  Actor* actor = actors_.Resolve(MessageTarget{slot, generation});
+  if (actor == nullptr) return;  // closed earlier in this batch
+  Conn& conn = *static_cast<Conn*>(actor);
+  if ((events & (io::kError | io::kHangup)) != 0 &&
+      (events & (io::kReadable | io::kWritable)) == 0) {
+    int err = io::SocketError(conn.fd());
+    CloseNow(conn, err != 0 ? CloseReason{CloseReason::Kind::kError, err}
+                            : CloseReason{CloseReason::Kind::kPeerClosed, 0});
+    return;
+  }
+  // Writable first: drain output before taking more input.
+  if ((events & io::kWritable) != 0) HandleWritable(conn);
+  if ((events & (io::kReadable | io::kReadHangup)) != 0) HandleReadable(conn);
+}
+
+void EventLoop::Dispatch(Envelope& message) {
+  if (message.is_task()) {
+    message.RunTask(this);
+  } else {
+    actors_.Deliver(message);
+  }
+}
+
+size_t EventLoop::ProcessMessages() {
+  size_t n = mailbox_->Drain([this](Envelope& e) { Dispatch(e); });
+  // Local messages may beget local messages; a bound keeps I/O flowing.
+  size_t budget = options_.mailbox_batch;
+  while (!local_.empty() && budget-- > 0) {
+    Envelope e = local_.TakeFront();
+    Dispatch(e);
+    ++n;
+  }
+  return n;
+}
+
+absl::Status EventLoop::SendFromLoop(uint32_t to_loop, Envelope&& message) {
+  if (to_loop == index_) {
+    local_.Push(std::move(message));
+    return absl::OkStatus();
+  }
+  Outbox& out = outboxes_[to_loop];
+  const bool was_empty = out.empty();
+  absl::Status s = out.Push(std::move(message));
+  if (!s.ok()) return s;
+  if (was_empty) busy_outboxes_.push_back(to_loop);
+  if (out.size() >= out.destination()->ring().max_claim()) out.Flush();
+  return absl::OkStatus();
+}
+
+void EventLoop::FlushOutboxes() {
+  size_t kept = 0;
+  for (size_t i = 0; i < busy_outboxes_.size(); ++i) {
+    const uint32_t to = busy_outboxes_[i];
+    if (!outboxes_[to].Flush()) busy_outboxes_[kept++] = to;
+  }
+  busy_outboxes_.resize(kept);
+}
+
+void EventLoop::RunAfter(absl::Duration delay, absl::AnyInvocable<void()> fn) {
+  ACTNET_DCHECK(IsCurrent() || !thread_.joinable());
+  timers_.Schedule(now_ns_ + absl::ToInt64Nanoseconds(delay), std::move(fn));
+}
+
+ActorRef EventLoop::Spawn(std::unique_ptr<Actor> actor) {
+  ActorRef ref = actors_.Register(actor.get());
+  if (slots_.size() <= ref.slot) slots_.resize(ref.slot + 1);
+  slots_[ref.slot] = Slot{std::move(actor), false};
+  return ref;
+}
+
+void EventLoop::Despawn(const ActorRef& ref) {
+  if (actors_.Resolve(ref.target()) == nullptr) return;
+  graveyard_.push_back(std::move(slots_[ref.slot].actor));
+  actors_.Unregister(ref);
+}
+
+Actor* EventLoop::Find(const ActorRef& ref) const {
+  if (ref.loop != index_) return nullptr;
+  return actors_.Resolve(ref.target());
+}
+
+Conn* EventLoop::FindConn(const ActorRef& ref) const {
+  Actor* a = Find(ref);
+  if (a == nullptr || !slots_[ref.slot].is_conn) return nullptr;
+  return static_cast<Conn*>(a);
+}
+
+// ---------------------------------------------------------------------------
+// Stopping.
+
+void EventLoop::BeginStop() {
+  stopping_ = true;
+  stop_deadline_ns_ = now_ns_ + absl::ToInt64Nanoseconds(options_.stop_timeout);
+  for (ListenerBinding& b : listeners_) (void)poller_->Remove(b.fd);
+  for (Slot& s : slots_) {
+    if (s.actor != nullptr && s.is_conn) {
+      CloseGracefully(*static_cast<Conn*>(s.actor.get()),
+                      CloseReason{CloseReason::Kind::kEngineStopped, 0});
+    }
+  }
+}
+
+bool EventLoop::StopFinished() {
+  if (connections_ != 0 && now_ns_ < stop_deadline_ns_) return false;
+  for (Slot& s : slots_) {
+    if (s.actor != nullptr && s.is_conn) {
+      CloseNow(*static_cast<Conn*>(s.actor.get()),
+               CloseReason{CloseReason::Kind::kEngineStopped, 0});
+    }
+  }
+  // Deliver what is already queued for this loop's actors, then stop.
+  ProcessMessages();
+  for (Slot& s : slots_) {
+    if (s.actor != nullptr) graveyard_.push_back(std::move(s.actor));
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Connections.
+
+uint32_t EventLoop::ReadInterest() const {
+  return options_.edge_triggered
+             ? io::kReadable | io::kWritable | io::kReadHangup | io::kEdgeTriggered
+             : io::kReadable;
+}
+
+void EventLoop::Adopt(io::UniqueFd fd, const io::SocketAddress& peer,
+                      Listener* listener) {
+  if (stopping_) return;  // the fd closes with the UniqueFd
+  if (listener->is_tcp()) {
+    if (options_.tcp_nodelay) (void)io::SetNoDelay(fd.Get(), true);
+    if (options_.tcp_keepalive > absl::ZeroDuration()) {
+      (void)io::SetKeepAlive(
+          fd.Get(), true,
+          static_cast<int>(absl::ToInt64Seconds(options_.tcp_keepalive)));
+    }
+  }
+  std::unique_ptr<Handler> handler = listener->MakeHandler();
+  if (handler == nullptr) return;
+  std::unique_ptr<Conn> owned(
+      new Conn(this, std::move(fd), std::move(handler), peer));
+  Conn& conn = *owned;
+  const ActorRef ref = actors_.Register(&conn);
+  if (slots_.size() <= ref.slot) slots_.resize(ref.slot + 1);
+  slots_[ref.slot] = Slot{std::move(owned), true};
+  conn.interest_ = ReadInterest();
+  absl::Status s = poller_->Add(conn.fd(), conn.interest_, ConnToken(ref));
+  ++connections_;
+  engine_->loads()[index_].fetch_add(1, std::memory_order_relaxed);
+  if (!s.ok()) {
+    CloseNow(conn, CloseReason{CloseReason::Kind::kError, EBADF});
+    return;
+  }
+  RunHandler(conn, [&conn] { return conn.handler().OnOpen(conn); });
+}
+
+void EventLoop::HandleReadable(Conn& conn) {
+  for (int reads = 0; conn.state_ == Conn::State::kOpen && !conn.read_paused_;
+       ++reads) {
+    if (reads == kEdgeReadsPerTurn) {
+      read_again_.push_back(&conn);
+      return;
+    }
+    const ssize_t n = ::read(conn.fd(), scratch_.get(), scratch_size_);
+    if (n > 0) {
+      if (conn.in_.empty()) {
+        conn.view_ = scratch_.get();
+        conn.view_len_ = static_cast<size_t>(n);
+      } else {
+        conn.in_.Append(scratch_.get(), static_cast<size_t>(n));
+      }
+      RunHandler(conn, [&conn] { return conn.handler().OnData(conn); });
+      // Level-triggered: one read per event. Edge-triggered: a short read
+      // emptied the socket, so the next arrival raises a new edge.
+      if (!options_.edge_triggered || static_cast<size_t>(n) < scratch_size_) {
+        return;
+      }
+      continue;
+    }
+    if (n == 0) {
+      CloseGracefully(conn, CloseReason{CloseReason::Kind::kPeerClosed, 0});
+      return;
+    }
+    if (errno == EAGAIN || errno == EINTR) return;
+    CloseNow(conn, CloseReason{CloseReason::Kind::kError, errno});
+    return;
+  }
+}
+
+void EventLoop::HandleWritable(Conn& conn) {
+  if (conn.state_ == Conn::State::kClosed) return;
+  FlushQueued(conn);
+}
+
+void EventLoop::RunHandler(Conn& conn, absl::FunctionRef<Action()> fn) {
+  if (conn.state_ == Conn::State::kClosed) return;
+  Conn* outer = gather_conn_;
+  if (outer != nullptr && outer != &conn) FlushGather(*outer);
+  gather_conn_ = &conn;
+  const Action action = fn();
+  conn.Settle();
+  // Restore first: writes made by completion callbacks run from the flush
+  // go to the connection's queue, not to a gather nobody will flush.
+  gather_conn_ = outer;
+  FlushGather(conn);
+  if (conn.state_ == Conn::State::kClosing) ArmLinger(conn);
+  ApplyAction(conn, action);
+}
+
+void EventLoop::ApplyAction(Conn& conn, Action action) {
+  switch (action) {
+    case Action::kNone:
+      break;
+    case Action::kClose:
+      CloseGracefully(conn, CloseReason{CloseReason::Kind::kLocal, 0});
+      break;
+    case Action::kShutdown:
+      engine_->Stop();
+      break;
+  }
+}
+
+void EventLoop::Write(Conn& conn, absl::string_view data) {
+  if (conn.state_ != Conn::State::kOpen || data.empty()) return;
+  conn.bytes_queued_ += data.size();
+  if (gather_conn_ != &conn || !conn.out_.empty()) {
+    conn.out_.Append(data);
+    MarkDirty(conn);
+    return;
+  }
+  if (InScratch(data)) {
+    gather_chunks_.push_back(Chunk{data.data(), 0, data.size()});
+    return;
+  }
+  const size_t offset = gather_.size();
+  gather_.append(data.data(), data.size());
+  if (!gather_chunks_.empty() && gather_chunks_.back().external == nullptr) {
+    gather_chunks_.back().size += data.size();  // contiguous in gather_
+  } else {
+    gather_chunks_.push_back(Chunk{nullptr, offset, data.size()});
+  }
+}
+
+void EventLoop::FlushGather(Conn& conn) {
+  if (!gather_chunks_.empty() && conn.state_ != Conn::State::kClosed) {
+    size_t done = 0;  // chunks fully written
+    size_t partial = 0;  // bytes written of chunk `done`
+    bool failed = false;
+    while (done < gather_chunks_.size()) {
+      iovec iov[kMaxIov];
+      int count = 0;
+      size_t total = 0;
+      for (size_t i = done; i < gather_chunks_.size() && count < kMaxIov; ++i) {
+        const Chunk& c = gather_chunks_[i];
+        const char* base = c.external != nullptr ? c.external : gather_.data() + c.offset;
+        const size_t skip = i == done ? partial : 0;
+        iov[count].iov_base = const_cast<char*>(base + skip);
+        iov[count].iov_len = c.size - skip;
+        total += c.size - skip;
+        ++count;
+      }
+      const ssize_t n = count == 1 ? ::send(conn.fd(), iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
+                                   : ::writev(conn.fd(), iov, count);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) break;
+        failed = true;
+        CloseNow(conn, CloseReason{CloseReason::Kind::kError, errno});
+        break;
+      }
+      conn.bytes_sent_ += static_cast<uint64_t>(n);
+      size_t left = static_cast<size_t>(n);
+      while (left > 0) {
+        const size_t rest = gather_chunks_[done].size - partial;
+        if (left >= rest) {
+          left -= rest;
+          ++done;
+          partial = 0;
+        } else {
+          partial += left;
+          left = 0;
+        }
+      }
+      if (static_cast<size_t>(n) < total) break;  // socket buffer full
+    }
+    if (!failed) {
+      for (size_t i = done; i < gather_chunks_.size(); ++i) {
+        const Chunk& c = gather_chunks_[i];
+        const char* base = c.external != nullptr ? c.external : gather_.data() + c.offset;
+        const size_t skip = i == done ? partial : 0;
+        conn.out_.Append(base + skip, c.size - skip);
+      }
+    }
+    gather_chunks_.clear();
+    gather_.clear();
+    if (gather_.capacity() > kGatherRetain) gather_.shrink_to_fit();
+  }
+  AfterOutput(conn);
+}
+
+void EventLoop::FlushQueued(Conn& conn) {
+  if (conn.state_ == Conn::State::kClosed) return;
+  while (!conn.out_.empty()) {
+    iovec iov[2];
+    const int count = conn.out_.FillIovecs(iov, 2);
+    size_t total = 0;
+    for (int i = 0; i < count; ++i) total += iov[i].iov_len;
+    const ssize_t n = count == 1 ? ::send(conn.fd(), iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
+                                 : ::writev(conn.fd(), iov, count);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) break;
+      CloseNow(conn, CloseReason{CloseReason::Kind::kError, errno});
+      return;
+    }
+    conn.out_.Discard(static_cast<size_t>(n));
+    conn.bytes_sent_ += static_cast<uint64_t>(n);
+    if (static_cast<size_t>(n) < total) break;
+  }
+  AfterOutput(conn);
+}
+
+// After output moved: completions, interest, back-pressure, pending close.
+void EventLoop::AfterOutput(Conn& conn) {
+  if (conn.state_ == Conn::State::kClosed) return;
+  if (!conn.write_callbacks_.empty()) {
+    size_t fired = 0;
+    while (fired < conn.write_callbacks_.size() &&
+           conn.write_callbacks_[fired].first <= conn.bytes_sent_) {
+      conn.write_callbacks_[fired].second(absl::OkStatus());
+      ++fired;
+    }
+    conn.write_callbacks_.erase(conn.write_callbacks_.begin(),
+                                conn.write_callbacks_.begin() + fired);
+  }
+  const size_t queued = conn.out_.size();
+  if (conn.state_ == Conn::State::kClosing && queued == 0 &&
+      gather_conn_ != &conn) {
+    CloseNow(conn, conn.pending_reason_);
+    return;
+  }
+  if (options_.edge_triggered) return;  // registered once for both
+  if (!conn.read_paused_ && queued > options_.write_high_water) {
+    conn.read_paused_ = true;
+  } else if (conn.read_paused_ && queued <= options_.write_low_water) {
+    conn.read_paused_ = false;
+  }
+  uint32_t interest = 0;
+  if (conn.state_ == Conn::State::kOpen && !conn.read_paused_) interest |= io::kReadable;
+  if (queued != 0) interest |= io::kWritable;
+  SetInterest(conn, interest);
+}
+
+void EventLoop::ScheduleTick(Conn& conn) {
+  const ActorRef ref = conn.ref();
+  const uint32_t generation = conn.tick_generation_;
+  RunAfter(conn.tick_interval_, [this, ref, generation] {
+    Conn* c = FindConn(ref);
+    if (c == nullptr || c->tick_generation_ != generation ||
+        c->state_ != Conn::State::kOpen) {
+      return;
+    }
+    RunHandler(*c, [c] { return c->handler().OnTick(*c); });
+    if (c->state_ == Conn::State::kOpen && c->tick_generation_ == generation) {
+      ScheduleTick(*c);
+    }
+  });
+}
+
+void EventLoop::MarkDirty(Conn& conn) {
+  if (conn.dirty_) return;
+  conn.dirty_ = true;
+  dirty_.push_back(&conn);
+}
+
+void EventLoop::SetInterest(Conn& conn, uint32_t interest) {
+  if (interest == conn.interest_) return;
+  conn.interest_ = interest;
+  (void)poller_->Modify(conn.fd(), interest, ConnToken(conn.ref()));
+}
+
+void EventLoop::CloseGracefully(Conn& conn, CloseReason reason) {
+  if (conn.state_ != Conn::State::kOpen) return;
+  conn.state_ = Conn::State::kClosing;
+  conn.pending_reason_ = reason;
+  if (gather_conn_ == &conn) return;  // RunHandler flushes, then finishes
+  if (conn.out_.empty()) {
+    CloseNow(conn, reason);
+    return;
+  }
+  AfterOutput(conn);  // stops reading, keeps writing
+  ArmLinger(conn);
+}
+
+void EventLoop::ArmLinger(Conn& conn) {
+  if (conn.state_ != Conn::State::kClosing || conn.linger_armed_) return;
+  conn.linger_armed_ = true;
+  const ActorRef ref = conn.ref();
+  RunAfter(options_.close_linger, [this, ref] {
+    if (Conn* c = FindConn(ref)) {
+      CloseNow(*c, CloseReason{CloseReason::Kind::kTimeout, 0});
+    }
+  });
+}
+
+void EventLoop::CloseNow(Conn& conn, CloseReason reason) {
+  if (conn.state_ == Conn::State::kClosed) return;
+  conn.state_ = Conn::State::kClosed;
+  (void)poller_->Remove(conn.fd());
+  conn.handler().OnClose(conn, reason);
+  const absl::Status closed = absl::FailedPreconditionError(
+      "connection closed before the write was sent: " + reason.ToString());
+  for (auto& [mark, cb] : conn.write_callbacks_) {
+    cb(mark <= conn.bytes_sent_ ? absl::OkStatus() : closed);
+  }
+  conn.write_callbacks_.clear();
+  conn.fd_.Reset();
+  conn.in_.Clear();
+  conn.out_.Clear();
+  conn.view_ = nullptr;
+  conn.view_len_ = 0;
+  std::vector<absl::AnyInvocable<void()>> callbacks;
+  callbacks.swap(conn.close_callbacks_);
+  const ActorRef ref = conn.ref();
+  graveyard_.push_back(std::move(slots_[ref.slot].actor));
+  slots_[ref.slot].is_conn = false;
+  actors_.Unregister(ref);
+  --connections_;
+  engine_->loads()[index_].fetch_sub(1, std::memory_order_relaxed);
+  for (auto& cb : callbacks) cb();
+}
+
+}  // namespace actnet

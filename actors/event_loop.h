@@ -1,0 +1,173 @@
+// EventLoop: one thread, one poller, one mailbox: the actor that owns a
+// share of the engine's connections (its child actors), its timers and any
+// user actors spawned on it.
+//
+// An iteration: wait for readiness (not at all if work is queued) -> handle
+// socket events (writable before readable) -> drain the mailbox (a batch
+// from the ring, a batch from foreign threads) and the local queue -> run
+// due timers -> flush connections written outside a handler -> flush the
+// outboxes to other loops. An idle loop spins briefly on its mailbox, then
+// parks in the poller until an event, a timer or a producer's wake-up.
+//
+// Thread contract: index(), engine(), Current() and IsCurrent() are
+// thread-safe; everything else is loop thread only (debug-asserted).
+// Other threads reach a loop through Engine (Post, Tell, AsyncWrite...).
+#ifndef ACTNET_ACTORS_EVENT_LOOP_H_
+#define ACTNET_ACTORS_EVENT_LOOP_H_
+
+#include <sys/uio.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "actors/actor.h"
+#include "actors/connection.h"
+#include "actors/envelope_queue.h"
+#include "actors/mailbox.h"
+#include "actors/options.h"
+#include "actors/timer_queue.h"
+#include "io/poller.h"
+
+namespace actnet {
+
+class Engine;
+class Listener;
+
+class EventLoop {
+ public:
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // Thread-safe.
+  uint32_t index() const { return index_; }
+  Engine& engine() const { return *engine_; }
+  // The loop whose thread is calling, or null on any other thread.
+  static EventLoop* Current();
+  bool IsCurrent() const { return Current() == this; }
+
+  // ---- Loop thread only ----
+  // Runs `fn` on this loop after `delay`.
+  void RunAfter(absl::Duration delay, absl::AnyInvocable<void()> fn);
+  // Registers a user actor on this loop; the loop owns it until Despawn.
+  ActorRef Spawn(std::unique_ptr<Actor> actor);
+  void Despawn(const ActorRef& ref);
+  // The live actor behind a ref on this loop, or null.
+  Actor* Find(const ActorRef& ref) const;
+  Conn* FindConn(const ActorRef& ref) const;
+  // Connections currently owned by this loop.
+  size_t connection_count() const { return connections_; }
+  // Monotonic time of the current iteration, in nanoseconds.
+  int64_t now_ns() const { return now_ns_; }
+  uint64_t dead_letters() const { return actors_.dead_letters(); }
+
+ private:
+  friend class Engine;
+  friend class Conn;
+  friend class Listener;
+
+  struct Slot {
+    std::unique_ptr<Actor> actor;
+    bool is_conn = false;
+  };
+  // A chunk of gathered output: either a view of the scratch buffer
+  // (external != null, zero-copy) or a range of gather_.
+  struct Chunk {
+    const char* external;
+    size_t offset;
+    size_t size;
+  };
+
+  EventLoop(Engine* engine, uint32_t index, const EngineOptions& options,
+            std::unique_ptr<io::Poller> poller,
+            std::unique_ptr<Mailbox> mailbox);
+
+  // Engine side (any thread, before Start / after Wait).
+  void StartThread(int cpu);
+  void Join();
+  void AddListener(Listener* listener, int fd);
+  void SetOutboxes(std::vector<Mailbox*> destinations);
+  Mailbox& mailbox() { return *mailbox_; }
+  // Routes from this loop's thread: local queue or an outbox.
+  absl::Status SendFromLoop(uint32_t to_loop, Envelope&& message);
+
+  void Run();
+  int ComputeTimeout();
+  void HandleEvent(uint64_t token, uint32_t events);
+  void Dispatch(Envelope& message);
+  size_t ProcessMessages();
+  void FlushOutboxes();
+  void BeginStop();
+  bool StopFinished();
+
+  // Connections.
+  void Adopt(io::UniqueFd fd, const io::SocketAddress& peer,
+             Listener* listener);
+  void HandleReadable(Conn& conn);
+  void HandleWritable(Conn& conn);
+  // Runs one handler callback for `conn` and then flushes what it wrote.
+  void RunHandler(Conn& conn, absl::FunctionRef<Action()> fn);
+  void ApplyAction(Conn& conn, Action action);
+  void Write(Conn& conn, absl::string_view data);
+  void FlushGather(Conn& conn);
+  void FlushQueued(Conn& conn);
+  void AfterOutput(Conn& conn);
+  void MarkDirty(Conn& conn);
+  void ScheduleTick(Conn& conn);
+  void SetInterest(Conn& conn, uint32_t interest);
+  void CloseGracefully(Conn& conn, CloseReason reason);
+  void ArmLinger(Conn& conn);
+  void CloseNow(Conn& conn, CloseReason reason);
+  uint32_t ReadInterest() const;
+  bool InScratch(absl::string_view data) const {
+    return data.data() >= scratch_.get() &&
+           data.data() + data.size() <= scratch_.get() + scratch_size_;
+  }
+
+  Engine* engine_;
+  uint32_t index_;
+  EngineOptions options_;
+  std::unique_ptr<io::Poller> poller_;
+  std::unique_ptr<Mailbox> mailbox_;
+  std::vector<Outbox> outboxes_;  // by destination loop (own index unused)
+  std::vector<uint32_t> busy_outboxes_;
+  EnvelopeQueue local_;
+  ActorTable actors_;
+  std::vector<Slot> slots_;
+  std::vector<std::unique_ptr<Actor>> graveyard_;
+  std::vector<Conn*> dirty_;
+  std::vector<Conn*> read_again_;  // edge-triggered reads cut short
+  TimerQueue timers_;
+  size_t connections_ = 0;
+  int64_t now_ns_ = 0;
+
+  struct ListenerBinding {
+    Listener* listener;
+    int fd;
+    bool paused;
+  };
+  std::vector<ListenerBinding> listeners_;
+
+  std::unique_ptr<char[]> scratch_;
+  size_t scratch_size_;
+  std::vector<Chunk> gather_chunks_;
+  std::string gather_;
+  Conn* gather_conn_ = nullptr;
+
+  bool stopping_ = false;
+  int64_t stop_deadline_ns_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace actnet
+
+#endif  // ACTNET_ACTORS_EVENT_LOOP_H_

@@ -1,0 +1,74 @@
+// Handler: the user's connection actor. The engine creates one per
+// connection (through the factory given to Engine::Listen) and calls it on
+// the connection's loop thread only, one event at a time, so a handler owns
+// its state without locks. Each callback returns an Action.
+//
+//   class Echo : public actnet::Handler {
+//     actnet::Action OnData(actnet::Conn& c) override {
+//       c.Write(c.Next());
+//       return actnet::Action::kNone;
+//     }
+//   };
+#ifndef ACTNET_ACTORS_HANDLER_H_
+#define ACTNET_ACTORS_HANDLER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "actors/envelope.h"
+
+namespace actnet {
+
+class Conn;
+
+// What the engine does after a callback returns.
+enum class Action {
+  kNone,      // carry on
+  kClose,     // close this connection (queued output is flushed first)
+  kShutdown,  // stop the whole engine gracefully
+};
+
+// Why a connection closed.
+struct CloseReason {
+  enum class Kind {
+    kLocal,          // Close() or Action::kClose
+    kPeerClosed,     // orderly EOF from the peer
+    kError,          // socket error (reset, broken pipe...); see `error`
+    kEngineStopped,  // the engine is stopping
+    kTimeout,        // queued output could not be flushed in time
+  };
+  Kind kind = Kind::kLocal;
+  int error = 0;  // errno for kError
+
+  bool is_error() const { return kind == Kind::kError || kind == Kind::kTimeout; }
+  std::string ToString() const;
+};
+
+class Handler {
+ public:
+  virtual ~Handler() = default;
+
+  // The connection is registered and may write. Not called for UDP.
+  virtual Action OnOpen(Conn& conn) { return Action::kNone; }
+  // Inbound bytes are buffered in the connection: Peek/Next/Discard them.
+  // Bytes left unconsumed stay buffered, but OnData is only called again
+  // when more arrive (or on Wake()).
+  virtual Action OnData(Conn& conn) = 0;
+  // The per-connection ticker set with Conn::SetTick fired.
+  virtual Action OnTick(Conn& conn) { return Action::kNone; }
+  // A message sent to this connection's ActorRef (Engine::Tell, Conn::Tell).
+  // The payload is destroyed after return unless moved out.
+  virtual Action OnMessage(Conn& conn, Envelope& message) {
+    return Action::kNone;
+  }
+  // The connection is closing; writes are ignored from here on.
+  virtual void OnClose(Conn& conn, const CloseReason& reason) {}
+};
+
+// Makes a handler for each new connection. Called on the connection's loop.
+using HandlerFactory = std::function<std::unique_ptr<Handler>()>;
+
+}  // namespace actnet
+
+#endif  // ACTNET_ACTORS_HANDLER_H_

@@ -1,0 +1,64 @@
+// Listener: the actor that accepts sockets for one bound address and hands
+// each to a loop chosen by the balancer, as an Adopt message through that
+// loop's mailbox (or directly, when the chosen loop is its own). With
+// `?reuseport=true` every loop owns a listening socket of its own and the
+// kernel balances; the balancer is then not consulted.
+//
+// Accept errors never spin and never stop the server: EAGAIN ends a batch,
+// transient errors (ECONNABORTED, EINTR, EPROTO, EPERM) are skipped, and
+// resource errors (EMFILE, ENFILE, ENOBUFS, ENOMEM) pause accepting on that
+// socket for `accept_backoff`, then retry.
+//
+// Thread contract: the Listener's configuration is immutable once the
+// engine starts and is read by every loop; OnReadable runs on the loop
+// that owns the socket; the balancer is used only from one loop (the
+// non-reuseport listener lives on loop 0).
+#ifndef ACTNET_ACTORS_LISTENER_H_
+#define ACTNET_ACTORS_LISTENER_H_
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "actors/handler.h"
+#include "balance/balancer.h"
+#include "io/address.h"
+#include "io/unique_fd.h"
+
+namespace actnet {
+
+class EventLoop;
+
+class Listener {
+ public:
+  Listener(io::Address address, HandlerFactory factory,
+           balance::Strategy strategy);
+
+  const io::Address& address() const { return address_; }
+  const io::SocketAddress& bound_address() const { return bound_; }
+  bool per_loop() const { return per_loop_; }
+  bool is_tcp() const { return address_.network != io::Network::kUnix; }
+  std::unique_ptr<Handler> MakeHandler() const { return factory_(); }
+
+  // Binds: one socket, or one per loop with reuseport.
+  absl::Status Bind(int loops);
+  // The socket for loop i (or the single socket when !per_loop()).
+  int fd_for_loop(int i) const;
+  // Closes every socket; removes the unix socket file.
+  void Close();
+
+  // Loop thread of the owning loop: accepts what is pending.
+  void OnReadable(EventLoop& loop, int fd, bool* pause);
+
+ private:
+  io::Address address_;
+  HandlerFactory factory_;
+  std::unique_ptr<balance::Balancer> balancer_;
+  bool per_loop_ = false;
+  std::vector<io::UniqueFd> fds_;
+  io::SocketAddress bound_;
+};
+
+}  // namespace actnet
+
+#endif  // ACTNET_ACTORS_LISTENER_H_

@@ -1,0 +1,179 @@
+// Mailbox: an event loop's inbox. Three ways in, one consumer:
+//  - other loops' threads, through an Outbox each: batches claimed in the
+//    Disruptor ring (MpscRing), no lock, no system call while the consumer
+//    is busy;
+//  - any other thread (user threads calling AsyncWrite or Tell), through a
+//    moodycamel::ConcurrentQueue beside the ring (per-thread FIFO);
+//  - the owning loop itself never uses the mailbox (its local FIFO is an
+//    EnvelopeQueue drained in the same iteration).
+//
+// Parking: a consumer with nothing to do calls TryPark(), which sets
+// `sleeping` and re-checks for work; only if there is none may it block on
+// wake_fd() (an eventfd, registered edge-triggered so it needs no draining).
+// A producer that publishes checks `sleeping` and writes the eventfd only if
+// it wins the exchange that clears it, so a busy consumer costs its
+// producers no system call, and a parked one gets exactly one write.
+//
+// Memory is bounded: the ring by its capacity, each outbox by its limit,
+// the foreign queue by `foreign_limit`; beyond those the sender gets
+// absl::ResourceExhaustedError. Order is FIFO per (sender, receiver) pair.
+//
+// Thread contract: PushForeign and WakeIfSleeping are thread-safe; Drain,
+// HasPending, TryPark and Unpark are for the consumer thread only.
+#ifndef ACTNET_ACTORS_MAILBOX_H_
+#define ACTNET_ACTORS_MAILBOX_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "actors/envelope.h"
+#include "actors/envelope_queue.h"
+#include "actors/ring.h"
+#include "actors/sequence.h"
+#include "concurrentqueue/concurrentqueue.h"
+#include "io/waker.h"
+
+namespace actnet {
+
+struct MailboxOptions {
+  size_t ring_capacity = 4096;   // slots, a power of two
+  size_t max_producers = 1;      // loop threads that send through outboxes
+  size_t batch = 256;            // messages per Drain from each source
+  size_t foreign_limit = 1 << 16;  // queued messages from foreign threads
+};
+
+class Mailbox {
+ public:
+  static absl::StatusOr<std::unique_ptr<Mailbox>> Create(
+      const MailboxOptions& options);
+  ~Mailbox();
+  Mailbox(const Mailbox&) = delete;
+  Mailbox& operator=(const Mailbox&) = delete;
+
+  // The eventfd to watch (edge-triggered) while parked.
+  int wake_fd() const { return waker_.fd(); }
+  MpscRing& ring() { return ring_; }
+  const MailboxOptions& options() const { return options_; }
+
+  // Thread-safe. Enqueues from a thread that is not a loop of this engine.
+  // ResourceExhausted when `foreign_limit` messages are already queued.
+  absl::Status PushForeign(Envelope&& message);
+
+  // Thread-safe. Called by producers after publishing.
+  void WakeIfSleeping() {
+    // Memory ordering: seq_cst load, after the producer's seq_cst claim (or
+    // fence); pairs with TryPark's seq_cst store then load.
+    if (sleeping_.load(std::memory_order_seq_cst) &&
+        sleeping_.exchange(false, std::memory_order_seq_cst)) {
+      wakeups_.fetch_add(1, std::memory_order_relaxed);
+      waker_.Wake();
+    }
+  }
+
+  // Consumer thread only. Runs fn(Envelope&) on up to `batch` messages from
+  // the ring, then up to `batch` from foreign threads. Returns the count.
+  template <class Fn>
+  size_t Drain(Fn&& fn) {
+    size_t n = ring_.ConsumeBatch(options_.batch, fn);
+    if (foreign_count_.load(std::memory_order_relaxed) > 0) {
+      n += DrainForeign(fn);
+    }
+    return n;
+  }
+
+  // Consumer thread only: is anything claimed or queued and not consumed?
+  bool HasPending() const {
+    return ring_.HasPending() ||
+           foreign_count_.load(std::memory_order_seq_cst) > 0;
+  }
+
+  // Consumer thread only. Announces that the consumer is about to block;
+  // returns false (and withdraws) if work arrived meanwhile.
+  bool TryPark() {
+    // Memory ordering: seq_cst store then seq_cst loads (in HasPending);
+    // the producers do claim-then-load, so one side always sees the other.
+    sleeping_.store(true, std::memory_order_seq_cst);
+    if (HasPending()) {
+      sleeping_.store(false, std::memory_order_relaxed);
+      return false;
+    }
+    return true;
+  }
+  // Consumer thread only, after waking from the poller.
+  void Unpark() { sleeping_.store(false, std::memory_order_relaxed); }
+
+  // Number of eventfd writes so far (a benchmark counter). Thread-safe.
+  uint64_t wakeups() const { return wakeups_.load(std::memory_order_relaxed); }
+
+ private:
+  Mailbox(const MailboxOptions& options, io::Waker waker);
+
+  template <class Fn>
+  size_t DrainForeign(Fn& fn) {
+    constexpr size_t kChunk = 64;
+    Envelope chunk[kChunk];
+    size_t total = 0;
+    while (total < options_.batch) {
+      const size_t want = std::min(kChunk, options_.batch - total);
+      const size_t got = foreign_.try_dequeue_bulk(chunk, want);
+      if (got == 0) break;
+      // Memory ordering: relaxed; the count is an upper bound that producers
+      // raise (seq_cst) before enqueueing.
+      foreign_count_.fetch_sub(static_cast<int64_t>(got),
+                               std::memory_order_relaxed);
+      for (size_t i = 0; i < got; ++i) {
+        fn(chunk[i]);
+        chunk[i].Reset();
+      }
+      total += got;
+      if (got < want) break;
+    }
+    return total;
+  }
+
+  MailboxOptions options_;
+  MpscRing ring_;
+  io::Waker waker_;
+  // Memory ordering: see TryPark / WakeIfSleeping.
+  alignas(kFalseSharingRange) std::atomic<bool> sleeping_{false};
+  alignas(kFalseSharingRange) std::atomic<int64_t> foreign_count_{0};
+  std::atomic<uint64_t> wakeups_{0};
+  moodycamel::ConcurrentQueue<Envelope> foreign_;
+};
+
+// Outbox: messages from one loop to another loop's mailbox. Sends collect
+// here and Flush() publishes them with one ring claim per up to max_claim
+// messages (called at the end of each loop iteration, and every max_claim
+// messages). What does not fit in a full ring waits here, and later sends
+// queue behind it, so per-sender order holds and the loop never blocks.
+// Loop thread only (the sending loop's).
+class Outbox {
+ public:
+  Outbox(Mailbox* destination, size_t limit)
+      : destination_(destination), limit_(limit) {}
+
+  // ResourceExhausted when `limit` messages are already waiting.
+  absl::Status Push(Envelope&& message);
+
+  // Publishes as much as fits; wakes the destination if it is parked.
+  // Returns true when nothing is left waiting.
+  bool Flush();
+
+  bool empty() const { return queue_.empty(); }
+  size_t size() const { return queue_.size(); }
+  Mailbox* destination() const { return destination_; }
+
+ private:
+  Mailbox* destination_;
+  size_t limit_;
+  EnvelopeQueue queue_;
+  int64_t cached_consumer_ = 0;
+};
+
+}  // namespace actnet
+
+#endif  // ACTNET_ACTORS_MAILBOX_H_

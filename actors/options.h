@@ -1,0 +1,55 @@
+// Engine options: everything an Engine is configured with, with the
+// defaults a server wants. Plain data; copied into the engine at creation.
+#ifndef ACTNET_ACTORS_OPTIONS_H_
+#define ACTNET_ACTORS_OPTIONS_H_
+
+#include <cstddef>
+
+#include "absl/time/time.h"
+#include "balance/balancer.h"
+
+namespace actnet {
+
+struct EngineOptions {
+  // Event loops (threads). 0 = one per online CPU.
+  int loops = 0;
+  // Pin loop i to CPU i % (number of CPUs).
+  bool pin_cpus = false;
+  // How a listener picks the loop for a new connection (ignored for
+  // reuseport listeners, where the kernel balances).
+  balance::Strategy balancer = balance::Strategy::kRoundRobin;
+  // Register connections edge-triggered instead of level-triggered.
+  bool edge_triggered = false;
+
+  // Bytes read per readiness event into the loop's scratch buffer.
+  size_t read_buffer_size = 64 * 1024;
+  // Back-pressure: when a connection's queued output exceeds the high-water
+  // mark, the loop stops reading it until the queue drains below the low one.
+  size_t write_high_water = 1024 * 1024;
+  size_t write_low_water = 256 * 1024;
+
+  // TCP_NODELAY on accepted TCP connections.
+  bool tcp_nodelay = true;
+  // SO_KEEPALIVE with this idle time (zero = off).
+  absl::Duration tcp_keepalive = absl::ZeroDuration();
+
+  // How long Close() may wait to flush queued output before forcing it.
+  absl::Duration close_linger = absl::Seconds(5);
+  // How long a graceful Stop() lets connections flush before forcing them.
+  absl::Duration stop_timeout = absl::Seconds(1);
+  // A paused listener (EMFILE/ENFILE on accept) retries after this.
+  absl::Duration accept_backoff = absl::Milliseconds(50);
+
+  // Mailbox: ring slots per loop (power of two), the foreign-thread queue
+  // bound, the per-destination outbox bound, and messages per batch.
+  size_t mailbox_capacity = 4096;
+  size_t foreign_queue_limit = 1 << 16;
+  size_t outbox_limit = 1 << 16;
+  size_t mailbox_batch = 256;
+  // Spin iterations polling the mailbox before an idle loop parks.
+  int idle_spins = 64;
+};
+
+}  // namespace actnet
+
+#endif  // ACTNET_ACTORS_OPTIONS_H_

@@ -1,0 +1,156 @@
+// MpscRing: the Disruptor-style multi-producer, single-consumer ring that
+// carries envelopes between event loops.
+//
+// Slots are one cache line (an Envelope). Producers claim a run of
+// sequences with one fetch-add on the claim cursor, after checking room
+// against their own cached copy of the consumer's position (re-read only
+// when that copy says full). They then move payloads into the slots and
+// publish each by storing its header word, which carries the slot's round
+// number (sequence / capacity). The consumer polls one slot header per
+// message, takes every published slot up to a cap in one batch, and stores
+// its position once per batch.
+//
+// Never waiting for a slot: a claim either fits or fails, nothing in between.
+// Because the fetch-add claims before it knows, a claim is only attempted
+// while `reserve = max_producers * max_claim` slots would still be free; at
+// most one claim per producer can be in flight between its check and its
+// fetch-add, so those can never run past the consumer.
+//
+// Thread contract: TryClaim/SlotAt/Publish from any number of producer
+// threads; ConsumeBatch/HasPending from the single consumer thread only.
+#ifndef ACTNET_ACTORS_RING_H_
+#define ACTNET_ACTORS_RING_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "actors/check.h"
+#include "actors/envelope.h"
+#include "actors/sequence.h"
+
+namespace actnet {
+
+class MpscRing {
+ public:
+  static constexpr size_t kDefaultMaxClaim = 32;
+
+  // capacity: a power of two. max_producers: how many threads may claim.
+  MpscRing(size_t capacity, size_t max_producers,
+           size_t max_claim = kDefaultMaxClaim);
+  ~MpscRing();
+  MpscRing(const MpscRing&) = delete;
+  MpscRing& operator=(const MpscRing&) = delete;
+
+  size_t capacity() const { return mask_ + 1; }
+  size_t max_claim() const { return max_claim_; }
+  // Usable room: claims keep `reserve` slots free (see above).
+  size_t usable_capacity() const { return capacity() - reserve_; }
+
+  // Producer side. Claims n (1..max_claim) consecutive sequences and returns
+  // the first, or -1 when they do not fit (nothing claimed). cached_consumer
+  // is the calling producer's own copy of the consumer's position.
+  //
+  // Memory ordering: the fetch-add is seq_cst so that a producer's later
+  // load of the consumer's `sleeping` flag (Mailbox) pairs with the
+  // consumer's seq_cst store of that flag and its load of the cursor.
+  int64_t TryClaim(size_t n, int64_t* cached_consumer) {
+    ACTNET_DCHECK(n >= 1 && n <= max_claim_);
+    const int64_t limit = static_cast<int64_t>(capacity() - reserve_);
+    const int64_t cursor = cursor_.Load(std::memory_order_relaxed);
+    const int64_t end = cursor + static_cast<int64_t>(n);
+    if (end - *cached_consumer > limit) {
+      // Memory ordering: acquire pairs with the consumer's release store in
+      // ConsumeBatch, so slots it freed are seen as destroyed.
+      *cached_consumer = consumer_.Load(std::memory_order_acquire);
+      if (end - *cached_consumer > limit) return -1;
+    }
+    return cursor_.FetchAdd(static_cast<int64_t>(n), std::memory_order_seq_cst);
+  }
+
+  // Moves `message` into claimed sequence `seq` and publishes it.
+  void Publish(int64_t seq, Envelope&& message) {
+    Envelope* slot = &slots_[seq & mask_];
+    const uint64_t header = message.RelocateInto(slot, RoundOf(seq));
+    // Memory ordering: release publishes the payload; pairs with the
+    // consumer's acquire load of the header in ConsumeBatch.
+    std::atomic_ref<uint64_t>(*slot->header_word())
+        .store(header, std::memory_order_release);
+  }
+
+  // Convenience for a single message: claim one slot and publish into it.
+  bool TryPush(Envelope&& message, int64_t* cached_consumer) {
+    const int64_t seq = TryClaim(1, cached_consumer);
+    if (seq < 0) return false;
+    Publish(seq, std::move(message));
+    return true;
+  }
+
+  // Consumer side. Calls fn(Envelope&) for each published message in order,
+  // at most `max`; fn may move the envelope out. Returns how many.
+  template <class Fn>
+  size_t ConsumeBatch(size_t max, Fn&& fn) {
+    int64_t next = next_;
+    size_t n = 0;
+    while (n < max) {
+      Envelope* slot = &slots_[next & mask_];
+      std::atomic_ref<uint64_t> header(*slot->header_word());
+      // Memory ordering: acquire pairs with Publish's release store.
+      const uint64_t h = header.load(std::memory_order_acquire);
+      const uint16_t round = RoundOf(next);
+      if (static_cast<uint16_t>(h >> Envelope::kRoundShift) != round) break;
+      fn(*slot);
+      DestroySlot(slot, round);
+      ++next;
+      ++n;
+    }
+    if (n != 0) {
+      next_ = next;
+      // Memory ordering: release makes the destroyed slots reusable; pairs
+      // with the producers' acquire load in TryClaim.
+      consumer_.Store(next, std::memory_order_release);
+    }
+    return n;
+  }
+
+  // True when some sequence has been claimed but not yet consumed (it may
+  // not be published yet). Consumer thread only.
+  //
+  // Memory ordering: seq_cst, the consumer half of the sleep handshake.
+  bool HasPending() const {
+    return cursor_.Load(std::memory_order_seq_cst) != next_;
+  }
+
+ private:
+  uint16_t RoundOf(int64_t seq) const {
+    return static_cast<uint16_t>(static_cast<uint64_t>(seq) >> shift_);
+  }
+
+  // Destroys a consumed slot's payload and marks it with the consumed round,
+  // which no future publication of this slot carries.
+  static void DestroySlot(Envelope* slot, uint16_t round) {
+    std::atomic_ref<uint64_t> header(*slot->header_word());
+    const uint64_t h = header.load(std::memory_order_relaxed);
+    const auto* ops = reinterpret_cast<const MessageOps*>(h & Envelope::kOpsMask);
+    if (ops != nullptr) ops->destroy(slot->storage());
+    header.store(Envelope::PackHeader(nullptr, round),
+                 std::memory_order_relaxed);
+  }
+
+  Sequence cursor_{0};    // next sequence to claim (producers)
+  Sequence consumer_{0};  // everything below is free (written by consumer)
+  alignas(kFalseSharingRange) int64_t next_ = 0;  // consumer-private
+  size_t mask_;
+  int shift_;
+  size_t max_claim_;
+  size_t reserve_;
+  struct SlotDeleter {
+    void operator()(Envelope* p) const;
+  };
+  std::unique_ptr<Envelope[], SlotDeleter> slots_;
+};
+
+}  // namespace actnet
+
+#endif  // ACTNET_ACTORS_RING_H_
