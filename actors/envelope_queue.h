@@ -19,8 +19,14 @@ class EnvelopeQueue {
   EnvelopeQueue() = default;
   EnvelopeQueue(const EnvelopeQueue&) = delete;
   EnvelopeQueue& operator=(const EnvelopeQueue&) = delete;
-  EnvelopeQueue(EnvelopeQueue&&) noexcept = default;
-  EnvelopeQueue& operator=(EnvelopeQueue&&) noexcept = default;
+  EnvelopeQueue(EnvelopeQueue&& other) noexcept { TakeFrom(other); }
+  EnvelopeQueue& operator=(EnvelopeQueue&& other) noexcept {
+    if (this != &other) {
+      Clear();
+      TakeFrom(other);
+    }
+    return *this;
+  }
   ~EnvelopeQueue() { Clear(); }
 
   bool empty() const { return head_ == tail_; }
@@ -64,6 +70,15 @@ class EnvelopeQueue {
     capacity_ = new_capacity;
     head_ = 0;
     tail_ = n;
+  }
+
+  // Leaves `other` empty and valid (a defaulted move would keep its
+  // indices while taking its array).
+  void TakeFrom(EnvelopeQueue& other) {
+    slots_ = std::move(other.slots_);
+    capacity_ = std::exchange(other.capacity_, 0);
+    head_ = std::exchange(other.head_, 0);
+    tail_ = std::exchange(other.tail_, 0);
   }
 
   std::unique_ptr<Envelope[]> slots_;
