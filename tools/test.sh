@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs every actnet test, the way CI does: installs what is missing, then
+#   1. all tests, optimised build;
+#   2. the concurrency-tagged tests under ThreadSanitizer;
+#   3. all tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Ends with the line "N passed, N failed" (test targets summed over the
+# three runs) and exits non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash tools/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+passed=0
+failed=0
+logdir=$(mktemp -d -t actnet-test.XXXXXX)
+
+run() {  # name, bazel test arguments...
+  local name=$1
+  shift
+  local log="$logdir/$name.log"
+  echo "=== $name: bazel test $*"
+  bazel test --keep_going "$@" >"$log" 2>&1
+  local rc=$?
+  local p f
+  p=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
+  f=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|FLAKY|NO STATUS|FAILED TO BUILD|INCOMPLETE)' "$log")
+  grep -E '^//[^ ]+ +' "$log" | sed "s/^/  [$name] /"
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    # A build error or an empty run: show why and count it as a failure.
+    tail -40 "$log"
+    f=1
+  fi
+  echo "=== $name: $p passed, $f failed"
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+
+run plain //...
+run tsan --config=tsan --test_tag_filters=concurrency //...
+run asan-ubsan --config=asan --config=ubsan //...
+
+echo "logs: $logdir"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
