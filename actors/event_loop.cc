@@ -29,6 +29,16 @@ uint64_t ConnToken(const ActorRef& ref) {
   return (static_cast<uint64_t>(ref.generation) << 32) | ref.slot;
 }
 
+// write/writev with MSG_NOSIGNAL: a peer that went away is an EPIPE for
+// this connection, never a SIGPIPE for the process.
+ssize_t SendIov(int fd, iovec* iov, int count) {
+  if (count == 1) return ::send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = static_cast<size_t>(count);
+  return ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+}
+
 int64_t MonotonicNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -53,15 +63,16 @@ EventLoop::EventLoop(Engine* engine, uint32_t index,
       mailbox_(std::move(mailbox)),
       actors_(index),
       scratch_(new char[options.read_buffer_size]),
-      scratch_size_(options.read_buffer_size) {}
+      scratch_size_(options.read_buffer_size) {
+  now_ns_ = MonotonicNs();
+}
 
 EventLoop::~EventLoop() {
   ACTNET_CHECK(!thread_.joinable());
-  // Messages still queued die with their payloads (destructors run once).
+  // Messages still queued (local queue, outbox backlogs) die with their
+  // payloads here; other loops' mailboxes may already be gone, so nothing
+  // is flushed into them.
   local_.Clear();
-  for (Outbox& o : outboxes_) {
-    while (!o.empty()) o.Flush();  // into mailboxes that are destroyed next
-  }
 }
 
 EventLoop* EventLoop::Current() { return tls_current_loop; }
@@ -111,9 +122,11 @@ void EventLoop::Run() {
     now_ns_ = MonotonicNs();
     for (int i = 0; i < n; ++i) HandleEvent(events[i].token, events[i].events);
     if (!read_again_.empty()) {
-      std::vector<Conn*> again;
+      std::vector<ActorRef> again;
       again.swap(read_again_);
-      for (Conn* c : again) HandleReadable(*c);
+      for (const ActorRef& ref : again) {
+        if (Conn* c = FindConn(ref)) HandleReadable(*c);
+      }
     }
     ProcessMessages();
     timers_.RunDue(now_ns_);
@@ -283,9 +296,10 @@ void EventLoop::BeginStop() {
   stopping_ = true;
   stop_deadline_ns_ = now_ns_ + absl::ToInt64Nanoseconds(options_.stop_timeout);
   for (ListenerBinding& b : listeners_) (void)poller_->Remove(b.fd);
-  for (Slot& s : slots_) {
-    if (s.actor != nullptr && s.is_conn) {
-      CloseGracefully(*static_cast<Conn*>(s.actor.get()),
+  // By index: a handler's OnClose may spawn actors and grow slots_.
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].actor != nullptr && slots_[i].is_conn) {
+      CloseGracefully(*static_cast<Conn*>(slots_[i].actor.get()),
                       CloseReason{CloseReason::Kind::kEngineStopped, 0});
     }
   }
@@ -293,9 +307,9 @@ void EventLoop::BeginStop() {
 
 bool EventLoop::StopFinished() {
   if (connections_ != 0 && now_ns_ < stop_deadline_ns_) return false;
-  for (Slot& s : slots_) {
-    if (s.actor != nullptr && s.is_conn) {
-      CloseNow(*static_cast<Conn*>(s.actor.get()),
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].actor != nullptr && slots_[i].is_conn) {
+      CloseNow(*static_cast<Conn*>(slots_[i].actor.get()),
                CloseReason{CloseReason::Kind::kEngineStopped, 0});
     }
   }
@@ -350,7 +364,7 @@ void EventLoop::HandleReadable(Conn& conn) {
   for (int reads = 0; conn.state_ == Conn::State::kOpen && !conn.read_paused_;
        ++reads) {
     if (reads == kEdgeReadsPerTurn) {
-      read_again_.push_back(&conn);
+      read_again_.push_back(conn.ref());
       return;
     }
     const ssize_t n = ::read(conn.fd(), scratch_.get(), scratch_size_);
@@ -451,8 +465,7 @@ void EventLoop::FlushGather(Conn& conn) {
         total += c.size - skip;
         ++count;
       }
-      const ssize_t n = count == 1 ? ::send(conn.fd(), iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
-                                   : ::writev(conn.fd(), iov, count);
+      const ssize_t n = SendIov(conn.fd(), iov, count);
       if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) break;
         failed = true;
@@ -496,8 +509,7 @@ void EventLoop::FlushQueued(Conn& conn) {
     const int count = conn.out_.FillIovecs(iov, 2);
     size_t total = 0;
     for (int i = 0; i < count; ++i) total += iov[i].iov_len;
-    const ssize_t n = count == 1 ? ::send(conn.fd(), iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
-                                 : ::writev(conn.fd(), iov, count);
+    const ssize_t n = SendIov(conn.fd(), iov, count);
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) break;
       CloseNow(conn, CloseReason{CloseReason::Kind::kError, errno});
@@ -529,12 +541,14 @@ void EventLoop::AfterOutput(Conn& conn) {
     CloseNow(conn, conn.pending_reason_);
     return;
   }
-  if (options_.edge_triggered) return;  // registered once for both
   if (!conn.read_paused_ && queued > options_.write_high_water) {
     conn.read_paused_ = true;
   } else if (conn.read_paused_ && queued <= options_.write_low_water) {
     conn.read_paused_ = false;
+    // Edge-triggered: bytes that arrived while paused raise no new edge.
+    if (options_.edge_triggered) read_again_.push_back(conn.ref());
   }
+  if (options_.edge_triggered) return;  // registered once for both
   uint32_t interest = 0;
   if (conn.state_ == Conn::State::kOpen && !conn.read_paused_) interest |= io::kReadable;
   if (queued != 0) interest |= io::kWritable;

@@ -145,7 +145,7 @@ class EventLoop {
   std::vector<Slot> slots_;
   std::vector<std::unique_ptr<Actor>> graveyard_;
   std::vector<Conn*> dirty_;
-  std::vector<Conn*> read_again_;  // edge-triggered reads cut short
+  std::vector<ActorRef> read_again_;  // edge-triggered reads to resume
   TimerQueue timers_;
   size_t connections_ = 0;
   int64_t now_ns_ = 0;
