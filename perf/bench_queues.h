@@ -1,0 +1,224 @@
+// The queues the mailbox benchmark compares, behind one shape so a single
+// timed runner drives them all. Every queue carries actnet Envelopes (the
+// unit a loop sends), so only the transport differs.
+//
+//   Q q(producers);
+//   Q::Producer p(q, index, flow);   // one per producer thread
+//   p.Send(Envelope&&); p.Finish();  // Finish flushes a partial batch
+//   q.Consume(fn) -> count;          // the single consumer, one batch
+//
+// The actnet ring is bounded by its capacity. The other queues are
+// unbounded, so their producers are held to kInFlight messages each by
+// `Flow` (a copy of the consumer's per-producer count, re-read only when
+// it says full, like the ring's cached consumer position): a fair bound
+// that keeps memory flat when a producer outruns the consumer.
+#ifndef ACTNET_PERF_BENCH_QUEUES_H_
+#define ACTNET_PERF_BENCH_QUEUES_H_
+
+#include <cstdint>
+#include <deque>
+#include <iterator>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+#include "actors/envelope.h"
+#include "actors/mailbox.h"
+#include "concurrentqueue/concurrentqueue.h"
+#include "perf/bench_support.h"
+
+namespace actnet::bench {
+
+inline constexpr size_t kRingCapacity = 4096;
+inline constexpr size_t kInFlight = 4096;
+inline constexpr size_t kConsumeBatch = 256;
+inline constexpr size_t kSendBatch = 32;
+
+// Holds one producer of an unbounded queue to kInFlight messages.
+class Flow {
+ public:
+  explicit Flow(const PaddedCounter* received) : received_(received) {}
+  void BeforeSend(Backoff& backoff) {
+    while (sent_ - cached_ >= kInFlight) {
+      cached_ = received_->value.load(std::memory_order_acquire);
+      if (sent_ - cached_ >= kInFlight) backoff.Wait();
+    }
+    ++sent_;
+  }
+
+ private:
+  const PaddedCounter* received_;
+  uint64_t sent_ = 0;
+  uint64_t cached_ = 0;
+};
+
+inline std::unique_ptr<Mailbox> NewMailbox(size_t producers) {
+  MailboxOptions options;
+  options.ring_capacity = kRingCapacity;
+  options.max_producers = producers;
+  options.batch = kConsumeBatch;
+  return std::move(*Mailbox::Create(options));
+}
+
+// actnet ring, one claim per message: MpscRing::TryPush + WakeIfSleeping.
+struct RingPerMessage {
+  static constexpr bool kBounded = true;
+  explicit RingPerMessage(size_t producers) : mailbox(NewMailbox(producers)) {}
+  struct Producer {
+    Producer(RingPerMessage& q, size_t, Flow*) : mailbox(q.mailbox.get()) {}
+    void Send(Envelope&& e) {
+      while (!mailbox->ring().TryPush(std::move(e), &cached)) backoff.Wait();
+      backoff.Reset();
+      mailbox->WakeIfSleeping();
+    }
+    void Finish() {}
+    Mailbox* mailbox;
+    int64_t cached = 0;
+    Backoff backoff;
+  };
+  template <class Fn>
+  size_t Consume(Fn&& fn) {
+    return mailbox->Drain(fn);
+  }
+  std::unique_ptr<Mailbox> mailbox;
+};
+
+// actnet outbox: Push up to 32, then Flush (one claim for the batch).
+struct OutboxFlush {
+  static constexpr bool kBounded = true;
+  explicit OutboxFlush(size_t producers) : mailbox(NewMailbox(producers)) {}
+  struct Producer {
+    Producer(OutboxFlush& q, size_t, Flow*)
+        : outbox(q.mailbox.get(), 1 << 16) {}
+    void Send(Envelope&& e) {
+      (void)outbox.Push(std::move(e));
+      if (outbox.size() >= kSendBatch) Finish();
+    }
+    void Finish() {
+      while (!outbox.Flush()) backoff.Wait();
+      backoff.Reset();
+    }
+    Outbox outbox;
+    Backoff backoff;
+  };
+  template <class Fn>
+  size_t Consume(Fn&& fn) {
+    return mailbox->Drain(fn);
+  }
+  std::unique_ptr<Mailbox> mailbox;
+};
+
+// moodycamel::ConcurrentQueue; kTokens: producer/consumer tokens; kBulk:
+// enqueue_bulk of 32 / try_dequeue_bulk of 256, else one at a time.
+template <bool kTokens, bool kBulk>
+struct ConcurrentQueueCase {
+  static constexpr bool kBounded = false;
+  using Queue = moodycamel::ConcurrentQueue<Envelope>;
+  explicit ConcurrentQueueCase(size_t producers)
+      : queue(kRingCapacity * producers), consumer_token(queue) {}
+
+  struct Producer {
+    Producer(ConcurrentQueueCase& q, size_t, Flow* flow)
+        : queue(&q.queue), token(q.queue), flow(flow) {}
+    void Send(Envelope&& e) {
+      flow->BeforeSend(backoff);
+      if constexpr (kBulk) {
+        batch[n++] = std::move(e);
+        if (n == kSendBatch) Finish();
+      } else if constexpr (kTokens) {
+        queue->enqueue(token, std::move(e));
+      } else {
+        queue->enqueue(std::move(e));
+      }
+    }
+    void Finish() {
+      if constexpr (kBulk) {
+        if (n == 0) return;
+        auto first = std::make_move_iterator(batch);
+        if constexpr (kTokens) {
+          queue->enqueue_bulk(token, first, n);
+        } else {
+          queue->enqueue_bulk(first, n);
+        }
+        n = 0;
+      }
+    }
+    Queue* queue;
+    moodycamel::ProducerToken token;
+    Flow* flow;
+    Backoff backoff;
+    Envelope batch[kSendBatch];
+    size_t n = 0;
+  };
+
+  template <class Fn>
+  size_t Consume(Fn&& fn) {
+    if constexpr (kBulk) {
+      const size_t got =
+          kTokens ? queue.try_dequeue_bulk(consumer_token, buffer, kConsumeBatch)
+                  : queue.try_dequeue_bulk(buffer, kConsumeBatch);
+      for (size_t i = 0; i < got; ++i) {
+        fn(buffer[i]);
+        buffer[i].Reset();
+      }
+      return got;
+    } else {
+      size_t got = 0;
+      Envelope e;
+      while (got < kConsumeBatch &&
+             (kTokens ? queue.try_dequeue(consumer_token, e)
+                      : queue.try_dequeue(e))) {
+        fn(e);
+        e.Reset();
+        ++got;
+      }
+      return got;
+    }
+  }
+
+  Queue queue;
+  moodycamel::ConsumerToken consumer_token;
+  Envelope buffer[kConsumeBatch];
+};
+
+// std::mutex + std::deque: one lock per message for producers; the
+// consumer takes up to 256 under one lock.
+struct MutexDeque {
+  static constexpr bool kBounded = false;
+  explicit MutexDeque(size_t) {}
+  struct Producer {
+    Producer(MutexDeque& q, size_t, Flow* flow) : q(&q), flow(flow) {}
+    void Send(Envelope&& e) {
+      flow->BeforeSend(backoff);
+      std::lock_guard<std::mutex> lock(q->mutex);
+      q->deque.push_back(std::move(e));
+    }
+    void Finish() {}
+    MutexDeque* q;
+    Flow* flow;
+    Backoff backoff;
+  };
+  template <class Fn>
+  size_t Consume(Fn&& fn) {
+    size_t got = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      while (got < kConsumeBatch && !deque.empty()) {
+        buffer[got++] = std::move(deque.front());
+        deque.pop_front();
+      }
+    }
+    for (size_t i = 0; i < got; ++i) {
+      fn(buffer[i]);
+      buffer[i].Reset();
+    }
+    return got;
+  }
+  std::mutex mutex;
+  std::deque<Envelope> deque;
+  Envelope buffer[kConsumeBatch];
+};
+
+}  // namespace actnet::bench
+
+#endif  // ACTNET_PERF_BENCH_QUEUES_H_

@@ -1,0 +1,293 @@
+// mailbox_bench: the actnet mailbox against moodycamel::ConcurrentQueue and
+// a mutex-guarded deque, in one run with the cases interleaved (every
+// repetition runs each case once, round-robin), so slow drift of a shared
+// machine hits all cases alike. Prints medians with min-max over the
+// repetitions and the same-run ratios behind the targets of issue #2.
+//
+//   bazel build -c opt //perf:mailbox_bench
+//   bazel-bin/perf/mailbox_bench --reps=5 --case_ms=200
+//
+// Pinned runs use CPUs 0 and 1: the consumer alone on CPU 1, every producer
+// on CPU 0 (with two producers they time-share CPU 0, so the consumer never
+// loses its core). Unpinned runs leave placement to the scheduler.
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_format.h"
+#include "perf/bench_latency.h"
+#include "perf/bench_queues.h"
+#include "perf/bench_support.h"
+
+ABSL_FLAG(int, reps, 5, "repetitions of every case (round-robin)");
+ABSL_FLAG(int, case_ms, 200, "duration of one run of one case, ms");
+ABSL_FLAG(int, spin_us, 20,
+          "sleeping-consumer runs: how long an idle consumer keeps polling "
+          "before it parks");
+ABSL_FLAG(int, gap_us, 100,
+          "sleeping-consumer runs with gaps: producer pause after each batch");
+
+namespace actnet::bench {
+namespace {
+
+constexpr size_t kMaxProducers = 2;
+
+template <size_t N>
+struct Payload {
+  uint64_t seq;
+  uint32_t producer;
+  unsigned char pad[N - 12];
+};
+static_assert(sizeof(Payload<16>) == 16 && sizeof(Payload<48>) == 48);
+static_assert(kFitsInline<Payload<48>>);
+
+// Runs `producers` producers and one consumer through queue Q for
+// `duration`; returns millions of messages per second, counting until the
+// consumer has taken everything that was sent.
+template <class Q, size_t N>
+double RunThroughput(size_t producers, bool pinned,
+                     std::chrono::microseconds duration) {
+  auto q = std::make_unique<Q>(producers);
+  RunControl control(static_cast<int>(producers) + 1);
+  PaddedCounter received_from[kMaxProducers];
+  std::atomic<uint64_t> sent_total{0};
+  std::atomic<size_t> producers_done{0};
+  uint64_t received = 0, checksum = 0;
+  Clock::time_point end;
+  std::vector<std::thread> threads;
+  for (size_t p = 0; p < producers; ++p) {
+    threads.emplace_back([&, p] {
+      PinTo(pinned ? 0 : -1);
+      Flow flow(&received_from[p]);
+      typename Q::Producer producer(*q, p, &flow);
+      control.ArriveAndWait();
+      uint64_t seq = 0;
+      while (!control.stop()) {
+        for (int i = 0; i < 64; ++i, ++seq) {
+          Envelope e;
+          e.Emplace<Payload<N>>(MessageTarget{}, Payload<N>{seq, uint32_t(p)});
+          producer.Send(std::move(e));
+        }
+      }
+      producer.Finish();
+      sent_total.fetch_add(seq, std::memory_order_relaxed);
+      producers_done.fetch_add(1, std::memory_order_acq_rel);
+    });
+  }
+  threads.emplace_back([&] {
+    PinTo(pinned ? 1 : -1);
+    control.ArriveAndWait();
+    uint64_t per_producer[kMaxProducers] = {};
+    Backoff backoff;
+    while (true) {
+      const size_t n = q->Consume([&](Envelope& e) {
+        const Payload<N>* m = e.As<Payload<N>>();
+        checksum += m->seq;
+        ++per_producer[m->producer];
+      });
+      if (n != 0) {
+        received += n;
+        if constexpr (!Q::kBounded) {
+          for (size_t p = 0; p < producers; ++p) {
+            received_from[p].value.store(per_producer[p],
+                                         std::memory_order_release);
+          }
+        }
+        backoff.Reset();
+        continue;
+      }
+      if (producers_done.load(std::memory_order_acquire) == producers &&
+          received == sent_total.load(std::memory_order_relaxed)) {
+        break;
+      }
+      backoff.Wait();
+    }
+    end = Clock::now();
+  });
+  const Clock::time_point start = control.StartAndStopAfter(duration);
+  for (auto& t : threads) t.join();
+  if (checksum == 1) std::puts("");  // keeps the payload reads alive
+  return received / std::chrono::duration<double, std::micro>(end - start)
+                        .count();
+}
+
+struct Case {
+  std::string name;
+  std::function<double(std::chrono::microseconds)> run;
+};
+
+const char* const kKinds[] = {"ring-per-msg", "outbox-flush", "cq",
+                              "cq-tok", "cq-bulk", "cq-bulk-tok",
+                              "mutex-deque"};
+
+template <size_t N>
+std::function<double(std::chrono::microseconds)> Runner(int kind, size_t p,
+                                                        bool pinned) {
+  return [=](std::chrono::microseconds d) {
+    switch (kind) {
+      case 0: return RunThroughput<RingPerMessage, N>(p, pinned, d);
+      case 1: return RunThroughput<OutboxFlush, N>(p, pinned, d);
+      case 2: return RunThroughput<ConcurrentQueueCase<false, false>, N>(p, pinned, d);
+      case 3: return RunThroughput<ConcurrentQueueCase<true, false>, N>(p, pinned, d);
+      case 4: return RunThroughput<ConcurrentQueueCase<false, true>, N>(p, pinned, d);
+      case 5: return RunThroughput<ConcurrentQueueCase<true, true>, N>(p, pinned, d);
+      default: return RunThroughput<MutexDeque, N>(p, pinned, d);
+    }
+  };
+}
+
+std::string Name(size_t p, bool pinned, size_t bytes, const char* kind) {
+  return absl::StrFormat("%dP1C %s %2dB %s", p, pinned ? "pinned" : "unpinned",
+                         bytes, kind);
+}
+
+std::vector<Case> ThroughputCases() {
+  std::vector<Case> cases;
+  for (bool pinned : {true, false}) {
+    for (size_t p : {size_t{1}, size_t{2}}) {
+      for (size_t bytes : {size_t{16}, size_t{48}}) {
+        for (int kind = 0; kind < 7; ++kind) {
+          cases.push_back(
+              {Name(p, pinned, bytes, kKinds[kind]),
+               bytes == 16 ? Runner<16>(kind, p, pinned)
+                           : Runner<48>(kind, p, pinned)});
+        }
+      }
+    }
+  }
+  return cases;
+}
+
+using Samples = std::map<std::string, std::vector<double>>;
+
+void PrintRow(const std::string& name, const std::vector<double>& v,
+              const char* unit, int precision = 2) {
+  std::printf("| %-38s | %8.*f | %8.*f – %-8.*f | %s |\n", name.c_str(),
+              precision, Median(v), precision, Min(v), precision, Max(v),
+              unit);
+}
+
+// A ratio a/b per repetition (same run), summarised; `higher` says which
+// way the target points.
+void PrintRatio(const Samples& s, const std::string& label,
+                const std::string& a, const std::string& b, double target,
+                bool higher) {
+  const std::vector<double>& va = s.at(a);
+  const std::vector<double>& vb = s.at(b);
+  std::vector<double> r;
+  for (size_t i = 0; i < va.size() && i < vb.size(); ++i) {
+    r.push_back(va[i] / vb[i]);
+  }
+  const double m = Median(r);
+  const bool met = higher ? m >= target : m <= target;
+  std::printf("| %-58s | %5.2f | %5.2f – %-5.2f | %s%.1f | %s |\n",
+              label.c_str(), m, Min(r), Max(r), higher ? ">=" : "<=", target,
+              met ? "met" : "**missed**");
+}
+
+int Main() {
+  const int reps = absl::GetFlag(FLAGS_reps);
+  const auto duration = std::chrono::milliseconds(absl::GetFlag(FLAGS_case_ms));
+  const auto spin = std::chrono::microseconds(absl::GetFlag(FLAGS_spin_us));
+  const auto gap = std::chrono::microseconds(absl::GetFlag(FLAGS_gap_us));
+  std::vector<Case> cases = ThroughputCases();
+  Samples mmsgs, latency, sleep;
+  for (int rep = 0; rep < reps; ++rep) {
+    std::fprintf(stderr, "repetition %d/%d\n", rep + 1, reps);
+    for (const Case& c : cases) mmsgs[c.name].push_back(c.run(duration));
+    for (int link = 0; link < 2; ++link) {
+      const std::vector<uint32_t> rtt =
+          link == 0 ? RunPingPong<RingLink>(duration)
+                    : RunPingPong<QueueLink>(duration);
+      const std::string who = link == 0 ? "ring pair" : "cq pair (tokens)";
+      latency[who + " p50"].push_back(Percentile(rtt, 50));
+      latency[who + " p99"].push_back(Percentile(rtt, 99));
+      latency[who + " p99.9"].push_back(Percentile(rtt, 99.9));
+      latency[who + " round trips/s (M)"].push_back(rtt.size() /
+                                                    (duration.count() * 1e3));
+    }
+    struct SleepCase {
+      const char* name;
+      std::chrono::microseconds spin, gap;
+    };
+    const SleepCase sleep_cases[] = {
+        {"continuous, park at once", std::chrono::microseconds(0),
+         std::chrono::microseconds(0)},
+        {"continuous, poll spin_us then park", spin,
+         std::chrono::microseconds(0)},
+        {"gaps of gap_us per 32, poll spin_us", spin, gap},
+    };
+    for (const SleepCase& sc : sleep_cases) {
+      const SleepResult r = RunSleepingConsumer(duration, sc.spin, sc.gap);
+      const std::string n = sc.name;
+      sleep[n + ": eventfd writes / 1000 msgs"].push_back(
+          1000 * r.wakeups / r.messages);
+      sleep[n + ": parks / 1000 msgs"].push_back(1000 * r.parks / r.messages);
+      sleep[n + ": Mmsg/s"].push_back(r.messages / r.seconds / 1e6);
+    }
+  }
+
+  std::printf("\n## Throughput (Mmsg/s), %d reps x %d ms, median and "
+              "min – max\n\n", reps, absl::GetFlag(FLAGS_case_ms));
+  std::printf("| case | median | min – max | unit |\n|---|---:|---|---|\n");
+  for (const Case& c : cases) PrintRow(c.name, mmsgs[c.name], "Mmsg/s");
+
+  std::printf("\n## Ping-pong round trip (ns), pinned 0/1, busy-polling\n\n");
+  std::printf("| case | median | min – max | unit |\n|---|---:|---|---|\n");
+  for (const auto& [name, v] : latency) {
+    const bool rate = name.find("/s") != std::string::npos;
+    PrintRow(name, v, rate ? "M/s" : "ns", rate ? 2 : 0);
+  }
+
+  std::printf("\n## Sleeping consumer (pinned 0/1, outbox batches of 32, "
+              "spin_us=%d, gap_us=%d)\n\n", absl::GetFlag(FLAGS_spin_us),
+              absl::GetFlag(FLAGS_gap_us));
+  std::printf("| case | median | min – max | unit |\n|---|---:|---|---|\n");
+  for (const auto& [name, v] : sleep) PrintRow(name, v, "", 3);
+
+  std::printf("\n## Same-run ratios (median of per-repetition ratios)\n\n");
+  std::printf("| ratio | median | min – max | target | |\n"
+              "|---|---:|---|---|---|\n");
+  for (bool pinned : {true, false}) {
+    for (size_t bytes : {size_t{16}, size_t{48}}) {
+      const std::string tag = absl::StrFormat(
+          "%s %dB", pinned ? "pinned" : "unpinned", bytes);
+      PrintRatio(mmsgs, "1P1C ring-per-msg / cq-tok, " + tag,
+                 Name(1, pinned, bytes, "ring-per-msg"),
+                 Name(1, pinned, bytes, "cq-tok"), 1.2, true);
+      PrintRatio(mmsgs, "1P1C outbox-flush / cq-bulk-tok, " + tag,
+                 Name(1, pinned, bytes, "outbox-flush"),
+                 Name(1, pinned, bytes, "cq-bulk-tok"), 1.5, true);
+      PrintRatio(mmsgs, "2P1C ring-per-msg / cq-tok, " + tag,
+                 Name(2, pinned, bytes, "ring-per-msg"),
+                 Name(2, pinned, bytes, "cq-tok"), 0.9, true);
+      PrintRatio(mmsgs, "2P1C outbox-flush / cq-bulk-tok, " + tag,
+                 Name(2, pinned, bytes, "outbox-flush"),
+                 Name(2, pinned, bytes, "cq-bulk-tok"), 1.3, true);
+    }
+  }
+  PrintRatio(latency, "ping-pong p50 ring / p50 cq", "ring pair p50",
+             "cq pair (tokens) p50", 0.6, false);
+  const std::vector<double>& busy =
+      sleep.at("continuous, poll spin_us then park: eventfd writes / 1000 msgs");
+  std::printf("| %-58s | %5.3f | %5.3f – %-5.3f | <=1.0 | %s |\n",
+              "busy consumer: eventfd writes per 1000 msgs", Median(busy),
+              Min(busy), Max(busy),
+              Median(busy) <= 1.0 ? "met" : "**missed**");
+  return 0;
+}
+
+}  // namespace
+}  // namespace actnet::bench
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  return actnet::bench::Main();
+}
