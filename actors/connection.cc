@@ -23,6 +23,8 @@ std::string CloseReason::ToString() const {
       return "engine stopped";
     case Kind::kTimeout:
       return "timed out flushing output";
+    case Kind::kConnectFailed:
+      return absl::StrCat("connect failed: ", std::strerror(error));
   }
   return "unknown";
 }
@@ -34,7 +36,24 @@ Conn::Conn(EventLoop* loop, io::UniqueFd fd, std::unique_ptr<Handler> handler,
       handler_(std::move(handler)),
       remote_(remote) {}
 
-Conn::~Conn() = default;
+Conn::~Conn() {
+  if (!owns_fd_) fd_.Release();  // the listener owns it
+}
+
+void Conn::PauseReading() {
+  AssertOnLoop();
+  user_paused_ = true;
+  loop_->AfterOutput(*this);
+}
+
+void Conn::ResumeReading() {
+  AssertOnLoop();
+  if (!user_paused_) return;
+  user_paused_ = false;
+  loop_->AfterOutput(*this);
+  // Bytes that arrived meanwhile raise no new edge in edge-triggered mode.
+  if (loop_->options_.edge_triggered) loop_->read_again_.push_back(ref());
+}
 
 void Conn::AssertOnLoop() const {
   ACTNET_DCHECK_MSG(loop_->IsCurrent() || !loop_->thread_.joinable(),
@@ -148,7 +167,10 @@ void Conn::Settle() {
     in_.Discard(consumed_);
     consumed_ = 0;
   }
-  if (view_len_ != 0 && state_ == State::kOpen) in_.Append(view_, view_len_);
+  // A datagram's unread bytes are dropped; a stream's are kept.
+  if (view_len_ != 0 && state_ == State::kOpen && !datagram_) {
+    in_.Append(view_, view_len_);
+  }
   view_ = nullptr;
   view_len_ = 0;
 }

@@ -16,10 +16,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -36,6 +38,11 @@ class EventLoop;
 // Called on the loop once the bytes of an AsyncWrite have been handed to the
 // kernel (OK) or could not be, because the connection closed first.
 using WriteCallback = absl::AnyInvocable<void(absl::Status)>;
+
+// Receives the outcome of Engine::Dial / Engine::Enroll, on the loop that
+// owns the new connection: its ref once open (after OnOpen), or why it
+// failed.
+using DialCallback = absl::AnyInvocable<void(absl::StatusOr<ActorRef>)>;
 
 class Conn final : public Actor {
  public:
@@ -74,6 +81,18 @@ class Conn final : public Actor {
   void Close(absl::AnyInvocable<void()> on_closed);
   bool closing() const { return state_ != State::kOpen; }
 
+  // Stops reading from the socket (inbound bytes stay in the kernel, so the
+  // peer is slowed by TCP flow control) until ResumeReading. Independent of
+  // the engine's own back-pressure pause.
+  void PauseReading();
+  void ResumeReading();
+  bool reading_paused() const { return user_paused_; }
+
+  // True for UDP: each OnData is one datagram and each Write sends one
+  // datagram (to remote_address(), the sender of the datagram being handled
+  // on a listener's view).
+  bool is_datagram() const { return datagram_; }
+
   // Calls OnTick every `interval` (zero stops it).
   void SetTick(absl::Duration interval);
 
@@ -94,7 +113,7 @@ class Conn final : public Actor {
 
  private:
   friend class EventLoop;
-  enum class State : uint8_t { kOpen, kClosing, kClosed };
+  enum class State : uint8_t { kConnecting, kOpen, kClosing, kClosed };
 
   Conn(EventLoop* loop, io::UniqueFd fd, std::unique_ptr<Handler> handler,
        const io::SocketAddress& remote);
@@ -121,6 +140,11 @@ class Conn final : public Actor {
   State state_ = State::kOpen;
   uint32_t interest_ = 0;
   bool read_paused_ = false;  // back-pressure
+  bool user_paused_ = false;  // PauseReading
+  bool backlogged_ = false;   // a write could not complete at once
+  bool datagram_ = false;     // UDP
+  bool udp_server_ = false;   // a UDP listener's per-loop view: sendto
+  bool owns_fd_ = true;       // false for a UDP listener's view
   bool dirty_ = false;        // in the loop's flush list
   bool linger_armed_ = false;
   CloseReason pending_reason_;
@@ -134,6 +158,8 @@ class Conn final : public Actor {
   uint64_t bytes_sent_ = 0;
   std::vector<std::pair<uint64_t, WriteCallback>> write_callbacks_;
   std::vector<absl::AnyInvocable<void()>> close_callbacks_;
+  DialCallback dial_done_;  // while connecting
+  std::string dial_target_;  // for connect error messages
 };
 
 }  // namespace actnet

@@ -2,7 +2,12 @@
 
 #include <unistd.h>
 
-#include <latch>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 #include <utility>
 
@@ -11,6 +16,7 @@
 #include "actors/conn_messages.h"
 #include "io/address.h"
 #include "io/epoll_poller.h"
+#include "io/socket.h"
 
 namespace actnet {
 
@@ -42,10 +48,6 @@ absl::Status Engine::Listen(absl::string_view url, HandlerFactory factory) {
   }
   absl::StatusOr<io::Address> address = io::ParseAddress(url);
   if (!address.ok()) return address.status();
-  if (!io::IsStream(address->network)) {
-    return absl::UnimplementedError(absl::StrCat(
-        "Listen(", url, "): datagram listeners are not supported yet"));
-  }
   listeners_.push_back(std::make_unique<Listener>(
       std::move(*address), std::move(factory), options_.balancer));
   return absl::OkStatus();
@@ -78,9 +80,6 @@ absl::Status Engine::CreateLoops() {
 
 absl::Status Engine::Start() {
   if (started_) return absl::FailedPreconditionError("engine already started");
-  if (listeners_.empty()) {
-    return absl::FailedPreconditionError("engine has nothing to serve: call Listen first");
-  }
   if (loops_.empty()) {
     absl::Status s = CreateLoops();
     if (!s.ok()) {
@@ -179,6 +178,91 @@ absl::Status Engine::Close(const ActorRef& conn) {
   return Tell<internal::CloseMsg>(conn);
 }
 
+absl::Status Engine::Dial(absl::string_view url,
+                          std::unique_ptr<Handler> handler, DialCallback done,
+                          DialOptions options) {
+  if (handler == nullptr || done == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dial ", url, ": needs a handler and a callback"));
+  }
+  absl::StatusOr<io::Address> address = io::ParseAddress(url);
+  if (!address.ok()) return address.status();
+  absl::StatusOr<io::SocketAddress> remote = address->Resolve();
+  if (!remote.ok()) return remote.status();
+  if (!started_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("dial ", url, ": start the engine first"));
+  }
+  const uint32_t loop = PickDialLoop(options.loop);
+  return Post(loop, [address = std::move(*address), remote = *remote,
+                     handler = std::move(handler), done = std::move(done),
+                     timeout = options.timeout](EventLoop& l) mutable {
+    l.Connect(address, remote, std::move(handler), std::move(done), timeout);
+  });
+}
+
+absl::StatusOr<ActorRef> Engine::DialAndWait(absl::string_view url,
+                                             std::unique_ptr<Handler> handler,
+                                             DialOptions options) {
+  if (EventLoop::Current() != nullptr) {
+    return absl::FailedPreconditionError(
+        "DialAndWait would block an event loop: use Dial");
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  bool ready = false;
+  absl::StatusOr<ActorRef> result;
+  absl::Status s = Dial(
+      url, std::move(handler),
+      [&](absl::StatusOr<ActorRef> r) {
+        std::lock_guard<std::mutex> lock(mu);
+        result = std::move(r);
+        ready = true;
+        cv.notify_one();
+      },
+      options);
+  if (!s.ok()) return s;
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return ready; });
+  return result;
+}
+
+absl::Status Engine::Enroll(io::UniqueFd fd, std::unique_ptr<Handler> handler,
+                            DialCallback done, int loop) {
+  if (!fd.IsValid() || handler == nullptr || done == nullptr) {
+    return absl::InvalidArgumentError("enroll: needs an fd, a handler and a callback");
+  }
+  if (!started_) return absl::FailedPreconditionError("enroll: start the engine first");
+  int type = 0;
+  socklen_t len = sizeof(type);
+  if (::getsockopt(fd.Get(), SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
+    return io::ErrnoStatus(errno, "enroll: getsockopt(SO_TYPE)");
+  }
+  const int flags = ::fcntl(fd.Get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd.Get(), F_SETFL, flags | O_NONBLOCK) != 0) {
+    return io::ErrnoStatus(errno, "enroll: fcntl(O_NONBLOCK)");
+  }
+  const bool datagram = type == SOCK_DGRAM;
+  return Post(PickDialLoop(loop),
+              [fd = std::move(fd), handler = std::move(handler),
+               done = std::move(done), datagram](EventLoop& l) mutable {
+                l.Enroll(std::move(fd), std::move(handler), std::move(done),
+                         datagram);
+              });
+}
+
+uint32_t Engine::PickDialLoop(int requested) {
+  if (requested >= 0 && requested < num_loops()) {
+    return static_cast<uint32_t>(requested);
+  }
+  if (EventLoop* current = EventLoop::Current();
+      current != nullptr && &current->engine() == this) {
+    return current->index();
+  }
+  return next_dial_loop_.fetch_add(1, std::memory_order_relaxed) %
+         static_cast<uint32_t>(loops_.size());
+}
+
 ActorRef Engine::Spawn(uint32_t loop, std::unique_ptr<Actor> actor) {
   if (loops_.empty()) {
     absl::Status s = CreateLoops();
@@ -205,6 +289,7 @@ std::vector<std::string> Engine::ListenAddresses() const {
   for (const auto& l : listeners_) {
     io::Address a = l->address();
     if (a.network != io::Network::kUnix) a.port = l->bound_address().port();
+    a.options = io::AddressOptions();  // the URL a client would dial
     out.push_back(a.ToString());
   }
   return out;

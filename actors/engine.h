@@ -35,6 +35,14 @@
 
 namespace actnet {
 
+struct DialOptions {
+  // Give up (DeadlineExceeded) if a stream connect has not completed.
+  absl::Duration timeout = absl::Seconds(5);
+  // The loop to own the connection: -1 = the calling loop when called from
+  // one, else round-robin.
+  int loop = -1;
+};
+
 class Engine {
  public:
   explicit Engine(EngineOptions options = {});
@@ -43,9 +51,11 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // ---- Configuration (before Start) ----
-  // Serves `url` (tcp://, tcp4://, tcp6://, unix://) with a handler made by
-  // `factory` for each connection; the factory runs on the connection's
-  // loop and must be safe to call from several loops at once.
+  // Serves `url` (tcp://, tcp4://, tcp6://, unix://, udp://, udp4://,
+  // udp6://) with a handler made by `factory` for each connection; the
+  // factory runs on the connection's loop and must be safe to call from
+  // several loops at once. For UDP there is one handler per loop, seeing
+  // each datagram as one OnData on a view whose writes go to its sender.
   absl::Status Listen(absl::string_view url, HandlerFactory factory);
   template <class H, class... Args>
   absl::Status Listen(absl::string_view url, Args... args) {
@@ -103,6 +113,24 @@ class Engine {
     e.EmplaceTask(MessageTarget{}, LoopTask<std::decay_t<F>>{std::forward<F>(fn)});
     return Route(loop, std::move(e));
   }
+  // ---- Client side (thread-safe, after Start) ----
+  // Connects to `url` (tcp://, tcp4://, tcp6://, unix://, udp://...)
+  // without blocking. The new connection is a connection actor like any
+  // accepted one, driven by `handler`; `done` runs on its loop with its
+  // ref after OnOpen, or with the error (refused, unreachable, timed out).
+  // UDP "connections" are connected datagram sockets, open at once.
+  absl::Status Dial(absl::string_view url, std::unique_ptr<Handler> handler,
+                    DialCallback done, DialOptions options = {});
+  // Dial and wait for the outcome. Not from a loop thread (it would block
+  // the loop that has to complete it).
+  absl::StatusOr<ActorRef> DialAndWait(absl::string_view url,
+                                       std::unique_ptr<Handler> handler,
+                                       DialOptions options = {});
+  // Adopts an already-connected socket (stream or datagram; the engine
+  // makes it non-blocking) onto loop `loop` (-1: as for Dial).
+  absl::Status Enroll(io::UniqueFd fd, std::unique_ptr<Handler> handler,
+                      DialCallback done, int loop = -1);
+
   // Registers a user actor on `loop`: before Start from the controlling
   // thread, or afterwards from that loop's own thread.
   ActorRef Spawn(uint32_t loop, std::unique_ptr<Actor> actor);
@@ -128,6 +156,7 @@ class Engine {
   };
 
   absl::Status Route(uint32_t loop, Envelope&& message);
+  uint32_t PickDialLoop(int requested);
   absl::Status CreateLoops();
   void ScheduleTick(absl::Duration delay);
   void OnLoopStopped();
@@ -147,6 +176,7 @@ class Engine {
   // `sleeping` (Mailbox::WakeIfSleeping); a loop stores `sleeping` then
   // loads this flag, so one of them always sees the other.
   std::atomic<bool> stop_requested_{false};
+  std::atomic<uint32_t> next_dial_loop_{0};
 };
 
 }  // namespace actnet

@@ -46,6 +46,8 @@ int64_t MonotonicNs() {
 }
 
 constexpr int kMaxEvents = 256;
+// Largest UDP payload (65,535 minus the UDP header) and then some.
+constexpr size_t kMaxDatagram = 64 * 1024;
 constexpr int kMaxIov = 64;
 constexpr int kEdgeReadsPerTurn = 16;
 constexpr size_t kGatherRetain = 1 << 20;
@@ -62,8 +64,9 @@ EventLoop::EventLoop(Engine* engine, uint32_t index,
       poller_(std::move(poller)),
       mailbox_(std::move(mailbox)),
       actors_(index),
-      scratch_(new char[options.read_buffer_size]),
-      scratch_size_(options.read_buffer_size) {
+      scratch_(new char[std::max<size_t>(options.read_buffer_size, kMaxDatagram)]),
+      scratch_size_(options.read_buffer_size),
+      datagram_buffer_size_(std::max<size_t>(options.read_buffer_size, kMaxDatagram)) {
   now_ns_ = MonotonicNs();
 }
 
@@ -84,7 +87,11 @@ void EventLoop::SetOutboxes(std::vector<Mailbox*> destinations) {
 }
 
 void EventLoop::AddListener(Listener* listener, int fd) {
-  listeners_.push_back(ListenerBinding{listener, fd, false});
+  if (listener->is_datagram()) {
+    datagram_listeners_.emplace_back(listener, fd);
+  } else {
+    listeners_.push_back(ListenerBinding{listener, fd, false});
+  }
 }
 
 void EventLoop::StartThread(int cpu) {
@@ -114,6 +121,7 @@ void EventLoop::Run() {
     s = poller_->Add(listeners_[i].fd, io::kReadable, 1 + i);
     ACTNET_CHECK_MSG(s.ok(), "registering a listener");
   }
+  for (auto& [listener, fd] : datagram_listeners_) OpenDatagramView(listener, fd);
   io::PollEvent events[kMaxEvents];
   for (;;) {
     const int timeout = ComputeTimeout();
@@ -135,7 +143,7 @@ void EventLoop::Run() {
       Conn* c = dirty_.back();
       dirty_.pop_back();
       c->dirty_ = false;
-      FlushQueued(*c);
+      FlushAndNotify(*c);
     }
     FlushOutboxes();
     graveyard_.clear();
@@ -205,6 +213,10 @@ void EventLoop::HandleEvent(uint64_t token, uint32_t events) {
   Actor* actor = actors_.Resolve(MessageTarget{slot, generation});
   if (actor == nullptr) return;  // closed earlier in this batch
   Conn& conn = *static_cast<Conn*>(actor);
+  if (conn.state_ == Conn::State::kConnecting) {
+    FinishConnect(conn);
+    return;
+  }
   if ((events & (io::kError | io::kHangup)) != 0 &&
       (events & (io::kReadable | io::kWritable)) == 0) {
     int err = io::SocketError(conn.fd());
@@ -343,25 +355,47 @@ void EventLoop::Adopt(io::UniqueFd fd, const io::SocketAddress& peer,
   }
   std::unique_ptr<Handler> handler = listener->MakeHandler();
   if (handler == nullptr) return;
+  Conn* conn = RegisterConn(std::move(fd), std::move(handler), peer,
+                            Conn::State::kOpen, ReadInterest());
+  if (conn != nullptr) {
+    RunHandler(*conn, [conn] { return conn->handler().OnOpen(*conn); });
+  }
+}
+
+Conn* EventLoop::RegisterConn(io::UniqueFd fd, std::unique_ptr<Handler> handler,
+                              const io::SocketAddress& peer, Conn::State state,
+                              uint32_t interest, bool counted) {
   std::unique_ptr<Conn> owned(
       new Conn(this, std::move(fd), std::move(handler), peer));
   Conn& conn = *owned;
+  conn.state_ = state;
+  conn.udp_server_ = !counted;
   const ActorRef ref = actors_.Register(&conn);
   if (slots_.size() <= ref.slot) slots_.resize(ref.slot + 1);
   slots_[ref.slot] = Slot{std::move(owned), true};
-  conn.interest_ = ReadInterest();
-  absl::Status s = poller_->Add(conn.fd(), conn.interest_, ConnToken(ref));
-  ++connections_;
-  engine_->loads()[index_].fetch_add(1, std::memory_order_relaxed);
-  if (!s.ok()) {
-    CloseNow(conn, CloseReason{CloseReason::Kind::kError, EBADF});
-    return;
+  conn.interest_ = interest;
+  if (counted) {
+    ++connections_;
+    engine_->loads()[index_].fetch_add(1, std::memory_order_relaxed);
   }
-  RunHandler(conn, [&conn] { return conn.handler().OnOpen(conn); });
+  absl::Status s = poller_->Add(conn.fd(), conn.interest_, ConnToken(ref));
+  if (!s.ok()) {
+    ABSL_RAW_LOG(WARNING, "registering fd %d: %s", conn.fd(),
+                 s.ToString().c_str());
+    conn.state_ = Conn::State::kConnecting;  // closes without OnClose
+    CloseNow(conn, CloseReason{CloseReason::Kind::kError, EBADF});
+    return nullptr;
+  }
+  return &conn;
 }
 
 void EventLoop::HandleReadable(Conn& conn) {
-  for (int reads = 0; conn.state_ == Conn::State::kOpen && !conn.read_paused_;
+  if (conn.datagram_) {
+    HandleDatagrams(conn);
+    return;
+  }
+  for (int reads = 0; conn.state_ == Conn::State::kOpen &&
+                      !conn.read_paused_ && !conn.user_paused_;
        ++reads) {
     if (reads == kEdgeReadsPerTurn) {
       read_again_.push_back(conn.ref());
@@ -395,7 +429,7 @@ void EventLoop::HandleReadable(Conn& conn) {
 
 void EventLoop::HandleWritable(Conn& conn) {
   if (conn.state_ == Conn::State::kClosed) return;
-  FlushQueued(conn);
+  FlushAndNotify(conn);
 }
 
 void EventLoop::RunHandler(Conn& conn, absl::FunctionRef<Action()> fn) {
@@ -427,7 +461,12 @@ void EventLoop::ApplyAction(Conn& conn, Action action) {
 }
 
 void EventLoop::Write(Conn& conn, absl::string_view data) {
-  if (conn.state_ != Conn::State::kOpen || data.empty()) return;
+  if (conn.state_ != Conn::State::kOpen) return;
+  if (conn.datagram_) {
+    SendDatagram(conn, data);
+    return;
+  }
+  if (data.empty()) return;
   conn.bytes_queued_ += data.size();
   if (gather_conn_ != &conn || !conn.out_.empty()) {
     conn.out_.Append(data);
@@ -548,11 +587,27 @@ void EventLoop::AfterOutput(Conn& conn) {
     // Edge-triggered: bytes that arrived while paused raise no new edge.
     if (options_.edge_triggered) read_again_.push_back(conn.ref());
   }
-  if (options_.edge_triggered) return;  // registered once for both
+  if (options_.edge_triggered) {  // registered once for both directions
+    if (queued != 0) conn.backlogged_ = true;
+    return;
+  }
+  if (queued != 0) conn.backlogged_ = true;
   uint32_t interest = 0;
-  if (conn.state_ == Conn::State::kOpen && !conn.read_paused_) interest |= io::kReadable;
+  if (conn.state_ == Conn::State::kOpen && !conn.read_paused_ &&
+      !conn.user_paused_) {
+    interest |= io::kReadable;
+  }
   if (queued != 0) interest |= io::kWritable;
   SetInterest(conn, interest);
+}
+
+void EventLoop::FlushAndNotify(Conn& conn) {
+  FlushQueued(conn);
+  if (conn.backlogged_ && conn.out_.empty() &&
+      conn.state_ == Conn::State::kOpen) {
+    conn.backlogged_ = false;
+    RunHandler(conn, [&conn] { return conn.handler().OnDrain(conn); });
+  }
 }
 
 void EventLoop::ScheduleTick(Conn& conn) {
@@ -609,16 +664,21 @@ void EventLoop::ArmLinger(Conn& conn) {
 
 void EventLoop::CloseNow(Conn& conn, CloseReason reason) {
   if (conn.state_ == Conn::State::kClosed) return;
+  const bool was_open = conn.state_ != Conn::State::kConnecting;
   conn.state_ = Conn::State::kClosed;
   (void)poller_->Remove(conn.fd());
-  conn.handler().OnClose(conn, reason);
+  if (was_open && !conn.udp_server_) conn.handler().OnClose(conn, reason);
   const absl::Status closed = absl::FailedPreconditionError(
       "connection closed before the write was sent: " + reason.ToString());
   for (auto& [mark, cb] : conn.write_callbacks_) {
     cb(mark <= conn.bytes_sent_ ? absl::OkStatus() : closed);
   }
   conn.write_callbacks_.clear();
-  conn.fd_.Reset();
+  if (conn.owns_fd_) {
+    conn.fd_.Reset();
+  } else {
+    conn.fd_.Release();
+  }
   conn.in_.Clear();
   conn.out_.Clear();
   conn.view_ = nullptr;
@@ -629,8 +689,10 @@ void EventLoop::CloseNow(Conn& conn, CloseReason reason) {
   graveyard_.push_back(std::move(slots_[ref.slot].actor));
   slots_[ref.slot].is_conn = false;
   actors_.Unregister(ref);
-  --connections_;
-  engine_->loads()[index_].fetch_sub(1, std::memory_order_relaxed);
+  if (!conn.udp_server_) {
+    --connections_;
+    engine_->loads()[index_].fetch_sub(1, std::memory_order_relaxed);
+  }
   for (auto& cb : callbacks) cb();
 }
 

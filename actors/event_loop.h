@@ -112,7 +112,22 @@ class EventLoop {
   // Connections.
   void Adopt(io::UniqueFd fd, const io::SocketAddress& peer,
              Listener* listener);
+  Conn* RegisterConn(io::UniqueFd fd, std::unique_ptr<Handler> handler,
+                     const io::SocketAddress& peer, Conn::State state,
+                     uint32_t interest, bool counted = true);
   void HandleReadable(Conn& conn);
+  void HandleDatagrams(Conn& conn);
+  void SendDatagram(Conn& conn, absl::string_view data);
+  // Client side (datagram listeners and dialled connections).
+  void OpenDatagramView(Listener* listener, int fd);
+  void Connect(const io::Address& address, const io::SocketAddress& remote,
+               std::unique_ptr<Handler> handler, DialCallback done,
+               absl::Duration timeout);
+  void Enroll(io::UniqueFd fd, std::unique_ptr<Handler> handler,
+              DialCallback done, bool datagram);
+  void FinishConnect(Conn& conn);
+  void OpenDialled(Conn& conn);
+  void FlushAndNotify(Conn& conn);
   void HandleWritable(Conn& conn);
   // Runs one handler callback for `conn` and then flushes what it wrote.
   void RunHandler(Conn& conn, absl::FunctionRef<Action()> fn);
@@ -158,7 +173,11 @@ class EventLoop {
   std::vector<ListenerBinding> listeners_;
 
   std::unique_ptr<char[]> scratch_;
-  size_t scratch_size_;
+  size_t scratch_size_;           // bytes per stream read
+  size_t datagram_buffer_size_;   // bytes per datagram read (>= 64 KiB)
+  uint64_t truncated_datagrams_ = 0;
+  uint64_t dropped_datagrams_ = 0;
+  std::vector<std::pair<Listener*, int>> datagram_listeners_;
   std::vector<Chunk> gather_chunks_;
   std::string gather_;
   Conn* gather_conn_ = nullptr;

@@ -37,6 +37,7 @@ struct CloseReason {
     kError,          // socket error (reset, broken pipe...); see `error`
     kEngineStopped,  // the engine is stopping
     kTimeout,        // queued output could not be flushed in time
+    kConnectFailed,  // a dialled connection never opened
   };
   Kind kind = Kind::kLocal;
   int error = 0;  // errno for kError
@@ -49,11 +50,13 @@ class Handler {
  public:
   virtual ~Handler() = default;
 
-  // The connection is registered and may write. Not called for UDP.
+  // The connection is registered and may write. Not called for the view a
+  // UDP listener hands its handler (there is no connection to open).
   virtual Action OnOpen(Conn& conn) { return Action::kNone; }
   // Inbound bytes are buffered in the connection: Peek/Next/Discard them.
   // Bytes left unconsumed stay buffered, but OnData is only called again
-  // when more arrive (or on Wake()).
+  // when more arrive (or on Wake()). For UDP, each call is one datagram;
+  // what is left unread of it is dropped.
   virtual Action OnData(Conn& conn) = 0;
   // The per-connection ticker set with Conn::SetTick fired.
   virtual Action OnTick(Conn& conn) { return Action::kNone; }
@@ -62,7 +65,11 @@ class Handler {
   virtual Action OnMessage(Conn& conn, Envelope& message) {
     return Action::kNone;
   }
-  // The connection is closing; writes are ignored from here on.
+  // Output that could not be written at once (the socket was full) has
+  // now all reached the kernel. Use it to resume a producer that paused.
+  virtual Action OnDrain(Conn& conn) { return Action::kNone; }
+  // The connection is closing; writes are ignored from here on. Not called
+  // for a UDP listener's connection view.
   virtual void OnClose(Conn& conn, const CloseReason& reason) {}
 };
 

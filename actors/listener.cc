@@ -30,11 +30,17 @@ Listener::Listener(io::Address address, HandlerFactory factory,
       balancer_(balance::MakeBalancer(strategy)) {}
 
 absl::Status Listener::Bind(int loops) {
-  per_loop_ = address_.options.reuseport && is_tcp() && loops > 1;
-  const int count = per_loop_ ? loops : 1;
   io::Address addr = address_;
+  if (is_datagram()) {
+    per_loop_ = true;
+    addr.options.reuseport = loops > 1 || addr.options.reuseport;
+  } else {
+    per_loop_ = address_.options.reuseport && is_tcp() && loops > 1;
+  }
+  const int count = per_loop_ ? loops : 1;
   for (int i = 0; i < count; ++i) {
-    absl::StatusOr<io::UniqueFd> fd = io::ListenStream(addr);
+    absl::StatusOr<io::UniqueFd> fd = is_datagram() ? io::BindDatagram(addr)
+                                                    : io::ListenStream(addr);
     if (!fd.ok()) {
       Close();
       return fd.status();
@@ -43,7 +49,7 @@ absl::Status Listener::Bind(int loops) {
       absl::StatusOr<io::SocketAddress> local = io::LocalAddress(fd->Get());
       if (local.ok()) bound_ = *local;
       // Every per-loop socket must share the port the first one got.
-      if (is_tcp()) addr.port = bound_.port();
+      if (address_.network != io::Network::kUnix) addr.port = bound_.port();
     }
     fds_.push_back(std::move(*fd));
   }

@@ -37,10 +37,15 @@ class Listener {
   const io::Address& address() const { return address_; }
   const io::SocketAddress& bound_address() const { return bound_; }
   bool per_loop() const { return per_loop_; }
-  bool is_tcp() const { return address_.network != io::Network::kUnix; }
+  bool is_tcp() const {
+    return io::IsStream(address_.network) &&
+           address_.network != io::Network::kUnix;
+  }
+  bool is_datagram() const { return io::IsDatagram(address_.network); }
   std::unique_ptr<Handler> MakeHandler() const { return factory_(); }
 
-  // Binds: one socket, or one per loop with reuseport.
+  // Binds: one socket, or one per loop with reuseport. UDP always binds
+  // one SO_REUSEPORT socket per loop, each read by its own loop.
   absl::Status Bind(int loops);
   // The socket for loop i (or the single socket when !per_loop()).
   int fd_for_loop(int i) const;

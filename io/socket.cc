@@ -140,6 +140,15 @@ absl::StatusOr<UniqueFd> ConnectStream(const SocketAddress& remote,
   return fd;
 }
 
+absl::StatusOr<UniqueFd> ConnectDatagram(const SocketAddress& remote) {
+  UniqueFd fd(::socket(remote.family(), SOCK_DGRAM | kSockFlags, 0));
+  if (!fd) return ErrnoStatus(errno, absl::StrCat("socket ", remote.ToString()));
+  if (::connect(fd.Get(), remote.data(), remote.size()) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("connect ", remote.ToString()));
+  }
+  return fd;
+}
+
 int AcceptNonBlocking(int listen_fd, SocketAddress* peer) {
   int fd;
   do {

@@ -39,6 +39,10 @@ absl::StatusOr<UniqueFd> BindDatagram(const Address& address);
 absl::StatusOr<UniqueFd> ConnectStream(const SocketAddress& remote,
                                        bool* in_progress);
 
+// A non-blocking, close-on-exec UDP socket connected to `remote` (send and
+// recv then talk to that peer only).
+absl::StatusOr<UniqueFd> ConnectDatagram(const SocketAddress& remote);
+
 // accept4(SOCK_NONBLOCK | SOCK_CLOEXEC), retrying EINTR. Returns the new fd
 // (>= 0; the caller owns it) or -errno (-EAGAIN when nothing is pending,
 // -EMFILE, -ECONNABORTED, ...). Fills *peer when non-null.
