@@ -10,6 +10,9 @@
 // Pinned runs use CPUs 0 and 1: the consumer alone on CPU 1, every producer
 // on CPU 0 (with two producers they time-share CPU 0, so the consumer never
 // loses its core). Unpinned runs leave placement to the scheduler.
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -192,7 +195,35 @@ void PrintRatio(const Samples& s, const std::string& label,
               met ? "met" : "**missed**");
 }
 
+// The machine is shared: CPU time that other processes used during the
+// run (and steal time, on a VM) says how far to trust the numbers.
+struct CpuTimes {
+  double busy_all = 0;  // seconds, all CPUs, everyone
+  double steal = 0;
+  double self = 0;      // this process
+};
+CpuTimes ReadCpuTimes() {
+  CpuTimes t;
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  if (FILE* f = std::fopen("/proc/stat", "r")) {
+    unsigned long long v[8] = {};
+    if (std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+                    &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
+      t.busy_all = (v[0] + v[1] + v[2] + v[5] + v[6]) / tick;
+      t.steal = v[7] / tick;
+    }
+    std::fclose(f);
+  }
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  t.self = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+           ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+  return t;
+}
+
 int Main() {
+  const CpuTimes cpu_before = ReadCpuTimes();
+  const Clock::time_point run_start = Clock::now();
   const int reps = absl::GetFlag(FLAGS_reps);
   const auto duration = std::chrono::milliseconds(absl::GetFlag(FLAGS_case_ms));
   const auto spin = std::chrono::microseconds(absl::GetFlag(FLAGS_spin_us));
@@ -234,6 +265,16 @@ int Main() {
     }
   }
 
+  const CpuTimes cpu_after = ReadCpuTimes();
+  const double wall =
+      std::chrono::duration<double>(Clock::now() - run_start).count();
+  std::printf("CPUs: %u; wall %.1f s; this process %.1f CPU-s; other "
+              "processes %.1f CPU-s; steal %.1f s\n",
+              std::thread::hardware_concurrency(), wall,
+              cpu_after.self - cpu_before.self,
+              (cpu_after.busy_all - cpu_before.busy_all) -
+                  (cpu_after.self - cpu_before.self),
+              cpu_after.steal - cpu_before.steal);
   std::printf("\n## Throughput (Mmsg/s), %d reps x %d ms, median and "
               "min – max\n\n", reps, absl::GetFlag(FLAGS_case_ms));
   std::printf("| case | median | min – max | unit |\n|---|---:|---|---|\n");
