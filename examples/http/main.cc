@@ -1,0 +1,65 @@
+// HTTP/1.1 server: GET / and /plaintext say "Hello, World!", POST /echo
+// returns the request body.
+//
+//   bazel-bin/examples/http/http --addr=tcp://127.0.0.1:8080 --loops=2
+//
+// Prints one line containing "listening" once every address accepts, and
+// exits 0 shortly after SIGINT or SIGTERM.
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "actnet.h"
+#include "examples/http/http_server.h"
+
+ABSL_FLAG(std::string, addr, "tcp://127.0.0.1:8080",
+          "comma-separated addresses: tcp://, tcp4://, tcp6://, unix://");
+ABSL_FLAG(int, loops, 0, "event loops (0 = one per core)");
+ABSL_FLAG(int64_t, max_body, 1 << 20,
+          "largest request body in bytes; larger ones get 413");
+ABSL_FLAG(bool, pin, false, "pin loop i to CPU i");
+
+namespace {
+
+actnet::Engine* g_engine = nullptr;
+void OnSignal(int) { g_engine->Stop(); }  // Stop is async-signal-safe
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  actnet::EngineOptions options;
+  options.loops = absl::GetFlag(FLAGS_loops);
+  options.pin_cpus = absl::GetFlag(FLAGS_pin);
+  actnet::Engine engine(options);
+  actnet::http::Server server(
+      engine, {.max_body = static_cast<size_t>(absl::GetFlag(FLAGS_max_body))});
+  for (absl::string_view url :
+       absl::StrSplit(absl::GetFlag(FLAGS_addr), ',', absl::SkipEmpty())) {
+    absl::Status s = server.Listen(url);
+    if (!s.ok()) {
+      std::fprintf(stderr, "http: %s\n", s.ToString().c_str());
+      return 2;
+    }
+  }
+  g_engine = &engine;
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  engine.SetOnBoot([](actnet::Engine& e) {
+    std::printf("http: listening on %s with %d loops\n",
+                absl::StrJoin(e.ListenAddresses(), ",").c_str(),
+                e.num_loops());
+    std::fflush(stdout);
+  });
+  absl::Status s = engine.Run();
+  if (!s.ok()) {
+    std::fprintf(stderr, "http: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}
