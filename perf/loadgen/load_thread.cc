@@ -93,7 +93,7 @@ void LoadThread::SetWantOut(Conn& c, bool on) {
   if (c.want_out == on) return;
   c.want_out = on;
   epoll_event ev{};
-  ev.events = EPOLLIN | (on ? EPOLLOUT : 0);
+  ev.events = on ? (EPOLLIN | EPOLLOUT) : EPOLLIN;
   ev.data.u64 = c.index;
   epoll_ctl(epfd_, EPOLL_CTL_MOD, c.fd, &ev);
 }

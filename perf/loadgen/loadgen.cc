@@ -1,7 +1,7 @@
 // loadgen: a raw-epoll echo load generator, the client side of actnet's
 // echo comparisons (perf/compare/compare_echo.sh).
 //
-//   bazel-bin/perf/loadgen/loadgen --addr=tcp://127.0.0.1:9000 --conns=100 \
+//   bazel-bin/perf/loadgen/loadgen --addr=tcp://127.0.0.1:9000 --conns=100
 //       --size=16 --depth=1 --warmup=1 --duration=5 --server_pid=$PID
 //
 // Opens --conns connections (spread over --threads threads, each with its
