@@ -31,6 +31,10 @@ struct MessageOps {
   void (*destroy)(void* payload) noexcept;
   void (*invoke)(void* payload, void* context);
   bool boxed;
+  // Trivially copyable inline payloads (and boxed pointers, for relocation)
+  // move as plain bytes: no indirect call on the hot path.
+  bool trivially_relocatable;
+  bool trivially_destructible;
 };
 
 // Where an envelope goes inside its destination loop: an actor slot and the
@@ -92,10 +96,14 @@ constexpr MessageOps MakeOps() {
     ops.relocate = &InlineOps<T>::Relocate;
     ops.destroy = &InlineOps<T>::Destroy;
     ops.boxed = false;
+    ops.trivially_relocatable = std::is_trivially_copyable_v<T>;
+    ops.trivially_destructible = std::is_trivially_destructible_v<T>;
   } else {
     ops.relocate = &BoxedOps<T>::Relocate;
     ops.destroy = &BoxedOps<T>::Destroy;
     ops.boxed = true;
+    ops.trivially_relocatable = true;  // the box pointer is plain bytes
+    ops.trivially_destructible = false;
   }
   if constexpr (kIsTask) ops.invoke = &TaskInvoker<T>::Invoke;
   return ops;
@@ -178,7 +186,7 @@ class alignas(kInlinePayloadAlign) Envelope {
   void Reset() noexcept {
     const MessageOps* o = ops();
     if (o != nullptr) {
-      o->destroy(storage_);
+      if (!o->trivially_destructible) o->destroy(storage_);
       header_ = 0;
     }
   }
@@ -187,7 +195,7 @@ class alignas(kInlinePayloadAlign) Envelope {
   // already destroyed) and returns the header word to publish, with `round`.
   uint64_t RelocateInto(Envelope* slot, uint16_t round) noexcept {
     const MessageOps* o = ops();
-    o->relocate(slot->storage_, storage_);
+    RelocatePayload(o, slot->storage_, storage_);
     slot->target_ = target_;
     header_ = 0;
     return PackHeader(o, round);
@@ -230,10 +238,19 @@ class alignas(kInlinePayloadAlign) Envelope {
     }
   }
 
+  static void RelocatePayload(const MessageOps* o, unsigned char* dst,
+                              unsigned char* src) noexcept {
+    if (o->trivially_relocatable) {
+      std::memcpy(dst, src, kInlinePayloadSize);
+    } else {
+      o->relocate(dst, src);
+    }
+  }
+
   void MoveFrom(Envelope& other) noexcept {
     const MessageOps* o = other.ops();
     if (o == nullptr) return;
-    o->relocate(storage_, other.storage_);
+    RelocatePayload(o, storage_, other.storage_);
     target_ = other.target_;
     header_ = reinterpret_cast<uint64_t>(o);
     other.header_ = 0;

@@ -10,6 +10,9 @@ absl::StatusOr<std::unique_ptr<Mailbox>> Mailbox::Create(
       (options.ring_capacity & (options.ring_capacity - 1)) != 0) {
     return absl::InvalidArgumentError("mailbox ring_capacity must be a power of two");
   }
+  if (options.max_producers == 0) {
+    return absl::InvalidArgumentError("mailbox max_producers must be at least 1");
+  }
   if (options.max_producers * MpscRing::kDefaultMaxClaim >
       options.ring_capacity / 2) {
     return absl::InvalidArgumentError(

@@ -58,7 +58,11 @@ class MpscRing {
   int64_t TryClaim(size_t n, int64_t* cached_consumer) {
     ACTNET_DCHECK(n >= 1 && n <= max_claim_);
     const int64_t limit = static_cast<int64_t>(capacity() - reserve_);
-    const int64_t cursor = cursor_.Load(std::memory_order_relaxed);
+    // Memory ordering: seq_cst (a plain load on x86) so that this load and
+    // every claim's fetch-add sit in one total order, which the reserve
+    // argument above reasons about: a stale cursor could pass the check
+    // with room that other claims have already taken.
+    const int64_t cursor = cursor_.Load(std::memory_order_seq_cst);
     const int64_t end = cursor + static_cast<int64_t>(n);
     if (end - *cached_consumer > limit) {
       // Memory ordering: acquire pairs with the consumer's release store in
@@ -101,7 +105,7 @@ class MpscRing {
       const uint16_t round = RoundOf(next);
       if (static_cast<uint16_t>(h >> Envelope::kRoundShift) != round) break;
       fn(*slot);
-      DestroySlot(slot, round);
+      DestroySlot(slot, h, round);
       ++next;
       ++n;
     }
@@ -127,13 +131,19 @@ class MpscRing {
     return static_cast<uint16_t>(static_cast<uint64_t>(seq) >> shift_);
   }
 
-  // Destroys a consumed slot's payload and marks it with the consumed round,
-  // which no future publication of this slot carries.
-  static void DestroySlot(Envelope* slot, uint16_t round) {
+  // Destroys a consumed slot's payload. The header keeps the consumed
+  // round, which no future publication of this slot carries, so it is
+  // written only if the handler moved the payload out (which zeroes it):
+  // leaving the line unwritten saves the producer a transfer next lap.
+  static void DestroySlot(Envelope* slot, uint64_t published, uint16_t round) {
     std::atomic_ref<uint64_t> header(*slot->header_word());
     const uint64_t h = header.load(std::memory_order_relaxed);
-    const auto* ops = reinterpret_cast<const MessageOps*>(h & Envelope::kOpsMask);
-    if (ops != nullptr) ops->destroy(slot->storage());
+    if (h == published) {
+      const auto* ops =
+          reinterpret_cast<const MessageOps*>(h & Envelope::kOpsMask);
+      if (!ops->trivially_destructible) ops->destroy(slot->storage());
+      return;
+    }
     header.store(Envelope::PackHeader(nullptr, round),
                  std::memory_order_relaxed);
   }
