@@ -299,6 +299,44 @@ void Client::Close() {
   fd_ = -1;
 }
 
+void ConnLog::Opened(const ActorRef& ref) {
+  std::lock_guard<std::mutex> lock(mu_);
+  opened_.push_back(ref);
+}
+
+void ConnLog::Closed(const ActorRef& ref, const CloseReason& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  reasons_.push_back(reason);
+}
+
+int ConnLog::opens() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(opened_.size());
+}
+
+int ConnLog::closes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(reasons_.size());
+}
+
+std::vector<ActorRef> ConnLog::opened_refs() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return opened_;
+}
+
+std::vector<CloseReason> ConnLog::reasons() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return reasons_;
+}
+
+bool ConnLog::WaitOpens(int n, Clock::duration timeout) const {
+  return WaitFor([this, n] { return opens() >= n; }, timeout);
+}
+
+bool ConnLog::WaitCloses(int n, Clock::duration timeout) const {
+  return WaitFor([this, n] { return closes() >= n; }, timeout);
+}
+
 std::string FirstAddress(const Engine& engine) {
   std::vector<std::string> all = engine.ListenAddresses();
   return all.empty() ? std::string() : all.front();

@@ -14,9 +14,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <random>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "actnet.h"
 
@@ -131,6 +133,46 @@ class EchoHandler : public Handler {
     conn.Write(conn.Next());
     return Action::kNone;
   }
+};
+
+// A thread-safe record of connection lifecycles, filled by handlers on loop
+// threads and read by the test thread.
+class ConnLog {
+ public:
+  void Opened(const ActorRef& ref);
+  void Closed(const ActorRef& ref, const CloseReason& reason);
+  int opens() const;
+  int closes() const;
+  // Refs in the order their connections opened.
+  std::vector<ActorRef> opened_refs() const;
+  // Close reasons in the order they happened.
+  std::vector<CloseReason> reasons() const;
+  bool WaitOpens(int n, Clock::duration timeout = seconds(10)) const;
+  bool WaitCloses(int n, Clock::duration timeout = seconds(10)) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<ActorRef> opened_;
+  std::vector<CloseReason> reasons_;
+};
+
+// A handler base that records OnOpen/OnClose in a ConnLog.
+class LoggedHandler : public Handler {
+ public:
+  explicit LoggedHandler(ConnLog* log) : log_(log) {}
+  Action OnOpen(Conn& conn) override {
+    log_->Opened(conn.ref());
+    return Action::kNone;
+  }
+  void OnClose(Conn& conn, const CloseReason& reason) override {
+    log_->Closed(conn.ref(), reason);
+  }
+
+ protected:
+  ConnLog* log() const { return log_; }
+
+ private:
+  ConnLog* log_;
 };
 
 // The engine's first listen address, or "" if there is none.
