@@ -25,6 +25,10 @@ std::string CloseReason::ToString() const {
       return "timed out flushing output";
     case Kind::kConnectFailed:
       return absl::StrCat("connect failed: ", std::strerror(error));
+    case Kind::kIdle:
+      return "idle timeout";
+    case Kind::kInboundLimit:
+      return "inbound buffer limit exceeded";
   }
   return "unknown";
 }

@@ -149,6 +149,7 @@ class Conn final : public Actor {
   bool linger_armed_ = false;
   CloseReason pending_reason_;
 
+  int64_t last_active_ns_ = 0;  // last byte read or written (idle timeout)
   uint32_t tick_generation_ = 0;
   absl::Duration tick_interval_ = absl::ZeroDuration();
 

@@ -378,6 +378,10 @@ Conn* EventLoop::RegisterConn(io::UniqueFd fd, std::unique_ptr<Handler> handler,
     ++connections_;
     engine_->loads()[index_].fetch_add(1, std::memory_order_relaxed);
   }
+  conn.last_active_ns_ = now_ns_;
+  if (counted && options_.idle_timeout > absl::ZeroDuration()) {
+    ScheduleIdleCheck(ref, now_ns_ + absl::ToInt64Nanoseconds(options_.idle_timeout));
+  }
   absl::Status s = poller_->Add(conn.fd(), conn.interest_, ConnToken(ref));
   if (!s.ok()) {
     ABSL_RAW_LOG(WARNING, "registering fd %d: %s", conn.fd(),
@@ -403,6 +407,7 @@ void EventLoop::HandleReadable(Conn& conn) {
     }
     const ssize_t n = ::read(conn.fd(), scratch_.get(), scratch_size_);
     if (n > 0) {
+      conn.last_active_ns_ = now_ns_;
       if (conn.in_.empty()) {
         conn.view_ = scratch_.get();
         conn.view_len_ = static_cast<size_t>(n);
@@ -410,6 +415,10 @@ void EventLoop::HandleReadable(Conn& conn) {
         conn.in_.Append(scratch_.get(), static_cast<size_t>(n));
       }
       RunHandler(conn, [&conn] { return conn.handler().OnData(conn); });
+      if (conn.in_.size() > options_.max_inbound_buffer) {
+        CloseGracefully(conn, CloseReason{CloseReason::Kind::kInboundLimit, 0});
+        return;
+      }
       // Level-triggered: one read per event. Edge-triggered: a short read
       // emptied the socket, so the next arrival raises a new edge.
       if (!options_.edge_triggered || static_cast<size_t>(n) < scratch_size_) {
@@ -512,6 +521,7 @@ void EventLoop::FlushGather(Conn& conn) {
         break;
       }
       conn.bytes_sent_ += static_cast<uint64_t>(n);
+      conn.last_active_ns_ = now_ns_;
       size_t left = static_cast<size_t>(n);
       while (left > 0) {
         const size_t rest = gather_chunks_[done].size - partial;
@@ -556,6 +566,7 @@ void EventLoop::FlushQueued(Conn& conn) {
     }
     conn.out_.Discard(static_cast<size_t>(n));
     conn.bytes_sent_ += static_cast<uint64_t>(n);
+    conn.last_active_ns_ = now_ns_;
     if (static_cast<size_t>(n) < total) break;
   }
   AfterOutput(conn);
@@ -626,6 +637,24 @@ void EventLoop::ScheduleTick(Conn& conn) {
   });
 }
 
+void EventLoop::ScheduleIdleCheck(const ActorRef& ref, int64_t deadline_ns) {
+  timers_.Schedule(deadline_ns, [this, ref] {
+    Conn* c = FindConn(ref);
+    if (c == nullptr || c->state_ == Conn::State::kClosed) return;
+    const int64_t deadline =
+        c->last_active_ns_ + absl::ToInt64Nanoseconds(options_.idle_timeout);
+    if (now_ns_ < deadline) {
+      ScheduleIdleCheck(ref, deadline);
+    } else if (c->state_ == Conn::State::kConnecting) {
+      return;  // the dial timeout owns connecting sockets
+    } else if (c->state_ == Conn::State::kOpen) {
+      CloseGracefully(*c, CloseReason{CloseReason::Kind::kIdle, 0});
+    } else {
+      CloseNow(*c, CloseReason{CloseReason::Kind::kIdle, 0});
+    }
+  });
+}
+
 void EventLoop::MarkDirty(Conn& conn) {
   if (conn.dirty_) return;
   conn.dirty_ = true;
@@ -674,6 +703,12 @@ void EventLoop::CloseNow(Conn& conn, CloseReason reason) {
     cb(mark <= conn.bytes_sent_ ? absl::OkStatus() : closed);
   }
   conn.write_callbacks_.clear();
+  if (!conn.out_.empty() && !conn.datagram_ && conn.owns_fd_) {
+    // Output is being abandoned: reset rather than FIN, so the peer sees an
+    // error instead of a clean end after a truncated reply.
+    const linger lg{1, 0};
+    ::setsockopt(conn.fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  }
   if (conn.owns_fd_) {
     conn.fd_.Reset();
   } else {

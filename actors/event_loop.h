@@ -138,6 +138,7 @@ class EventLoop {
   void AfterOutput(Conn& conn);
   void MarkDirty(Conn& conn);
   void ScheduleTick(Conn& conn);
+  void ScheduleIdleCheck(const ActorRef& ref, int64_t deadline_ns);
   void SetInterest(Conn& conn, uint32_t interest);
   void CloseGracefully(Conn& conn, CloseReason reason);
   void ArmLinger(Conn& conn);

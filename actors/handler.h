@@ -38,11 +38,16 @@ struct CloseReason {
     kEngineStopped,  // the engine is stopping
     kTimeout,        // queued output could not be flushed in time
     kConnectFailed,  // a dialled connection never opened
+    kIdle,           // nothing read or written for EngineOptions::idle_timeout
+    kInboundLimit,   // unconsumed input passed max_inbound_buffer
   };
   Kind kind = Kind::kLocal;
   int error = 0;  // errno for kError
 
-  bool is_error() const { return kind == Kind::kError || kind == Kind::kTimeout; }
+  bool is_error() const {
+    return kind == Kind::kError || kind == Kind::kTimeout ||
+           kind == Kind::kConnectFailed || kind == Kind::kInboundLimit;
+  }
   std::string ToString() const;
 };
 

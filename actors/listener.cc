@@ -87,6 +87,11 @@ void Listener::OnReadable(EventLoop& loop, int fd, bool* pause) {
       return;
     }
     io::UniqueFd conn_fd(result);
+    const int64_t limit = engine.options().max_connections;
+    if (limit > 0 && engine.CountConnections() >= limit) {
+      ++rejected_;
+      continue;  // closed at once by conn_fd's destructor
+    }
     uint32_t target = loop.index();
     if (!per_loop_ && engine.num_loops() > 1) {
       target = static_cast<uint32_t>(balancer_->Pick(

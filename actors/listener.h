@@ -62,6 +62,7 @@ class Listener {
   bool per_loop_ = false;
   std::vector<io::UniqueFd> fds_;
   io::SocketAddress bound_;
+  uint64_t rejected_ = 0;  // over max_connections (owning loop only)
 };
 
 }  // namespace actnet

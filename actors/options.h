@@ -4,6 +4,7 @@
 #define ACTNET_ACTORS_OPTIONS_H_
 
 #include <cstddef>
+#include <cstdint>
 
 #include "absl/time/time.h"
 #include "balance/balancer.h"
@@ -33,7 +34,18 @@ struct EngineOptions {
   // SO_KEEPALIVE with this idle time (zero = off).
   absl::Duration tcp_keepalive = absl::ZeroDuration();
 
-  // How long Close() may wait to flush queued output before forcing it.
+  // Limits. A connection accepted beyond max_connections (0 = no limit) is
+  // closed at once. A connection that neither reads nor writes a byte for
+  // idle_timeout (zero = never) is closed (slowloris). A connection whose
+  // unconsumed input passes max_inbound_buffer is closed (an endless line
+  // or header cannot grow memory without bound).
+  int64_t max_connections = 0;
+  absl::Duration idle_timeout = absl::ZeroDuration();
+  size_t max_inbound_buffer = 64 * 1024 * 1024;
+
+  // How long Close() may wait to flush queued output before forcing it
+  // (a forced close resets the connection, so the peer cannot mistake a
+  // truncated reply for a complete one).
   absl::Duration close_linger = absl::Seconds(5);
   // How long a graceful Stop() lets connections flush before forcing them.
   absl::Duration stop_timeout = absl::Seconds(1);
