@@ -21,6 +21,7 @@ absl::string_view Reason(int status) {
     case 405: return "Method Not Allowed";
     case 413: return "Payload Too Large";
     case 431: return "Request Header Fields Too Large";
+    case 505: return "HTTP Version Not Supported";
     default: return "Error";
   }
 }
@@ -98,7 +99,9 @@ bool Session::Feed(absl::string_view in, Sink out) {
   if (closed_) return false;  // a response said "Connection: close"
   const http_errno err = HTTP_PARSER_ERRNO(&parser_);
   if (err == HPE_OK) return true;
-  const int status = too_large_ ? 413 : err == HPE_HEADER_OVERFLOW ? 431 : 400;
+  const int status = refusal_ != 0                ? refusal_
+                     : err == HPE_HEADER_OVERFLOW ? 431
+                                                  : 400;
   Reply(status, absl::StrCat(Reason(status), "\n"), /*keep_alive=*/false);
   out(scratch_);
   closed_ = true;
@@ -121,8 +124,12 @@ int Session::OnUrl(http_parser* p, const char* at, size_t n) {
 int Session::OnHeadersComplete(http_parser* p) {
   Session& s = *static_cast<Session*>(p->data);
   // Content-Length is ULLONG_MAX when absent (no body, or chunked).
+  if (p->http_major != 1) {
+    s.refusal_ = 505;
+    return -1;
+  }
   if (p->content_length != ULLONG_MAX && p->content_length > s.max_body_) {
-    s.too_large_ = true;
+    s.refusal_ = 413;
     return -1;
   }
   absl::string_view path = s.url_;
@@ -142,7 +149,7 @@ int Session::OnBody(http_parser* p, const char* at, size_t n) {
   Session& s = *static_cast<Session*>(p->data);
   s.body_bytes_ += n;
   if (s.body_bytes_ > s.max_body_) {  // chunked bodies end up here
-    s.too_large_ = true;
+    s.refusal_ = 413;
     return -1;
   }
   if (s.route_ == Route::kEcho) s.body_.append(at, n);

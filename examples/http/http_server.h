@@ -85,7 +85,7 @@ class Session {
   const DateCache* dates_;
   const Sink* out_ = nullptr;  // during Feed
   Route route_ = Route::kNotFound;
-  bool too_large_ = false;
+  int refusal_ = 0;  // 413 or 505, found by a callback
   bool closed_ = false;
   size_t body_bytes_ = 0;
   std::string url_;
