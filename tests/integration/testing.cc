@@ -337,6 +337,18 @@ bool ConnLog::WaitCloses(int n, Clock::duration timeout) const {
   return WaitFor([this, n] { return closes() >= n; }, timeout);
 }
 
+bool WaitWithin(Engine& engine, Clock::duration timeout) {
+  std::atomic<bool> returned{false};
+  std::thread waiter([&] {
+    engine.Wait();
+    returned.store(true);
+  });
+  const bool in_time = WaitFor([&] { return returned.load(); }, timeout);
+  if (!in_time) engine.Stop();
+  waiter.join();
+  return in_time;
+}
+
 std::string FirstAddress(const Engine& engine) {
   std::vector<std::string> all = engine.ListenAddresses();
   return all.empty() ? std::string() : all.front();

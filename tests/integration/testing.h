@@ -175,6 +175,11 @@ class LoggedHandler : public Handler {
   ConnLog* log_;
 };
 
+// Runs engine.Wait() on a helper thread and reports whether it returned
+// within `timeout`. If it did not, asks the engine to Stop and waits for it
+// anyway, so a failing test still ends (or hits Bazel's timeout).
+bool WaitWithin(Engine& engine, Clock::duration timeout);
+
 // The engine's first listen address, or "" if there is none.
 std::string FirstAddress(const Engine& engine);
 
