@@ -1,0 +1,197 @@
+// Timers: the engine-wide tick (SetOnTick) and per-connection ticks
+// (Conn::SetTick) fire repeatedly at about their interval, stop when told,
+// and stop with the engine or the connection. Counts have wide margins: the
+// machine may be loaded; what matters is "repeatedly" and "then never".
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/time/time.h"
+#include "actnet.h"
+#include "doctest/doctest.h"
+#include "tests/integration/testing.h"
+
+namespace actnet::integration {
+namespace {
+
+Clock::time_point Soon() { return Clock::now() + seconds(20); }
+
+EngineOptions Loops(int n) {
+  EngineOptions o;
+  o.loops = n;
+  return o;
+}
+
+// Watching for ticks that must not come.
+void QuietPeriod() { std::this_thread::sleep_for(milliseconds(150)); }
+
+TEST_CASE("the engine tick fires about every 20 ms and stops with the engine") {
+  const int fds_before = CountOpenFds();
+  {
+    Engine engine(Loops(2));
+    std::atomic<int> ticks{0};
+    engine.SetOnTick([&ticks](Engine&) {
+      ticks.fetch_add(1);
+      return absl::Milliseconds(20);
+    });
+    REQUIRE(engine.Listen<EchoHandler>("tcp://127.0.0.1:0").ok());
+    REQUIRE(engine.Start().ok());
+    // Measuring a rate: the sleep is the measurement window.
+    std::this_thread::sleep_for(milliseconds(300));
+    const int seen = ticks.load();
+    INFO("ticks in ~300 ms: ", seen);
+    CHECK(seen >= 5);
+    CHECK(seen <= 30);
+    engine.Stop();
+    engine.Wait();
+    const int at_stop = ticks.load();
+    QuietPeriod();
+    CHECK(ticks.load() == at_stop);
+  }
+  CheckNoFdLeak(fds_before);
+}
+
+TEST_CASE("an engine tick that returns zero stops ticking") {
+  Engine engine(Loops(1));
+  std::atomic<int> ticks{0};
+  engine.SetOnTick([&ticks](Engine&) {
+    return ticks.fetch_add(1) + 1 < 3 ? absl::Milliseconds(5)
+                                      : absl::ZeroDuration();
+  });
+  REQUIRE(engine.Start().ok());
+  CHECK(WaitFor([&] { return ticks.load() >= 3; }));
+  QuietPeriod();
+  CHECK(ticks.load() == 3);
+  engine.Stop();
+  engine.Wait();
+}
+
+TEST_CASE("the first engine tick waits for its delay") {
+  Engine engine(Loops(1));
+  std::atomic<int> ticks{0};
+  engine.SetOnTick(
+      [&ticks](Engine&) {
+        ticks.fetch_add(1);
+        return absl::ZeroDuration();
+      },
+      absl::Seconds(30));
+  REQUIRE(engine.Start().ok());
+  QuietPeriod();
+  CHECK(ticks.load() == 0);
+  engine.Stop();
+  CHECK(WaitWithin(engine, seconds(5)));  // a far timer must not delay Stop
+  CHECK(ticks.load() == 0);
+}
+
+// Ticks every 20 ms from OnOpen; after `stop_after` ticks sets a zero tick
+// (if > 0). Counts ticks in `ticks`.
+class Ticker : public LoggedHandler {
+ public:
+  Ticker(ConnLog* log, std::atomic<int>* ticks, int stop_after, bool close_at)
+      : LoggedHandler(log), ticks_(ticks), stop_after_(stop_after), close_at_(close_at) {}
+  Action OnOpen(Conn& conn) override {
+    LoggedHandler::OnOpen(conn);
+    conn.SetTick(absl::Milliseconds(20));
+    return Action::kNone;
+  }
+  Action OnData(Conn& conn) override {
+    conn.Write(conn.Next());
+    return Action::kNone;
+  }
+  Action OnTick(Conn& conn) override {
+    const int n = ticks_->fetch_add(1) + 1;
+    if (stop_after_ > 0 && n == stop_after_) {
+      if (close_at_) {
+        conn.Write("done\n");
+        return Action::kClose;
+      }
+      conn.SetTick(absl::ZeroDuration());
+    }
+    return Action::kNone;
+  }
+
+ private:
+  std::atomic<int>* ticks_;
+  int stop_after_;
+  bool close_at_;
+};
+
+struct TickServer {
+  TickServer(int stop_after, bool close_at) : engine(Loops(2)) {
+    ConnLog* l = &log;
+    std::atomic<int>* t = &ticks;
+    REQUIRE(engine
+                .Listen("tcp://127.0.0.1:0",
+                        [l, t, stop_after, close_at] {
+                          return std::make_unique<Ticker>(l, t, stop_after,
+                                                          close_at);
+                        })
+                .ok());
+    REQUIRE(engine.Start().ok());
+    client = Client::Connect(FirstAddress(engine));
+    REQUIRE(client.valid());
+    REQUIRE(log.WaitOpens(1));
+  }
+  ~TickServer() {
+    engine.Stop();
+    engine.Wait();
+  }
+  ConnLog log;
+  std::atomic<int> ticks{0};
+  Engine engine;
+  Client client;
+};
+
+TEST_CASE("a connection tick fires repeatedly at about its interval") {
+  const int fds_before = CountOpenFds();
+  {
+    TickServer s(0, false);
+    const int start = s.ticks.load();
+    std::this_thread::sleep_for(milliseconds(300));  // the measurement window
+    const int seen = s.ticks.load() - start;
+    INFO("connection ticks in ~300 ms: ", seen);
+    CHECK(seen >= 5);
+    CHECK(seen <= 30);
+    // Ticking does not disturb the connection.
+    CHECK(s.client.RoundTrip("tick tock", Soon()));
+  }
+  CheckNoFdLeak(fds_before);
+}
+
+TEST_CASE("SetTick(ZeroDuration()) stops a connection's ticks") {
+  TickServer s(5, false);
+  CHECK(WaitFor([&] { return s.ticks.load() >= 5; }));
+  QuietPeriod();
+  CHECK(s.ticks.load() == 5);
+  CHECK(s.client.RoundTrip("still open", Soon()));
+}
+
+TEST_CASE("a connection's ticks stop when it closes") {
+  const int fds_before = CountOpenFds();
+  {
+    TickServer s(0, false);
+    CHECK(WaitFor([&] { return s.ticks.load() >= 2; }));
+    s.client.Close();
+    REQUIRE(s.log.WaitCloses(1));
+    const int at_close = s.ticks.load();
+    QuietPeriod();
+    CHECK(s.ticks.load() == at_close);
+  }
+  CheckNoFdLeak(fds_before);
+}
+
+TEST_CASE("OnTick returning kClose closes the connection after flushing") {
+  TickServer s(3, true);
+  std::string got;
+  CHECK(s.client.RecvUntilEof(&got, Soon()));
+  CHECK(got == "done\n");
+  REQUIRE(s.log.WaitCloses(1));
+  CHECK(s.log.reasons()[0].kind == CloseReason::Kind::kLocal);
+  QuietPeriod();
+  CHECK(s.ticks.load() == 3);
+}
+
+}  // namespace
+}  // namespace actnet::integration
