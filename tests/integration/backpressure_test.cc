@@ -15,7 +15,7 @@ BackpressureScenario Base(int loops) {
   sc.options.loops = loops;
   sc.options.write_high_water = 256 * 1024;
   sc.options.write_low_water = 64 * 1024;
-  sc.payload = kSanitized ? (2 << 20) : (8 << 20);
+  sc.payload = kSanitized ? (4 << 20) : (8 << 20);
   return sc;
 }
 

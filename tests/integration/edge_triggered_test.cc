@@ -46,7 +46,7 @@ TEST_SUITE("edge_triggered") {
     sc.options.edge_triggered = true;
     sc.options.write_high_water = 256 * 1024;
     sc.options.write_low_water = 64 * 1024;
-    sc.payload = kSanitized ? (2 << 20) : (8 << 20);
+    sc.payload = kSanitized ? (4 << 20) : (8 << 20);
     RunBackpressureScenario(sc);
   }
 
@@ -57,7 +57,7 @@ TEST_SUITE("edge_triggered") {
     sc.options.read_buffer_size = 8 * 1024;
     sc.options.write_high_water = 256 * 1024;
     sc.options.write_low_water = 64 * 1024;
-    sc.payload = kSanitized ? (2 << 20) : (8 << 20);
+    sc.payload = kSanitized ? (4 << 20) : (8 << 20);
     RunBackpressureScenario(sc);
   }
 }

@@ -52,7 +52,12 @@ class CountingEcho : public EchoHandler {
 // Echo that samples its queued output around every write and on drain.
 class SamplingEcho : public Handler {
  public:
-  explicit SamplingEcho(std::atomic<size_t>* max_out) : max_out_(max_out) {}
+  SamplingEcho(std::atomic<size_t>* max_out, int sndbuf)
+      : max_out_(max_out), sndbuf_(sndbuf) {}
+  Action OnOpen(Conn& conn) override {
+    if (sndbuf_ > 0) (void)conn.SetSendBufferSize(sndbuf_);
+    return Action::kNone;
+  }
   Action OnData(Conn& conn) override {
     Sample(conn);
     conn.Write(conn.Next());
@@ -74,6 +79,7 @@ class SamplingEcho : public Handler {
     }
   }
   std::atomic<size_t>* max_out_;
+  int sndbuf_;
 };
 
 }  // namespace
@@ -157,8 +163,9 @@ void RunBackpressureScenario(const BackpressureScenario& sc) {
     std::atomic<size_t> max_out{0};
     REQUIRE(engine
                 .Listen(sc.url,
-                        [&max_out] {
-                          return std::make_unique<SamplingEcho>(&max_out);
+                        [&max_out, sndbuf = sc.server_sndbuf] {
+                          return std::make_unique<SamplingEcho>(&max_out,
+                                                                sndbuf);
                         })
                 .ok());
     REQUIRE(engine.Start().ok());

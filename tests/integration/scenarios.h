@@ -35,7 +35,11 @@ struct BackpressureScenario {
   EngineOptions options;  // set write_high_water small to see it bite
   size_t payload = 8 << 20;
   size_t read_chunk = 16 * 1024;  // the slow reader's recv size
-  int client_rcvbuf = 64 * 1024;  // keeps the kernel from absorbing it all
+  // Small socket buffers on both sides keep the kernel from absorbing the
+  // payload (loopback TCP autotunes the send buffer up to several MiB), so
+  // the server's own queue must take the excess.
+  int client_rcvbuf = 64 * 1024;
+  int server_sndbuf = 64 * 1024;
   std::string url = "tcp://127.0.0.1:0";
 };
 
