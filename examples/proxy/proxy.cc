@@ -1,0 +1,179 @@
+// L4 proxy: every connection accepted on --listen is relayed, byte-exact
+// and both ways, to a connection the proxy dials to --backend.
+//
+//   bazel-bin/examples/proxy/proxy --listen=tcp://127.0.0.1:8000 \
+//       --backend=unix:///tmp/echo.sock --loops=4
+//
+// The two connections of a pair are actors, by default on different loops,
+// that touch each other only through messages: Chunk (bytes to write), Ack
+// (that many bytes reached the kernel), Ready/Attached (the backend opened)
+// and Gone (the peer closed: flush, then close). Back-pressure both ways: a
+// side stops reading once kWindow forwarded bytes are unacknowledged, and
+// the other side acknowledges only once the bytes are written (at once if
+// its queue is short, else from OnDrain), so a slow reader at either end
+// stalls the other end instead of growing memory.
+//
+// Prints a line containing "listening" once it accepts; exits 0 on SIGINT
+// or SIGTERM.
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "actnet.h"
+
+ABSL_FLAG(std::string, listen, "tcp://127.0.0.1:8000", "address to serve (tcp://, unix://)");
+ABSL_FLAG(std::string, backend, "tcp://127.0.0.1:9000", "address to relay to (tcp://, unix://)");
+ABSL_FLAG(int, loops, 0, "event loops (0 = one per core)");
+ABSL_FLAG(bool, same_loop, false, "dial each backend on its client's loop, not the next");
+
+namespace {
+
+using actnet::Action;
+using actnet::ActorRef;
+using actnet::Conn;
+
+constexpr size_t kWindow = 256 * 1024;   // unacknowledged bytes before pausing
+constexpr size_t kShortQueue = 64 * 1024;  // acknowledge at once below this
+const absl::Duration kAttachTimeout = absl::Seconds(10);
+
+struct Chunk { std::string bytes; };
+struct Ack { size_t bytes; };
+struct Ready { ActorRef backend; };  // backend -> front, once open
+struct Attached {};                  // front -> backend, in reply
+struct Gone {};                      // the peer closed
+
+std::string g_backend;
+bool g_same_loop = false;
+actnet::Engine* g_engine = nullptr;
+void OnSignal(int) { g_engine->Stop(); }  // Stop is async-signal-safe
+
+// One side of a pair. A front side (accepted) starts paused with no peer
+// and dials its backend; a back side (dialled) knows its front from birth.
+class Side final : public actnet::Handler {
+ public:
+  explicit Side(ActorRef front = {}) : peer_(front), is_back_(front.valid()) {}
+
+  Action OnOpen(Conn& c) override {
+    actnet::Engine& engine = c.loop().engine();
+    if (is_back_) {
+      Tell<Ready>(c, c.ref());
+      c.SetTick(kAttachTimeout);  // the front may die before Ready arrives
+      return Action::kNone;
+    }
+    c.PauseReading();  // until the backend is open
+    actnet::DialOptions options;
+    if (!g_same_loop) options.loop = int(c.loop().index() + 1) % engine.num_loops();
+    const ActorRef self = c.ref();
+    absl::Status s = engine.Dial(
+        g_backend, std::make_unique<Side>(self),
+        [&engine, self](absl::StatusOr<ActorRef> r) {
+          if (r.ok()) return;
+          std::fprintf(stderr, "proxy: %s\n", r.status().ToString().c_str());
+          (void)engine.Tell<Gone>(self);
+        },
+        options);
+    return s.ok() ? Action::kNone : Action::kClose;
+  }
+
+  Action OnData(Conn& c) override {
+    absl::string_view in = c.Next();
+    unacked_ += in.size();
+    Tell<Chunk>(c, std::string(in));
+    if (unacked_ > kWindow && !window_paused_) {
+      window_paused_ = true;
+      c.PauseReading();
+    }
+    return Action::kNone;
+  }
+
+  Action OnMessage(Conn& c, actnet::Envelope& m) override {
+    if (auto* chunk = m.As<Chunk>()) {
+      c.Write(chunk->bytes);
+      c.Flush();  // so OutboundBytes() tells what the kernel did not take
+      owed_ += chunk->bytes.size();
+      if (c.OutboundBytes() <= kShortQueue) PayAck(c);
+    } else if (auto* ack = m.As<Ack>()) {
+      unacked_ -= ack->bytes;
+      if (window_paused_ && unacked_ <= kWindow) {
+        window_paused_ = false;
+        c.ResumeReading();
+      }
+    } else if (auto* ready = m.As<Ready>()) {
+      peer_ = ready->backend;
+      Tell<Attached>(c);
+      c.ResumeReading();
+    } else if (m.Is<Attached>()) {
+      c.SetTick(absl::ZeroDuration());
+    } else if (m.Is<Gone>()) {
+      peer_ = ActorRef();  // nobody left to tell
+      c.Close();           // after flushing what it sent
+    }
+    return Action::kNone;
+  }
+
+  Action OnDrain(Conn& c) override {
+    PayAck(c);
+    return Action::kNone;
+  }
+
+  Action OnTick(Conn& c) override { return Action::kClose; }  // never attached
+
+  void OnClose(Conn& c, const actnet::CloseReason&) override {
+    if (peer_.valid()) Tell<Gone>(c);
+  }
+
+ private:
+  template <class T, class... Args>
+  void Tell(Conn& c, Args&&... args) {
+    if (peer_.valid()) (void)c.loop().engine().Tell<T>(peer_, T{std::forward<Args>(args)...});
+  }
+  void PayAck(Conn& c) {
+    if (owed_ == 0) return;
+    Tell<Ack>(c, owed_);
+    owed_ = 0;
+  }
+
+  ActorRef peer_;
+  bool is_back_;
+  bool window_paused_ = false;
+  size_t unacked_ = 0;  // bytes sent to the peer, not yet acknowledged
+  size_t owed_ = 0;     // bytes received from the peer, not yet acknowledged
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  g_backend = absl::GetFlag(FLAGS_backend);
+  g_same_loop = absl::GetFlag(FLAGS_same_loop);
+  actnet::EngineOptions options;
+  options.loops = absl::GetFlag(FLAGS_loops);
+  actnet::Engine engine(options);
+  absl::Status s = engine.Listen(absl::GetFlag(FLAGS_listen),
+                                 [] { return std::make_unique<Side>(); });
+  if (s.ok() && !g_backend.empty()) {
+    s = actnet::io::ParseAddress(g_backend).status();
+  }
+  if (!s.ok()) {
+    std::fprintf(stderr, "proxy: %s\n", s.ToString().c_str());
+    return 2;
+  }
+  g_engine = &engine;
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  engine.SetOnBoot([](actnet::Engine& e) {
+    std::printf("proxy: relaying to %s with %d loops, listening on %s\n",
+                g_backend.c_str(), e.num_loops(), e.ListenAddresses()[0].c_str());
+    std::fflush(stdout);
+  });
+  s = engine.Run();
+  if (!s.ok()) {
+    std::fprintf(stderr, "proxy: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,233 @@
+// examples/proxy end to end: the built proxy in front of the built echo
+// example (or an in-test slow echo), 8 MiB of random bytes byte-exact
+// through it with a slow reader at the client and then at the backend,
+// the proxy's RSS bounded meanwhile (back-pressure in both directions);
+// unix sockets on both sides, several clients at once, a backend that
+// refuses, and SIGTERM -> exit 0.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "doctest/doctest.h"
+#include "tests/transport/transport_testing.h"
+
+namespace actnet::transport {
+namespace {
+
+constexpr size_t kPayload = 8 << 20;
+#if defined(ACTNET_SANITIZER)
+// ASan's quarantine and shadow memory make RSS meaningless as a bound.
+constexpr int64_t kRssLimitKib = 1 << 20;
+constexpr int64_t kRssGrowthKib = 1 << 20;
+#else
+constexpr int64_t kRssLimitKib = 64 << 10;
+// Well under the payload: without back-pressure the proxy would hold most
+// of the 8 MiB the slow side has not taken yet.
+constexpr int64_t kRssGrowthKib = 4 << 10;
+#endif
+
+std::unique_ptr<ChildProcess> StartEcho(const std::string& addr) {
+  return ChildProcess::Start(Runfile("examples/echo/echo"),
+                             {"--addr=" + addr, "--loops=2"});
+}
+
+std::unique_ptr<ChildProcess> StartProxy(const std::string& listen,
+                                         const std::string& backend) {
+  return ChildProcess::Start(Runfile("examples/proxy/proxy"),
+                             {"--listen=" + listen, "--backend=" + backend, "--loops=2"});
+}
+
+std::string Tcp(int port) { return "tcp://127.0.0.1:" + std::to_string(port); }
+
+// Sends `data` from a writer thread while this thread reads it back in
+// `chunk`-byte reads, pausing `pause` every `every` reads. Samples the
+// proxy's RSS as it goes; returns what came back.
+std::string PumpThrough(int fd, const std::string& data, size_t chunk,
+                        int every, Clock::duration pause,
+                        const ChildProcess& proxy, int64_t* max_rss_kib) {
+  const Clock::time_point deadline = Clock::now() + seconds(120);
+  std::atomic<bool> sent_ok{false};
+  std::thread writer([&] { sent_ok = SendAll(fd, data, deadline); });
+  std::string back;
+  back.reserve(data.size());
+  std::string buf(chunk, '\0');
+  for (int reads = 1; back.size() < data.size(); ++reads) {
+    const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    if (n > 0) {
+      back.append(buf.data(), static_cast<size_t>(n));
+    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      if (!WaitReady(fd, POLLIN, deadline)) break;
+      continue;
+    } else {
+      break;  // EOF or error: the CHECK on the bytes reports it
+    }
+    if (reads % every == 0) {
+      *max_rss_kib = std::max(*max_rss_kib, proxy.RssKib());
+      std::this_thread::sleep_for(pause);  // the slowness under test
+    }
+  }
+  writer.join();
+  CHECK(sent_ok);
+  return back;
+}
+
+// A deliberately slow echo backend: accepts one connection and echoes it
+// in small reads with pauses, from its own thread.
+class SlowEcho {
+ public:
+  SlowEcho() {
+    listener_ = Fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener_.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+    REQUIRE(::listen(listener_.get(), 4) == 0);
+    socklen_t len = sizeof(a);
+    ::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~SlowEcho() {
+    ::shutdown(listener_.get(), SHUT_RDWR);  // wakes a pending accept
+    thread_.join();
+  }
+  int port() const { return port_; }
+  int64_t echoed() const { return echoed_; }
+
+ private:
+  void Serve() {
+    const int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) return;
+    Fd conn(fd);
+    const int small = 16 * 1024;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    char buf[8 * 1024];
+    for (int reads = 1;; ++reads) {
+      const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0) return;
+      for (ssize_t off = 0; off < n;) {
+        const ssize_t w = ::send(fd, buf + off, static_cast<size_t>(n - off), MSG_NOSIGNAL);
+        if (w <= 0) return;
+        off += w;
+      }
+      echoed_ += n;
+      if (reads % 2 == 0) std::this_thread::sleep_for(milliseconds(1));  // slow
+    }
+  }
+
+  Fd listener_;
+  int port_ = 0;
+  std::atomic<int64_t> echoed_{0};
+  std::thread thread_;
+};
+
+TEST_SUITE("proxy") {
+  TEST_CASE("8 MiB through proxy and echo with a slow client reader, RSS bounded") {
+    auto echo = StartEcho("tcp://127.0.0.1:0");
+    REQUIRE(echo != nullptr);
+    auto proxy = StartProxy("tcp://127.0.0.1:0", Tcp(echo->port()));
+    REQUIRE(proxy != nullptr);
+    const int64_t rss_start = proxy->RssKib();
+    Fd fd = ConnectUrl(Tcp(proxy->port()));
+    REQUIRE(fd.valid());
+    const int small = 32 * 1024;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    std::mt19937_64 rng(1);
+    const std::string data = RandomBytes(rng, kPayload);
+    int64_t max_rss = rss_start;
+    const std::string back = PumpThrough(fd.get(), data, 4096, 4, milliseconds(1),
+                                         *proxy, &max_rss);
+    CHECK(back.size() == data.size());
+    CHECK(back == data);
+    MESSAGE("proxy RSS: start ", rss_start, " KiB, max ", max_rss, " KiB");
+    CHECK(max_rss < kRssLimitKib);
+    CHECK(max_rss - rss_start < kRssGrowthKib);
+    fd.Reset();
+    CHECK(proxy->Terminate() == 0);
+    CHECK(echo->Terminate() == 0);
+  }
+
+  TEST_CASE("8 MiB through the proxy to a slow backend, RSS bounded") {
+    SlowEcho backend;
+    auto proxy = StartProxy("tcp://127.0.0.1:0", Tcp(backend.port()));
+    REQUIRE(proxy != nullptr);
+    Fd fd = ConnectUrl(Tcp(proxy->port()));
+    REQUIRE(fd.valid());
+    std::mt19937_64 rng(2);
+    const std::string data = RandomBytes(rng, kPayload);
+    const int64_t rss_start = proxy->RssKib();
+    int64_t max_rss = rss_start;
+    const std::string back = PumpThrough(fd.get(), data, 64 * 1024, 16,
+                                         milliseconds(0), *proxy, &max_rss);
+    CHECK(back.size() == data.size());
+    CHECK(back == data);
+    CHECK(backend.echoed() == static_cast<int64_t>(data.size()));
+    MESSAGE("proxy RSS: start ", rss_start, " KiB, max ", max_rss, " KiB");
+    CHECK(max_rss < kRssLimitKib);
+    CHECK(max_rss - rss_start < kRssGrowthKib);
+    fd.Reset();
+    CHECK(proxy->Terminate() == 0);
+  }
+
+  TEST_CASE("unix on both sides, 8 clients at once") {
+    TempDir dir;
+    auto echo = StartEcho("unix://" + dir.File("echo.sock"));
+    REQUIRE(echo != nullptr);
+    auto proxy = StartProxy("unix://" + dir.File("proxy.sock"),
+                            "unix://" + dir.File("echo.sock"));
+    REQUIRE(proxy != nullptr);
+    std::vector<std::thread> clients;
+    std::atomic<int> failures{0};
+    for (int c = 0; c < 8; ++c) {
+      clients.emplace_back([&, c] {
+        std::mt19937_64 rng(100 + c);
+        Fd fd = ConnectUrl("unix://" + dir.File("proxy.sock"));
+        const Clock::time_point deadline = Clock::now() + seconds(60);
+        for (int r = 0; r < 16; ++r) {
+          if (!fd.valid() || !RoundTrip(fd.get(), RandomBytes(rng, 32 * 1024), deadline)) {
+            ++failures;
+            return;
+          }
+        }
+      });
+    }
+    for (std::thread& t : clients) t.join();
+    CHECK(failures == 0);
+    CHECK(proxy->Terminate() == 0);
+    CHECK(echo->Terminate() == 0);
+  }
+
+  TEST_CASE("a backend that refuses closes the client's connection") {
+    Fd closed(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(closed.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+    socklen_t len = sizeof(a);
+    ::getsockname(closed.get(), reinterpret_cast<sockaddr*>(&a), &len);
+    auto proxy = StartProxy("tcp://127.0.0.1:0", Tcp(ntohs(a.sin_port)));
+    REQUIRE(proxy != nullptr);
+    Fd fd = ConnectUrl(Tcp(proxy->port()));
+    REQUIRE(fd.valid());
+    REQUIRE(WaitReady(fd.get(), POLLIN, Clock::now() + seconds(10)));
+    char c;
+    CHECK(::recv(fd.get(), &c, 1, 0) == 0);  // EOF
+    CHECK(proxy->Terminate() == 0);
+  }
+
+  TEST_CASE("a bad backend URL stops the proxy before it listens") {
+    auto proxy = StartProxy("tcp://127.0.0.1:0", "tcp://nowhere:1");
+    CHECK(proxy == nullptr);
+  }
+}
+
+}  // namespace
+}  // namespace actnet::transport
