@@ -3,6 +3,9 @@
 // be drained, and reads paused by back-pressure must resume without a new
 // edge.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <memory>
+#include <string>
+
 #include "actnet.h"
 #include "doctest/doctest.h"
 #include "tests/integration/scenarios.h"
@@ -11,7 +14,65 @@
 namespace actnet::integration {
 namespace {
 
+class LoggedEcho : public LoggedHandler {
+ public:
+  using LoggedHandler::LoggedHandler;
+  Action OnData(Conn& conn) override {
+    conn.Write(conn.Next());
+    return Action::kNone;
+  }
+};
+
+// Regression guard. Symptom: in edge-triggered mode a client that sends a
+// request and half-closes at once gets its reply but never EOF, and the
+// server never runs OnClose. Cause: HandleReadable stops after a short read
+// ("the next arrival raises a new edge"), but the FIN arrived with the data,
+// so no new edge ever comes and the pending EOF is never read.
+void CheckRequestAndHalfCloseTogether(bool edge_triggered) {
+  const int fds_before = CountOpenFds();
+  {
+    EngineOptions options;
+    options.loops = 1;
+    options.edge_triggered = edge_triggered;
+    Engine engine(options);
+    ConnLog log;
+    REQUIRE(engine
+                .Listen("tcp://127.0.0.1:0",
+                        [&log] { return std::make_unique<LoggedEcho>(&log); })
+                .ok());
+    REQUIRE(engine.Start().ok());
+    Client client = Client::Connect(FirstAddress(engine));
+    REQUIRE(client.valid());
+    REQUIRE(log.WaitOpens(1));
+    {
+      // The loop sleeps through the data and the FIN; loopback delivers
+      // both before send() and shutdown() return.
+      LoopBlocker blocker(engine, 0);
+      REQUIRE(blocker.blocking());
+      REQUIRE(client.SendAll("request\n", Clock::now() + seconds(5)));
+      client.ShutdownWrite();
+    }
+    std::string reply;
+    const bool eof = client.RecvUntilEof(&reply, Clock::now() + seconds(3));
+    CHECK(reply == "request\n");
+    CHECK(eof);
+    CHECK(log.WaitCloses(1, seconds(1)));
+    engine.Stop();
+    engine.Wait();
+    CHECK(log.closes() == 1);
+  }
+  CheckNoFdLeak(fds_before);
+}
+
 TEST_SUITE("edge_triggered") {
+  TEST_CASE("edge-triggered: a request and a half-close that arrive together get the reply and EOF") {
+    CheckRequestAndHalfCloseTogether(true);
+  }
+
+  TEST_CASE("level-triggered control: a request and a half-close that arrive together get the reply and EOF") {
+    CheckRequestAndHalfCloseTogether(false);
+  }
+
   TEST_CASE("edge-triggered: 64 clients echo byte-exact on one loop") {
     EchoScenario sc;
     sc.options.loops = 1;

@@ -349,6 +349,17 @@ bool WaitWithin(Engine& engine, Clock::duration timeout) {
   return in_time;
 }
 
+LoopBlocker::LoopBlocker(Engine& engine, uint32_t loop) {
+  auto running = running_;
+  auto release = release_;
+  const absl::Status s = engine.Post(loop, [running, release](EventLoop&) {
+    running->store(1);
+    WaitFor([&] { return release->load(); }, seconds(10));
+    running->store(2);
+  });
+  if (s.ok()) WaitFor([this] { return running_->load() != 0; });
+}
+
 std::string FirstAddress(const Engine& engine) {
   std::vector<std::string> all = engine.ListenAddresses();
   return all.empty() ? std::string() : all.front();

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <string>
@@ -179,6 +180,27 @@ class LoggedHandler : public Handler {
 // within `timeout`. If it did not, asks the engine to Stop and waits for it
 // anyway, so a failing test still ends (or hits Bazel's timeout).
 bool WaitWithin(Engine& engine, Clock::duration timeout);
+
+// Holds an event loop's thread inside a posted task, so a test can line up
+// socket events that the loop must then find all at once. The task gives
+// up after 10 s, so a test that forgets Release() still ends.
+class LoopBlocker {
+ public:
+  // Posts the blocking task to loop `loop`; returns once it is running.
+  LoopBlocker(Engine& engine, uint32_t loop);
+  ~LoopBlocker() { Release(); }
+  LoopBlocker(const LoopBlocker&) = delete;
+  LoopBlocker& operator=(const LoopBlocker&) = delete;
+  bool blocking() const { return running_->load() == 1; }
+  void Release() { release_->store(true); }
+
+ private:
+  // Shared with the task, which may outlive a failed test's blocker.
+  std::shared_ptr<std::atomic<int>> running_ =
+      std::make_shared<std::atomic<int>>(0);
+  std::shared_ptr<std::atomic<bool>> release_ =
+      std::make_shared<std::atomic<bool>>(false);
+};
 
 // The engine's first listen address, or "" if there is none.
 std::string FirstAddress(const Engine& engine);
