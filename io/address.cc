@@ -101,6 +101,17 @@ absl::StatusOr<bool> ParseBool(absl::string_view key, absl::string_view v) {
       absl::StrCat("bad value \"", v, "\" for ", key, " (want true or false)"));
 }
 
+// A non-negative decimal of at most 9 digits, or -1.
+int ParseCount(absl::string_view value) {
+  int n = 0;
+  bool ok = !value.empty() && value.size() <= 9;
+  for (char c : value) {
+    ok = ok && absl::ascii_isdigit(c);
+    n = n * 10 + (c - '0');
+  }
+  return ok ? n : -1;
+}
+
 absl::Status ParseQuery(absl::string_view query, AddressOptions* options) {
   for (absl::string_view item : absl::StrSplit(query, '&', absl::SkipEmpty())) {
     size_t eq = item.find('=');
@@ -115,17 +126,20 @@ absl::Status ParseQuery(absl::string_view query, AddressOptions* options) {
       if (!b.ok()) return b.status();
       (key == "reuseport" ? options->reuseport : options->reuseaddr) = *b;
     } else if (key == "backlog") {
-      int n = 0;
-      bool ok = !value.empty() && value.size() <= 9;
-      for (char c : value) {
-        ok = ok && absl::ascii_isdigit(c);
-        n = n * 10 + (c - '0');
-      }
-      if (!ok || n < 1) {
+      const int n = ParseCount(value);
+      if (n < 1) {
         return absl::InvalidArgumentError(absl::StrCat(
             "bad value \"", value, "\" for backlog (want an integer >= 1)"));
       }
       options->backlog = n;
+    } else if (key == "multicast_if") {
+      const int n = ParseCount(value);
+      if (n < 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "bad value \"", value,
+            "\" for multicast_if (want an interface index >= 0)"));
+      }
+      options->multicast_if = n;
     } else {
       return absl::InvalidArgumentError(
           absl::StrCat("unknown option \"", key, "\""));
@@ -216,6 +230,11 @@ absl::Status ParseInto(absl::string_view url, Address* a) {
     absl::Status s = ParseHostPort(target, a);
     if (!s.ok()) return s;
   }
+  if (a->options.multicast_if != 0 &&
+      (!IsDatagram(a->network) || !IsMulticastHost(a->host))) {
+    return absl::InvalidArgumentError(
+        "multicast_if needs a udp address whose host is a multicast group");
+  }
   return ResolveBare(*a).status();
 }
 
@@ -245,6 +264,9 @@ std::string Address::ToString() const {
   if (options.backlog != defaults.backlog) {
     add("backlog", absl::StrCat(options.backlog));
   }
+  if (options.multicast_if != defaults.multicast_if) {
+    add("multicast_if", absl::StrCat(options.multicast_if));
+  }
   return out;
 }
 
@@ -255,6 +277,16 @@ absl::StatusOr<SocketAddress> Address::Resolve() const {
         absl::StrCat("resolve ", ToString(), ": ", out.status().message()));
   }
   return out;
+}
+
+bool IsMulticastHost(absl::string_view host) {
+  const std::string h(host);
+  in_addr v4{};
+  in6_addr v6{};
+  if (::inet_pton(AF_INET, h.c_str(), &v4) == 1) {
+    return IN_MULTICAST(ntohl(v4.s_addr));
+  }
+  return ::inet_pton(AF_INET6, h.c_str(), &v6) == 1 && IN6_IS_ADDR_MULTICAST(&v6);
 }
 
 absl::StatusOr<Address> ParseAddress(absl::string_view url) {

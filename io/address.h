@@ -79,6 +79,10 @@ struct AddressOptions {
   bool reuseport = false;  // ?reuseport=true: SO_REUSEPORT (TCP and UDP).
   bool reuseaddr = true;   // ?reuseaddr=false: no SO_REUSEADDR.
   int backlog = 4096;      // ?backlog=N: listen() backlog, N >= 1.
+  // ?multicast_if=N (udp only, host a multicast group): the index of the
+  // interface to join the group on, as gnet's MulticastInterfaceIndex;
+  // 0 lets the kernel pick by route.
+  int multicast_if = 0;
 
   bool operator==(const AddressOptions&) const = default;
 };
@@ -110,10 +114,14 @@ struct Address {
 
 // Parses tcp://host:port, tcp4://, tcp6://[::1]:port, udp://, udp4://,
 // udp6://, unix:///abs/path and unix://relative/path, each optionally
-// followed by ?reuseport=true|false&reuseaddr=true|false&backlog=N. Port 0
-// (ephemeral) is allowed. Errors are InvalidArgument and read
+// followed by ?reuseport=true|false&reuseaddr=true|false&backlog=N (and, for
+// a udp multicast group, &multicast_if=N). Port 0 (ephemeral) is allowed. Errors are InvalidArgument and read
 // `address "<input>": <problem>`.
 absl::StatusOr<Address> ParseAddress(absl::string_view url);
+
+// True if the host is an IPv4 (224.0.0.0/4) or IPv6 (ff00::/8) multicast
+// group literal.
+bool IsMulticastHost(absl::string_view host);
 
 }  // namespace actnet::io
 

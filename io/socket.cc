@@ -82,6 +82,32 @@ absl::Status RemoveStaleUnixSocket(const Address& address,
   return absl::OkStatus();
 }
 
+// Joins the multicast group `local` names on interface address.options.
+// multicast_if (0: the kernel's choice) and loops sent datagrams back to
+// this host, so a sender on the same machine is heard.
+absl::Status JoinGroup(int fd, const Address& address,
+                       const SocketAddress& local) {
+  const std::string target = address.ToString();
+  if (local.family() == AF_INET6) {
+    ipv6_mreq mreq{};
+    mreq.ipv6mr_multiaddr =
+        reinterpret_cast<const sockaddr_in6*>(local.data())->sin6_addr;
+    mreq.ipv6mr_interface = static_cast<unsigned>(address.options.multicast_if);
+    if (::setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mreq, sizeof(mreq)) != 0) {
+      return ErrnoStatus(errno, absl::StrCat("IPV6_JOIN_GROUP ", target));
+    }
+    return SetIntOption(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 1,
+                        "IPV6_MULTICAST_LOOP");
+  }
+  ip_mreqn mreq{};
+  mreq.imr_multiaddr = reinterpret_cast<const sockaddr_in*>(local.data())->sin_addr;
+  mreq.imr_ifindex = address.options.multicast_if;
+  if (::setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof(mreq)) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("IP_ADD_MEMBERSHIP ", target));
+  }
+  return SetIntOption(fd, IPPROTO_IP, IP_MULTICAST_LOOP, 1, "IP_MULTICAST_LOOP");
+}
+
 absl::StatusOr<SocketAddress> NameOf(int fd, bool peer) {
   SocketAddress out;
   out.Reset();
@@ -122,7 +148,11 @@ absl::StatusOr<UniqueFd> BindDatagram(const Address& address) {
   }
   absl::StatusOr<SocketAddress> local = address.Resolve();
   if (!local.ok()) return local.status();
-  return OpenBound(address, *local, SOCK_DGRAM);
+  absl::StatusOr<UniqueFd> fd = OpenBound(address, *local, SOCK_DGRAM);
+  if (!fd.ok() || !IsMulticastHost(address.host)) return fd;
+  absl::Status s = JoinGroup(fd->Get(), address, *local);
+  if (!s.ok()) return s;
+  return fd;
 }
 
 absl::StatusOr<UniqueFd> ConnectStream(const SocketAddress& remote,

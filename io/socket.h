@@ -28,7 +28,10 @@ namespace actnet::io {
 absl::StatusOr<UniqueFd> ListenStream(const Address& address);
 
 // Creates a UDP socket bound to `address` (SO_REUSEADDR per options,
-// SO_REUSEPORT when options.reuseport, IPV6_V6ONLY for udp6).
+// SO_REUSEPORT when options.reuseport, IPV6_V6ONLY for udp6). When the host
+// is a multicast group, the socket is bound to the group and joins it on
+// interface options.multicast_if (IP_ADD_MEMBERSHIP / IPV6_JOIN_GROUP),
+// with multicast loopback on.
 absl::StatusOr<UniqueFd> BindDatagram(const Address& address);
 
 // Creates a stream socket and starts a non-blocking connect to `remote`.
