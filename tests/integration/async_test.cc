@@ -257,6 +257,74 @@ TEST_CASE("AsyncWrite to a closed connection calls back with an error") {
   CheckNoFdLeak(fds_before);
 }
 
+// Symptom this pins: when AsyncWrite refuses a write (ResourceExhausted:
+// the loop's foreign queue is full) it also runs the write's callback, at
+// once, on the calling thread, with FailedPrecondition "the connection is
+// closed". The failure is reported twice, the second time wrongly, and
+// against the contract that `done` runs on the connection's loop: a caller
+// holding a lock its callback takes deadlocks. Cause: the refused Envelope
+// is destroyed in Engine::Tell's caller, and ~AsyncWriteMsg fires `done`.
+TEST_CASE("a refused AsyncWrite reports its failure once, not also through its callback") {
+  const int fds_before = CountOpenFds();
+  {
+    EngineOptions options;
+    options.loops = 2;
+    options.foreign_queue_limit = 4;
+    Engine engine(options);
+    Shared shared;
+    Shared* sp = &shared;
+    REQUIRE(engine.Listen("tcp://127.0.0.1:0",
+                          [sp] { return std::make_unique<Sink>(sp); })
+                .ok());
+    REQUIRE(engine.Start().ok());
+    Client client = Client::Connect(FirstAddress(engine));
+    REQUIRE(client.valid());
+    REQUIRE(shared.log.WaitOpens(1));
+    const ActorRef ref = shared.log.opened_refs()[0];
+
+    const std::thread::id caller = std::this_thread::get_id();
+    std::atomic<int> on_caller_thread{0};
+    std::atomic<int> ok{0};
+    std::atomic<int> failed{0};
+    int refused = 0;
+    int refused_then_called = 0;
+    std::string expected;
+    {
+      LoopBlocker blocker(engine, ref.loop);
+      REQUIRE(blocker.blocking());
+      for (int i = 0; i < 16; ++i) {
+        const std::string rec = "w" + std::to_string(i) + "\n";
+        const int failed_before = failed.load();
+        const absl::Status s = engine.AsyncWrite(
+            ref, rec, [&, caller](absl::Status st) {
+              if (std::this_thread::get_id() == caller) on_caller_thread.fetch_add(1);
+              (st.ok() ? ok : failed).fetch_add(1);
+            });
+        if (s.ok()) {
+          expected += rec;
+        } else {
+          CHECK(absl::IsResourceExhausted(s));
+          ++refused;
+          if (failed.load() != failed_before) ++refused_then_called;
+        }
+      }
+    }
+    CHECK(refused > 0);  // the queue bound was reached
+    std::string got;
+    CHECK(client.RecvExactly(expected.size(), &got, Soon()));
+    CHECK(got == expected);  // accepted writes arrive, in order
+    const int accepted = 16 - refused;
+    CHECK(WaitFor([&] { return ok.load() >= accepted; }));
+    CHECK(ok.load() == accepted);
+    CHECK(refused_then_called == 0);
+    CHECK(failed.load() == 0);
+    CHECK(on_caller_thread.load() == 0);
+    engine.Stop();
+    engine.Wait();
+  }
+  CheckNoFdLeak(fds_before);
+}
+
 TEST_CASE("Tell delivers a user message to OnMessage, from a foreign thread and from another loop") {
   const int fds_before = CountOpenFds();
   {

@@ -148,6 +148,44 @@ SCENARIO("a server that replies and closes delivers every byte before EOF") {
   CheckNoFdLeak(fds_before);
 }
 
+// Symptom this pins: a server that closes while its peer is still sending
+// (pipelined requests it will not answer) resets the connection, and the
+// peer loses the tail of the reply the server had already "flushed". Cause:
+// close() on a socket with unread inbound bytes sends a RST and discards
+// the kernel's unsent output. A graceful close needs shutdown(SHUT_WR) and
+// to drain (discard) input until EOF or a timeout before close().
+SCENARIO("a server that closes while the client keeps sending still delivers the whole reply") {
+  const int fds_before = CountOpenFds();
+  {
+    GIVEN("a handler that writes 4 MiB and returns Action::kClose") {
+      Server server;
+      Client client = server.Connect(64 * 1024);
+      WHEN("the request is followed by more bytes the server never reads") {
+        const size_t n = 4 << 20;
+        std::string request = "bigclose " + std::to_string(n) + "\n";
+        request += std::string(1 << 20, 'p');
+        std::thread writer([&] {
+          // May fail once the server has closed; only the reply matters.
+          (void)client.SendAll(request, Clock::now() + seconds(10));
+        });
+        std::string reply;
+        const bool eof = client.RecvUntilEof(&reply, Soon());
+        writer.join();
+        THEN("the whole reply arrives, then EOF") {
+          INFO("received ", reply.size(), " of ", n, " bytes, errno ",
+               client.last_error());
+          CHECK(eof);
+          CHECK(reply.size() == n);
+          CHECK((reply == Pattern(n)));
+        }
+      }
+      server.engine.Stop();
+      server.engine.Wait();
+    }
+  }
+  CheckNoFdLeak(fds_before);
+}
+
 SCENARIO("a client that half-closes still gets the reply") {
   const int fds_before = CountOpenFds();
   {
