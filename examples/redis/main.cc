@@ -5,19 +5,17 @@
 //
 // Prints one line containing "listening" once it accepts, and exits 0
 // shortly after SIGINT or SIGTERM.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
-#include <memory>
 #include <string>
 #include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
 #include "actnet.h"
-#include "examples/redis/session.h"
-#include "examples/redis/shard.h"
+#include "examples/redis/server.h"
 
 ABSL_FLAG(std::string, addr, "tcp://127.0.0.1:6380",
           "comma-separated addresses: tcp://, tcp4://, tcp6://, unix://");
@@ -31,57 +29,42 @@ namespace {
 actnet::Engine* g_engine = nullptr;
 void OnSignal(int) { g_engine->Stop(); }  // Stop is async-signal-safe
 
-int Fail(const absl::Status& s, int code) {
-  std::fprintf(stderr, "redis: %s\n", s.ToString().c_str());
-  return code;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  using actnet::redis::Shard;
   absl::ParseCommandLine(argc, argv);
   actnet::EngineOptions options;
   options.loops = absl::GetFlag(FLAGS_loops);
   if (options.loops <= 0) {
-    options.loops = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    options.loops =
+        static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
   options.pin_cpus = absl::GetFlag(FLAGS_pin);
   actnet::Engine engine(options);
 
-  // One shard per loop, registered before Start; the table is then fixed.
-  auto cluster = std::make_shared<actnet::redis::Cluster>();
-  for (int i = 0; i < options.loops; ++i) {
-    cluster->shards.push_back(
-        engine.Spawn(static_cast<uint32_t>(i), std::make_unique<Shard>()));
-  }
-  actnet::redis::SessionOptions session;
-  session.limits.max_bulk = static_cast<size_t>(absl::GetFlag(FLAGS_max_bulk));
-  session.max_in_flight = static_cast<size_t>(absl::GetFlag(FLAGS_max_in_flight));
-  std::shared_ptr<const actnet::redis::Cluster> shared = cluster;
-  for (absl::string_view url :
-       absl::StrSplit(absl::GetFlag(FLAGS_addr), ',', absl::SkipEmpty())) {
-    absl::Status s = engine.Listen(url, [shared, session] {
-      return std::make_unique<actnet::redis::Session>(shared, session);
-    });
-    if (!s.ok()) return Fail(s, 2);
+  actnet::redis::ServerOptions server;
+  server.session.limits.max_bulk =
+      static_cast<size_t>(absl::GetFlag(FLAGS_max_bulk));
+  server.session.max_in_flight =
+      static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_max_in_flight)));
+  absl::Status s = actnet::redis::SetUpServer(
+      engine, absl::GetFlag(FLAGS_addr), server, [](actnet::Engine& e) {
+        std::printf("redis: listening on %s with %d loops\n",
+                    absl::StrJoin(e.ListenAddresses(), ",").c_str(),
+                    e.num_loops());
+        std::fflush(stdout);
+      });
+  if (!s.ok()) {
+    std::fprintf(stderr, "redis: %s\n", s.ToString().c_str());
+    return 2;
   }
   g_engine = &engine;
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
-  engine.SetOnBoot([shared](actnet::Engine& e) {
-    for (size_t i = 0; i < shared->shards.size(); ++i) {
-      const actnet::ActorRef ref = shared->shards[i];
-      (void)e.Post(static_cast<uint32_t>(i), [ref](actnet::EventLoop& loop) {
-        static_cast<Shard*>(loop.Find(ref))
-            ->StartSweeping(loop, absl::Milliseconds(100));
-      });
-    }
-    std::printf("redis: listening on %s with %d loops\n",
-                absl::StrJoin(e.ListenAddresses(), ",").c_str(), e.num_loops());
-    std::fflush(stdout);
-  });
-  absl::Status s = engine.Run();
-  if (!s.ok()) return Fail(s, 1);
+  s = engine.Run();
+  if (!s.ok()) {
+    std::fprintf(stderr, "redis: %s\n", s.ToString().c_str());
+    return 1;
+  }
   return 0;
 }
