@@ -14,6 +14,7 @@
 #include "actors/event_loop.h"
 #include "actors/handler.h"
 #include "actors/options.h"
+#include "actors/signals.h"
 #include "balance/balancer.h"
 
 #endif  // ACTNET_ACTNET_H_

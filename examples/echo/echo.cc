@@ -5,14 +5,12 @@
 //
 // Prints one line containing "listening" once every address accepts, and
 // exits 0 shortly after SIGINT or SIGTERM.
-#include <csignal>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "actnet.h"
 
@@ -32,9 +30,6 @@ class Echo final : public actnet::Handler {
     return actnet::Action::kNone;
   }
 };
-
-actnet::Engine* g_engine = nullptr;
-void OnSignal(int) { g_engine->Stop(); }  // Stop is async-signal-safe
 
 }  // namespace
 
@@ -59,15 +54,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  g_engine = &engine;
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
-  engine.SetOnBoot([](actnet::Engine& e) {
-    std::printf("echo: listening on %s with %d loops\n",
-                absl::StrJoin(e.ListenAddresses(), ",").c_str(),
-                e.num_loops());
-    std::fflush(stdout);
-  });
+  actnet::StopOnSignals(engine);  // SIGINT/SIGTERM: graceful stop
+  actnet::AnnounceListening(engine, "echo");
   absl::Status s = engine.Run();
   if (!s.ok()) {
     std::fprintf(stderr, "echo: %s\n", s.ToString().c_str());
