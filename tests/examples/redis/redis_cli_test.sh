@@ -56,8 +56,14 @@ while IFS= read -r line; do
     @pairs*) mode=pairs; line=${line#@pairs } ;;
   esac
   eval "args=($line)"
-  a=$(ours_cli "${args[@]}")
-  b=$(ref_cli "${args[@]}")
+  # Both at once: redis-cli start-up dominates on a loaded machine.
+  ours_cli "${args[@]}" >"$work/a" &
+  a_pid=$!
+  ref_cli "${args[@]}" >"$work/b" &
+  b_pid=$!
+  wait "$a_pid" "$b_pid"
+  a=$(cat "$work/a")
+  b=$(cat "$work/b")
   case $mode in
     sorted) a=$(sort <<<"$a"); b=$(sort <<<"$b") ;;
     pairs) a=$(paste - - <<<"$a" | sort); b=$(paste - - <<<"$b" | sort) ;;

@@ -1,0 +1,151 @@
+// The real bazel-bin/examples/redis/redis binary, run with --loops=4:
+// pipelined mixed commands over a raw socket (keys on every shard, replies
+// byte-identical to an unsharded model, in order); malformed RESP answered
+// with an error and a close while another client keeps being served; and
+// SIGTERM / SIGINT ending the process with status 0.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "doctest/doctest.h"
+#include "tests/examples/redis/client.h"
+#include "tests/examples/redis/model.h"
+
+extern char** environ;
+
+namespace actnet::redis {
+namespace {
+
+using testing::Client;
+using testing::Cmd;
+
+std::string BinaryPath() {
+  const char* dir = std::getenv("TEST_SRCDIR");
+  return std::string(dir != nullptr ? dir : ".") + "/actnet/examples/redis/redis";
+}
+
+// The server process; killed (SIGKILL) if a test ends without stopping it.
+class Process {
+ public:
+  explicit Process(int loops) {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+    posix_spawn_file_actions_addclose(&actions, fds[0]);
+    const std::string path = BinaryPath();
+    const std::string loops_flag = "--loops=" + std::to_string(loops);
+    std::vector<char*> argv = {const_cast<char*>(path.c_str()),
+                               const_cast<char*>("--addr=tcp://127.0.0.1:0"),
+                               const_cast<char*>(loops_flag.c_str()), nullptr};
+    REQUIRE(posix_spawn(&pid_, path.c_str(), &actions, nullptr, argv.data(),
+                        environ) == 0);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(fds[1]);
+    // The "listening" line names the port.
+    std::string line;
+    char ch;
+    while (line.find('\n') == std::string::npos && ::read(fds[0], &ch, 1) == 1) {
+      line += ch;
+    }
+    ::close(fds[0]);
+    REQUIRE(line.find("listening") != std::string::npos);
+    const size_t colon = line.find(':', line.find("127.0.0.1"));
+    const size_t end = line.find(' ', colon);
+    REQUIRE(absl::SimpleAtoi(line.substr(colon + 1, end - colon - 1), &port_));
+  }
+  ~Process() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  int port() const { return port_; }
+  // Sends `sig` and returns the exit status (-1 if it died by a signal).
+  int Stop(int sig) {
+    ::kill(pid_, sig);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+TEST_SUITE("redis binary") {
+  TEST_CASE("pipelined mixed commands over four shards come back in order") {
+    Process server(4);
+    Client c(server.port());
+    REQUIRE(c.ok());
+    const testing::Commands cmds = testing::Workload("bin", 5000, 7);
+    const std::string expected = testing::ModelReplies(cmds);
+    REQUIRE(c.Send(testing::Encode(cmds)));
+    CHECK(c.ReadBytes(expected.size()) == expected);
+    // Inline requests are pipelined the same way.
+    REQUIRE(c.Send("SET inl 5\r\nINCR inl\r\nMGET inl bin:1 nokey\r\nPING\r\n"));
+    const std::string tail = c.ReadReplies(4);
+    CHECK(tail.rfind("+OK\r\n:6\r\n*3\r\n$1\r\n6\r\n", 0) == 0);
+    CHECK(tail.size() > 20);
+    CHECK(tail.substr(tail.size() - 7) == "+PONG\r\n");
+    CHECK(server.Stop(SIGTERM) == 0);
+  }
+
+  TEST_CASE("malformed RESP gets an error and a close; others are served") {
+    Process server(4);
+    Client bystander(server.port());
+    REQUIRE(bystander.ok());
+    CHECK(bystander.Call({"SET", "keep", "1"}) == "+OK\r\n");
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"*1\r\n$2147483648\r\n", "invalid bulk length"},
+        {"*1\r\n$-7\r\n", "invalid bulk length"},
+        {"*2\r\n$3\r\nGET\r\n+x\r\n", "expected '$', got '+'"},
+        {"*-x\r\n", "invalid multibulk length"},
+        {"*2147483647\r\n", "invalid multibulk length"},
+        {"*1\r\n$3\r\nabcXY", "expected CRLF after bulk string"},
+        {"\"unbalanced\r\n", "unbalanced quotes in request"},
+        {std::string(100000, 'z'), "too big inline request"},
+        {"*" + std::string(100000, '9'), "too big mbulk count string"},
+    };
+    for (const auto& [input, what] : cases) {
+      CAPTURE(what);
+      Client c(server.port());
+      REQUIRE(c.ok());
+      REQUIRE(c.Send(Cmd({"PING"}) + input));
+      std::string rest;
+      CHECK(c.WaitClosed(&rest));
+      CHECK(rest == "+PONG\r\n-ERR Protocol error: " + what + "\r\n");
+      CHECK(bystander.Call({"INCR", "keep"}).substr(0, 1) == ":");
+    }
+    const std::string count = std::to_string(1 + cases.size());
+    CHECK(bystander.Call({"GET", "keep"}) ==
+          "$" + std::to_string(count.size()) + "\r\n" + count + "\r\n");
+    CHECK(server.Stop(SIGINT) == 0);
+  }
+
+  TEST_CASE("SIGTERM with clients connected and requests in flight exits 0") {
+    Process server(4);
+    std::vector<std::unique_ptr<Client>> clients;
+    for (int i = 0; i < 8; ++i) {
+      clients.push_back(std::make_unique<Client>(server.port()));
+      REQUIRE(clients.back()->ok());
+      REQUIRE(clients.back()->Send(
+          testing::Encode(testing::Workload("t" + std::to_string(i), 500, i))));
+    }
+    CHECK(server.Stop(SIGTERM) == 0);
+  }
+}
+
+}  // namespace
+}  // namespace actnet::redis
