@@ -1,0 +1,131 @@
+// fd exhaustion: RLIMIT_NOFILE is lowered in this process (the engine runs
+// in it) until accept() fails with EMFILE, and more clients connect than
+// the server can accept. The server must keep serving the connections it
+// has, must not busy-loop on the listener that stays readable (process CPU
+// time over about a second of pressure well under one CPU-second), and
+// once clients leave and fds free up it must accept again by itself.
+//
+// Client sockets are created before the limit drops and moved to fd
+// numbers above it (the limit gates only new fd numbers), so the clients
+// in this process are not starved along with the server.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "actnet.h"
+#include "doctest/doctest.h"
+#include "tests/fault/fault_testing.h"
+
+namespace actnet::fault {
+namespace {
+
+rlimit GetLimit() {
+  rlimit lim{};
+  ::getrlimit(RLIMIT_NOFILE, &lim);
+  return lim;
+}
+
+bool SetSoftLimit(rlim_t soft) {
+  rlimit lim = GetLimit();
+  lim.rlim_cur = soft;
+  return ::setrlimit(RLIMIT_NOFILE, &lim) == 0;
+}
+
+// Sockets created now, parked at fd numbers >= `above`.
+std::vector<Sock> HighSockets(int n, int above) {
+  std::vector<Sock> out;
+  for (int i = 0; i < n; ++i) {
+    Sock s = Sock::Unconnected();
+    REQUIRE(s.valid());
+    REQUIRE(s.MoveAbove(above));
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+TEST_SUITE("fd exhaustion") {
+  TEST_CASE("EMFILE on accept: existing connections served, no busy loop, recovery") {
+    const rlimit original = GetLimit();
+    REQUIRE(original.rlim_max >= 4096);
+    REQUIRE(SetSoftLimit(original.rlim_max));
+    const int kHigh = 3000;
+    const int fds_before = CountOpenFds();
+    Lifecycle log;
+    {
+      EngineOptions options;
+      options.loops = 2;
+      options.accept_backoff = absl::Milliseconds(20);
+      Server server = StartServer(options, [&log] {
+        return std::make_unique<EchoHandler>(&log);
+      });
+      std::vector<Sock> existing = HighSockets(8, kHigh);
+      for (Sock& s : existing) {
+        REQUIRE(s.ConnectTo(server.port, After(seconds(10))));
+        REQUIRE(s.RoundTrip("before", After(seconds(10))));
+      }
+      constexpr int kExtra = 64;
+      std::vector<Sock> extra = HighSockets(kExtra, kHigh);
+      std::vector<Sock> later = HighSockets(4, kHigh);
+
+      // Room for a handful more fds below the limit, then none.
+      const int lowest_free = ::dup(0);
+      REQUIRE(lowest_free >= 0);
+      ::close(lowest_free);
+      REQUIRE(SetSoftLimit(static_cast<rlim_t>(lowest_free + 6)));
+
+      // From here until the limit is restored this thread opens no fd.
+      int connected = 0;
+      for (Sock& s : extra) connected += s.ConnectTo(server.port, After(seconds(10))) ? 1 : 0;
+      CHECK(connected == kExtra);  // the kernel completes them into the backlog
+
+      const double cpu_start = ProcessCpuSeconds();
+      const Clock::time_point start = Clock::now();
+      int trips = 0;
+      int failed = 0;
+      while (Clock::now() - start < milliseconds(1000)) {
+        for (Sock& s : existing) {
+          (s.RoundTrip("during pressure", After(seconds(5))) ? trips : failed)++;
+        }
+        // Models clients that talk ten times a second.
+        std::this_thread::sleep_for(milliseconds(100));
+      }
+      const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+      const double cpu = ProcessCpuSeconds() - cpu_start;
+      INFO("process CPU " << cpu << " s over " << wall << " s of EMFILE pressure; "
+                          << "accepted so far " << log.opens());
+      CHECK(failed == 0);
+      CHECK(trips >= 40);
+      CHECK(cpu < 0.5);
+      // Some were accepted before the table filled; far from all.
+      CHECK(log.opens() < 8 + kExtra);
+
+      // Clients leave; the server frees fds and must resume accepting,
+      // still under the low limit.
+      extra.clear();
+      for (Sock& s : later) {
+        REQUIRE(s.ConnectTo(server.port, After(seconds(10))));
+        CHECK(s.RoundTrip("after pressure", After(seconds(10))));
+      }
+      for (Sock& s : existing) CHECK(s.RoundTrip("still", After(seconds(5))));
+      REQUIRE(SetSoftLimit(original.rlim_max));
+
+      existing.clear();
+      later.clear();
+      CHECK(WaitFor([&] { return server.engine->CountConnections() == 0; }, Slack(seconds(10))));
+      CHECK_MESSAGE(log.opens() == log.closes(), log.Summary());
+      CHECK(log.opens() == 8 + kExtra + 4);
+      server.engine->Stop();
+      CHECK(WaitStopped(*server.engine, Slack(seconds(10))));
+    }
+    CheckNoFdLeak(fds_before);
+    SetSoftLimit(original.rlim_cur);
+  }
+}
+
+}  // namespace
+}  // namespace actnet::fault
