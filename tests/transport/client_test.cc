@@ -14,7 +14,10 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <future>
 #include <mutex>
 #include <set>
 #include <string>
@@ -331,6 +334,81 @@ TEST_SUITE("dial") {
     }
     CHECK(WaitFor([&] { return CountOpenFds() == fds_before; }));
   }
+}
+
+TEST_CASE("Dial refuses misuse with a status: before Start, a bad URL, no handler") {
+  Engine engine(EngineOptions{.loops = 1});
+  Record r;
+  CHECK(engine.Dial("tcp://127.0.0.1:1", std::make_unique<Echo>(), r.Callback()).code() ==
+        absl::StatusCode::kFailedPrecondition);
+  REQUIRE(engine.Start().ok());
+  CHECK(engine.Dial("tcp://nowhere:1", std::make_unique<Echo>(), r.Callback()).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(engine.Dial("tcp://127.0.0.1:1", nullptr, r.Callback()).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(engine.DialAndWait("bogus", std::make_unique<Echo>()).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(r.events.empty());
+}
+
+// Regression guard: a dial still connecting when the engine stops must
+// still hear back (an error), or DialAndWait would block forever.
+TEST_CASE("a dial still connecting when the engine stops gets its callback") {
+  const int fds_before = CountOpenFds();
+  {
+    Record r;
+    FullListener full;
+    if (!full.full) {
+      MESSAGE("could not fill a loopback accept queue; case not provoked");
+    } else {
+      Engine engine(EngineOptions{.loops = 1});
+      REQUIRE(engine.Start().ok());
+      const std::string url = absl::StrCat("tcp://127.0.0.1:", full.port);
+      absl::StatusOr<ActorRef> waited = absl::UnknownError("not run");
+      std::mutex mu;
+      std::condition_variable cv;
+      bool returned = false;
+      std::thread waiter([&] {
+        absl::StatusOr<ActorRef> res = engine.DialAndWait(
+            url, std::make_unique<Echo>(), DialOptions{.timeout = absl::Seconds(30)});
+        std::lock_guard<std::mutex> lock(mu);
+        waited = std::move(res);
+        returned = true;
+        cv.notify_all();
+      });
+      REQUIRE(engine.Dial(url, std::make_unique<Collector>(&r), r.Callback(),
+                          DialOptions{.timeout = absl::Seconds(30)}).ok());
+      // Both connects are pending once the loop has run the Dial tasks;
+      // a round trip through the loop orders this after them.
+      std::promise<void> posted;
+      REQUIRE(engine.Post(0, [&](EventLoop&) { posted.set_value(); }).ok());
+      posted.get_future().wait();
+      const Clock::time_point start = Clock::now();
+      engine.Stop();
+      engine.Wait();
+      CHECK(Clock::now() - start < seconds(5));
+      CHECK(r.Wait([](Record& x) { return x.Has("done"); }, seconds(5)));
+      {
+        std::lock_guard<std::mutex> lock(r.mu);
+        CHECK_FALSE(r.result.ok());
+      }
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        const bool ok = cv.wait_for(lock, seconds(5), [&] { return returned; });
+        CHECK(ok);
+        if (ok) CHECK_FALSE(waited.ok());
+      }
+      if (!returned) {
+        // Do not leave a thread blocked on a callback that never comes:
+        // the test has failed; end the process rather than hang.
+        std::fflush(stdout);
+        std::fprintf(stderr, "FAILED: DialAndWait never returned after Stop\n");
+        std::quick_exit(1);
+      }
+      waiter.join();
+    }
+  }
+  CHECK(WaitFor([&] { return CountOpenFds() == fds_before; }));
 }
 
 // ---------------------------------------------------------------------------

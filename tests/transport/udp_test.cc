@@ -234,7 +234,33 @@ class TwoReplies final : public Handler {
   }
 };
 
+// Returns Action::kClose on the datagram "close", echoes the rest.
+class ClosingEcho final : public Handler {
+ public:
+  Action OnData(Conn& conn) override {
+    const std::string in(conn.Next());
+    conn.Write(in);
+    return in == "close" ? Action::kClose : Action::kNone;
+  }
+};
+
 TEST_SUITE("udp") {
+  TEST_CASE("Action::kClose on a datagram does not stop the UDP listener") {
+    Engine engine(EngineOptions{.loops = 1});
+    REQUIRE(engine.Listen<ClosingEcho>("udp://127.0.0.1:0").ok());
+    REQUIRE(engine.Start().ok());
+    Fd fd = ConnectUrl(engine.ListenAddresses().at(0));
+    REQUIRE(fd.valid());
+    const Clock::time_point deadline = Clock::now() + seconds(3);
+    for (const std::string msg : {"a", "close", "b", "c"}) {
+      REQUIRE(::send(fd.get(), msg.data(), msg.size(), 0) == ssize_t(msg.size()));
+      bool ok = false;
+      CHECK(RecvDatagram(fd.get(), deadline, &ok) == msg);
+      CHECK(ok);
+    }
+  }
+
+
   TEST_CASE("10,000 datagrams from 8 sockets echo byte-exact on one loop") {
     RunUdpEcho(1, "udp://127.0.0.1:0", 10000 / kSlowdown, kMaxUdp4);
   }
