@@ -93,6 +93,7 @@ Session::Session(size_t max_body, const DateCache* dates)
 
 bool Session::Feed(absl::string_view in, Sink out) {
   if (closed_) return false;
+  if (in.empty()) return true;  // to http_parser, no bytes would mean EOF
   out_ = &out;
   http_parser_execute(&parser_, &kSettings, in.data(), in.size());
   out_ = nullptr;
