@@ -14,7 +14,8 @@
 //     3 Discard n                  4 CopyOut n     5 FillIovecs (n % 4)
 //     6 Clear                      7 Reserve n % 4096
 //     8 Move out and back (move constructor, then move assignment)
-//   A missing or short argument reads as 0. Appended bytes are a counter
+//   A missing or short argument reads as 0. Appends and reserves that
+//   would take the ring past 64 KiB are skipped. Appended bytes are a counter
 //   mod 251, so a ring that loses its rotation shows it.
 //
 // Stateless; thread-safe.
