@@ -101,15 +101,17 @@ absl::StatusOr<bool> ParseBool(absl::string_view key, absl::string_view v) {
       absl::StrCat("bad value \"", v, "\" for ", key, " (want true or false)"));
 }
 
-// A non-negative decimal of at most 9 digits, or -1.
+// A non-negative decimal of at most 9 digits, or -1. Stops at the first
+// bad character, so nothing longer or non-numeric is ever multiplied (9
+// digits always fit an int).
 int ParseCount(absl::string_view value) {
+  if (value.empty() || value.size() > 9) return -1;
   int n = 0;
-  bool ok = !value.empty() && value.size() <= 9;
   for (char c : value) {
-    ok = ok && absl::ascii_isdigit(c);
+    if (!absl::ascii_isdigit(c)) return -1;
     n = n * 10 + (c - '0');
   }
-  return ok ? n : -1;
+  return n;
 }
 
 absl::Status ParseQuery(absl::string_view query, AddressOptions* options) {
