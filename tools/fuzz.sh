@@ -143,9 +143,10 @@ for name in "${todo[@]}"; do
   if [ ${#regressions[@]} -gt 0 ]; then
     bad=0
     for input in "${regressions[@]}"; do
-      if ! "$bin" -timeout=10 -rss_limit_mb=2048 "$input" >"$OUT/$name.regression.log" 2>&1; then
-        echo "fuzz $name: CRASH $input (regression; log $OUT/$name.regression.log)"
-        grep -m3 -E 'ERROR|runtime error|check failed' "$OUT/$name.regression.log" | sed 's/^/  /'
+      rlog="$OUT/$name.regression.$(basename "$input").log"
+      if ! "$bin" -timeout=10 -rss_limit_mb=2048 "$input" >"$rlog" 2>&1; then
+        echo "fuzz $name: CRASH $input (regression; log $rlog)"
+        grep -m3 -E 'ERROR|runtime error|check failed' "$rlog" | sed 's/^/  /'
         bad=1
       fi
     done
