@@ -73,6 +73,11 @@ std::string Pattern(size_t n) {
   return out;
 }
 
+absl::string_view PatternView(size_t n) {
+  static const std::string* const all = new std::string(Pattern(kMaxPatternView));
+  return absl::string_view(*all).substr(0, n);
+}
+
 const char* EndName(End e) {
   switch (e) {
     case End::kEof:

@@ -62,6 +62,10 @@ inline char PatternByte(uint64_t i) {
   return static_cast<char>((i * 131 + (i >> 12) + 7) & 0xff);
 }
 std::string Pattern(size_t n);
+// The first n (at most kMaxPatternView) pattern bytes, from a buffer built
+// once per process (cheap even under sanitizers).
+inline constexpr size_t kMaxPatternView = 16 << 20;
+absl::string_view PatternView(size_t n);
 
 // ---- Clients ----
 // How a read-until-closed ended.

@@ -27,10 +27,7 @@ namespace {
 constexpr size_t kResponse = 1 << 20;
 constexpr int kClients = 100;
 
-const std::string& Response() {
-  static const std::string* r = new std::string(Pattern(kResponse));
-  return *r;
-}
+absl::string_view Response() { return PatternView(kResponse); }
 
 // 'G' asks for the 1 MiB response; every other byte is ignored. Counts
 // connections closed with output still queued (forced).

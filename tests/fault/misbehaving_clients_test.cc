@@ -35,7 +35,7 @@ class BigOrEcho : public LoggedHandler {
       if (in.substr(0, 4) == "big ") {
         const size_t n = std::stoul(std::string(in.substr(4, eol - 4)));
         conn.Discard(eol + 1);
-        conn.Write(Pattern(n));
+        conn.Write(PatternView(n));
       } else {
         conn.Write(in.substr(0, eol + 1));
         conn.Discard(eol + 1);
@@ -141,7 +141,7 @@ TEST_SUITE("misbehaving clients") {
         REQUIRE(s.SendAll("big 8388608\n", After(seconds(5))));
         std::string got;
         if (s.RecvExactly(1 + static_cast<size_t>(i) * 997, &got, After(seconds(10))) &&
-            got == Pattern(got.size())) {
+            got == PatternView(got.size())) {
           ++started;
         }
         s.ResetClose();
@@ -222,7 +222,7 @@ TEST_SUITE("misbehaving clients") {
         std::string got;
         CHECK(s.ReadUntilClosed(&got, nullptr, After(seconds(20))) == End::kEof);
         CHECK(got.size() == n);
-        CHECK(got == Pattern(n));
+        CHECK(got == PatternView(n));
       }
       CHECK(log.WaitCloses(20, Slack(seconds(5))));
       server.engine->Stop();
