@@ -131,6 +131,11 @@ void Conn::Close() {
   loop_->CloseGracefully(*this, CloseReason{CloseReason::Kind::kLocal, 0});
 }
 
+void Conn::Abort() {
+  AssertOnLoop();
+  loop_->Abort(*this);
+}
+
 void Conn::Close(absl::AnyInvocable<void()> on_closed) {
   AssertOnLoop();
   if (state_ == State::kClosed) {

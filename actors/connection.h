@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "actors/actor.h"
+#include "actors/admission.h"
 #include "actors/handler.h"
 #include "io/address.h"
 #include "io/buffer.h"
@@ -79,6 +80,9 @@ class Conn final : public Actor {
   void Close();
   // As Close(), and runs `on_closed` on this loop once it is closed.
   void Close(absl::AnyInvocable<void()> on_closed);
+  // Closes at once, dropping queued output, with a reset (RST) for TCP:
+  // for peers that must not be waited on. OnClose runs before it returns.
+  void Abort();
   bool closing() const { return state_ != State::kOpen; }
 
   // Stops reading from the socket (inbound bytes stay in the kernel, so the
@@ -103,6 +107,11 @@ class Conn final : public Actor {
   Handler& handler() const { return *handler_; }
   const io::SocketAddress& remote_address() const { return remote_; }
   io::SocketAddress local_address() const;
+  // Sends a message to any actor (defined in engine.h): the same as
+  // loop().engine().Tell<T>(to, args...).
+  template <class T, class... Args>
+  absl::Status Tell(const ActorRef& to, Args&&... args);
+
   // Free-form per-connection state for handlers that prefer it to members.
   std::any& context() { return context_; }
 
@@ -147,6 +156,7 @@ class Conn final : public Actor {
   bool owns_fd_ = true;       // false for a UDP listener's view
   bool dirty_ = false;        // in the loop's flush list
   bool linger_armed_ = false;
+  bool fin_sent_ = false;     // lingering close: FIN out, draining input
   CloseReason pending_reason_;
 
   int64_t last_active_ns_ = 0;  // last byte read or written (idle timeout)
@@ -160,6 +170,7 @@ class Conn final : public Actor {
   std::vector<std::pair<uint64_t, WriteCallback>> write_callbacks_;
   std::vector<absl::AnyInvocable<void()>> close_callbacks_;
   DialCallback dial_done_;  // while connecting
+  Admission admission_;     // a place under max_connections (accepted only)
   std::string dial_target_;  // for connect error messages
 };
 

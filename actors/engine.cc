@@ -19,6 +19,22 @@
 #include "io/socket.h"
 
 namespace actnet {
+namespace {
+
+// Holds a dial's callback across the hand-off to its loop; if the task dies
+// undelivered (the engine stopped first), the callback still hears of it,
+// so no DialAndWait can wait forever.
+struct PendingDial {
+  DialCallback done;
+  explicit PendingDial(DialCallback d) : done(std::move(d)) {}
+  PendingDial(PendingDial&&) noexcept = default;
+  ~PendingDial() {
+    if (done) done(absl::CancelledError("dial: the engine stopped first"));
+  }
+  DialCallback Take() { return std::exchange(done, nullptr); }
+};
+
+}  // namespace
 
 Engine::Engine(EngineOptions options) : options_(std::move(options)) {
   if (options_.loops <= 0) {
@@ -167,7 +183,14 @@ absl::Status Engine::Send(const ActorRef& to, Envelope&& message) {
 
 absl::Status Engine::AsyncWrite(const ActorRef& conn, std::string data,
                                 WriteCallback done) {
-  return Tell<internal::AsyncWriteMsg>(conn, std::move(data), std::move(done));
+  Envelope e = Envelope::Make<internal::AsyncWriteMsg>(
+      conn.target(), std::move(data), std::move(done));
+  absl::Status s = Send(conn, std::move(e));
+  if (!s.ok()) {
+    // Refused: the status reports it; the callback must not report again.
+    if (auto* msg = e.As<internal::AsyncWriteMsg>()) msg->done = nullptr;
+  }
+  return s;
 }
 
 absl::Status Engine::Wake(const ActorRef& conn) {
@@ -195,9 +218,10 @@ absl::Status Engine::Dial(absl::string_view url,
   }
   const uint32_t loop = PickDialLoop(options.loop);
   return Post(loop, [address = std::move(*address), remote = *remote,
-                     handler = std::move(handler), done = std::move(done),
+                     handler = std::move(handler),
+                     pending = PendingDial(std::move(done)),
                      timeout = options.timeout](EventLoop& l) mutable {
-    l.Connect(address, remote, std::move(handler), std::move(done), timeout);
+    l.Connect(address, remote, std::move(handler), pending.Take(), timeout);
   });
 }
 
@@ -245,8 +269,9 @@ absl::Status Engine::Enroll(io::UniqueFd fd, std::unique_ptr<Handler> handler,
   const bool datagram = type == SOCK_DGRAM;
   return Post(PickDialLoop(loop),
               [fd = std::move(fd), handler = std::move(handler),
-               done = std::move(done), datagram](EventLoop& l) mutable {
-                l.Enroll(std::move(fd), std::move(handler), std::move(done),
+               pending = PendingDial(std::move(done)),
+               datagram](EventLoop& l) mutable {
+                l.Enroll(std::move(fd), std::move(handler), pending.Take(),
                          datagram);
               });
 }

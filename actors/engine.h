@@ -92,7 +92,8 @@ class Engine {
   // ---- Thread-safe operations on actors ----
   // Writes to a connection; `done` (optional) runs on the connection's loop
   // once the bytes are in the kernel, or with an error if it closed first.
-  // Writes from one thread arrive in the order they were made.
+  // Writes from one thread arrive in the order they were made. If this
+  // returns an error (a full queue), `done` is never called.
   absl::Status AsyncWrite(const ActorRef& conn, std::string data,
                           WriteCallback done = nullptr);
   // Calls the connection's OnData again (e.g. to process buffered bytes).
@@ -137,7 +138,8 @@ class Engine {
 
   // ---- Introspection (thread-safe) ----
   int64_t CountConnections() const;
-  int num_loops() const { return static_cast<int>(loops_.size()); }
+  // Known from construction (EngineOptions::loops = 0 resolved to the CPUs).
+  int num_loops() const { return options_.loops; }
   // Loop i; only its own thread may use its loop-only methods.
   EventLoop& loop(int i) { return *loops_[static_cast<size_t>(i)]; }
   // The addresses actually bound (port 0 resolved), in Listen order.
@@ -177,7 +179,14 @@ class Engine {
   // loads this flag, so one of them always sees the other.
   std::atomic<bool> stop_requested_{false};
   std::atomic<uint32_t> next_dial_loop_{0};
+  // Places taken under max_connections (see admission.h).
+  std::atomic<int64_t> admitted_{0};
 };
+
+template <class T, class... Args>
+absl::Status Conn::Tell(const ActorRef& to, Args&&... args) {
+  return loop().engine().Tell<T>(to, std::forward<Args>(args)...);
+}
 
 }  // namespace actnet
 

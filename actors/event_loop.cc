@@ -133,7 +133,7 @@ void EventLoop::Run() {
       std::vector<ActorRef> again;
       again.swap(read_again_);
       for (const ActorRef& ref : again) {
-        if (Conn* c = FindConn(ref)) HandleReadable(*c);
+        if (Conn* c = FindConn(ref)) HandleReadable(*c, /*peer_hangup=*/true);
       }
     }
     ProcessMessages();
@@ -221,12 +221,16 @@ void EventLoop::HandleEvent(uint64_t token, uint32_t events) {
       (events & (io::kReadable | io::kWritable)) == 0) {
     int err = io::SocketError(conn.fd());
     CloseNow(conn, err != 0 ? CloseReason{CloseReason::Kind::kError, err}
-                            : CloseReason{CloseReason::Kind::kPeerClosed, 0});
+                   : conn.state_ == Conn::State::kClosing
+                       ? conn.pending_reason_
+                       : CloseReason{CloseReason::Kind::kPeerClosed, 0});
     return;
   }
   // Writable first: drain output before taking more input.
   if ((events & io::kWritable) != 0) HandleWritable(conn);
-  if ((events & (io::kReadable | io::kReadHangup)) != 0) HandleReadable(conn);
+  if ((events & (io::kReadable | io::kReadHangup)) != 0) {
+    HandleReadable(conn, (events & (io::kReadHangup | io::kHangup)) != 0);
+  }
 }
 
 void EventLoop::Dispatch(Envelope& message) {
@@ -311,8 +315,13 @@ void EventLoop::BeginStop() {
   // By index: a handler's OnClose may spawn actors and grow slots_.
   for (size_t i = 0; i < slots_.size(); ++i) {
     if (slots_[i].actor != nullptr && slots_[i].is_conn) {
-      CloseGracefully(*static_cast<Conn*>(slots_[i].actor.get()),
-                      CloseReason{CloseReason::Kind::kEngineStopped, 0});
+      Conn& c = *static_cast<Conn*>(slots_[i].actor.get());
+      const CloseReason stopped{CloseReason::Kind::kEngineStopped, 0};
+      if (c.state_ == Conn::State::kConnecting) {
+        CloseNow(c, stopped);  // its dial callback hears of it
+      } else {
+        CloseGracefully(c, stopped);
+      }
     }
   }
 }
@@ -343,7 +352,7 @@ uint32_t EventLoop::ReadInterest() const {
 }
 
 void EventLoop::Adopt(io::UniqueFd fd, const io::SocketAddress& peer,
-                      Listener* listener) {
+                      Listener* listener, Admission admission) {
   if (stopping_) return;  // the fd closes with the UniqueFd
   if (listener->is_tcp()) {
     if (options_.tcp_nodelay) (void)io::SetNoDelay(fd.Get(), true);
@@ -358,6 +367,7 @@ void EventLoop::Adopt(io::UniqueFd fd, const io::SocketAddress& peer,
   Conn* conn = RegisterConn(std::move(fd), std::move(handler), peer,
                             Conn::State::kOpen, ReadInterest());
   if (conn != nullptr) {
+    conn->admission_ = std::move(admission);
     RunHandler(*conn, [conn] { return conn->handler().OnOpen(*conn); });
   }
 }
@@ -393,9 +403,13 @@ Conn* EventLoop::RegisterConn(io::UniqueFd fd, std::unique_ptr<Handler> handler,
   return &conn;
 }
 
-void EventLoop::HandleReadable(Conn& conn) {
+void EventLoop::HandleReadable(Conn& conn, bool peer_hangup) {
   if (conn.datagram_) {
     HandleDatagrams(conn);
+    return;
+  }
+  if (conn.fin_sent_) {
+    DrainAfterFin(conn);
     return;
   }
   for (int reads = 0; conn.state_ == Conn::State::kOpen &&
@@ -420,10 +434,10 @@ void EventLoop::HandleReadable(Conn& conn) {
         return;
       }
       // Level-triggered: one read per event. Edge-triggered: a short read
-      // emptied the socket, so the next arrival raises a new edge.
-      if (!options_.edge_triggered || static_cast<size_t>(n) < scratch_size_) {
-        return;
-      }
+      // emptied the socket of data and the next arrival raises a new edge,
+      // unless the peer's FIN came with it: then read on to see the EOF.
+      if (!options_.edge_triggered) return;
+      if (static_cast<size_t>(n) < scratch_size_ && !peer_hangup) return;
       continue;
     }
     if (n == 0) {
@@ -496,7 +510,11 @@ void EventLoop::Write(Conn& conn, absl::string_view data) {
 }
 
 void EventLoop::FlushGather(Conn& conn) {
-  if (!gather_chunks_.empty() && conn.state_ != Conn::State::kClosed) {
+  if (conn.state_ == Conn::State::kClosed) {
+    gather_chunks_.clear();  // never leak into another connection's write
+    gather_.clear();
+  }
+  if (!gather_chunks_.empty()) {
     size_t done = 0;  // chunks fully written
     size_t partial = 0;  // bytes written of chunk `done`
     bool failed = false;
@@ -587,8 +605,8 @@ void EventLoop::AfterOutput(Conn& conn) {
   }
   const size_t queued = conn.out_.size();
   if (conn.state_ == Conn::State::kClosing && queued == 0 &&
-      gather_conn_ != &conn) {
-    CloseNow(conn, conn.pending_reason_);
+      gather_conn_ != &conn && !conn.fin_sent_) {
+    FinishClose(conn);
     return;
   }
   if (!conn.read_paused_ && queued > options_.write_high_water) {
@@ -604,8 +622,9 @@ void EventLoop::AfterOutput(Conn& conn) {
   }
   if (queued != 0) conn.backlogged_ = true;
   uint32_t interest = 0;
-  if (conn.state_ == Conn::State::kOpen && !conn.read_paused_ &&
-      !conn.user_paused_) {
+  if ((conn.state_ == Conn::State::kOpen && !conn.read_paused_ &&
+       !conn.user_paused_) ||
+      conn.fin_sent_) {
     interest |= io::kReadable;
   }
   if (queued != 0) interest |= io::kWritable;
@@ -669,6 +688,9 @@ void EventLoop::SetInterest(Conn& conn, uint32_t interest) {
 
 void EventLoop::CloseGracefully(Conn& conn, CloseReason reason) {
   if (conn.state_ != Conn::State::kOpen) return;
+  // A UDP listener's view is the listener itself on this loop: a handler
+  // cannot close it (that would stop the loop reading its socket).
+  if (conn.udp_server_ && !stopping_) return;
   conn.state_ = Conn::State::kClosing;
   conn.pending_reason_ = reason;
   if (gather_conn_ == &conn) return;  // RunHandler flushes, then finishes
@@ -686,14 +708,55 @@ void EventLoop::ArmLinger(Conn& conn) {
   const ActorRef ref = conn.ref();
   RunAfter(options_.close_linger, [this, ref] {
     if (Conn* c = FindConn(ref)) {
-      CloseNow(*c, CloseReason{CloseReason::Kind::kTimeout, 0});
+      // All output sent and FIN out: the peer was just slow to finish.
+      // Otherwise output is abandoned, which CloseNow turns into a reset.
+      CloseNow(*c, c->fin_sent_ ? c->pending_reason_
+                                : CloseReason{CloseReason::Kind::kTimeout, 0});
     }
   });
+}
+
+void EventLoop::FinishClose(Conn& conn) {
+  const CloseReason::Kind kind = conn.pending_reason_.kind;
+  const bool linger = !conn.datagram_ && (kind == CloseReason::Kind::kLocal ||
+                                          kind == CloseReason::Kind::kEngineStopped);
+  if (!linger) {
+    CloseNow(conn, conn.pending_reason_);
+    return;
+  }
+  // Lingering close: close() with unread input would make the kernel reset
+  // the connection and drop what the peer has not yet received. Send FIN
+  // after the data instead, then read and discard until the peer's EOF
+  // (bounded by close_linger, or the stop deadline).
+  if (::shutdown(conn.fd(), SHUT_WR) != 0) {
+    CloseNow(conn, conn.pending_reason_);
+    return;
+  }
+  conn.fin_sent_ = true;
+  conn.read_paused_ = false;
+  if (!options_.edge_triggered) SetInterest(conn, io::kReadable);
+  ArmLinger(conn);
+  DrainAfterFin(conn);
+}
+
+void EventLoop::DrainAfterFin(Conn& conn) {
+  for (int i = 0; i < kEdgeReadsPerTurn && conn.state_ == Conn::State::kClosing; ++i) {
+    const ssize_t n = ::read(conn.fd(), scratch_.get(), scratch_size_);
+    if (n > 0) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    CloseNow(conn, conn.pending_reason_);  // EOF (or the peer reset: done)
+    return;
+  }
+  if (conn.state_ == Conn::State::kClosing && options_.edge_triggered) {
+    read_again_.push_back(conn.ref());
+  }
 }
 
 void EventLoop::CloseNow(Conn& conn, CloseReason reason) {
   if (conn.state_ == Conn::State::kClosed) return;
   const bool was_open = conn.state_ != Conn::State::kConnecting;
+  // A dial that dies before opening still reports, exactly once.
+  DialCallback dial_done = was_open ? nullptr : std::move(conn.dial_done_);
   conn.state_ = Conn::State::kClosed;
   (void)poller_->Remove(conn.fd());
   if (was_open && !conn.udp_server_) conn.handler().OnClose(conn, reason);
@@ -729,6 +792,23 @@ void EventLoop::CloseNow(Conn& conn, CloseReason reason) {
     engine_->loads()[index_].fetch_sub(1, std::memory_order_relaxed);
   }
   for (auto& cb : callbacks) cb();
+  if (dial_done) {
+    dial_done(absl::CancelledError(
+        absl::StrCat("dial ", conn.dial_target_, ": ", reason.ToString())));
+  }
+}
+
+void EventLoop::Abort(Conn& conn) {
+  if (conn.state_ == Conn::State::kClosed) return;
+  if (!conn.datagram_) {
+    const linger lg{1, 0};
+    ::setsockopt(conn.fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  }
+  if (gather_conn_ == &conn) {
+    gather_chunks_.clear();
+    gather_.clear();
+  }
+  CloseNow(conn, CloseReason{CloseReason::Kind::kLocal, 0});
 }
 
 }  // namespace actnet

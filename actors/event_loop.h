@@ -30,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "actors/actor.h"
+#include "actors/admission.h"
 #include "actors/connection.h"
 #include "actors/envelope_queue.h"
 #include "actors/mailbox.h"
@@ -111,11 +112,14 @@ class EventLoop {
 
   // Connections.
   void Adopt(io::UniqueFd fd, const io::SocketAddress& peer,
-             Listener* listener);
+             Listener* listener, Admission admission);
   Conn* RegisterConn(io::UniqueFd fd, std::unique_ptr<Handler> handler,
                      const io::SocketAddress& peer, Conn::State state,
                      uint32_t interest, bool counted = true);
-  void HandleReadable(Conn& conn);
+  void HandleReadable(Conn& conn, bool peer_hangup);
+  void DrainAfterFin(Conn& conn);
+  void FinishClose(Conn& conn);
+  void Abort(Conn& conn);
   void HandleDatagrams(Conn& conn);
   void SendDatagram(Conn& conn, absl::string_view data);
   // Client side (datagram listeners and dialled connections).

@@ -88,9 +88,13 @@ void Listener::OnReadable(EventLoop& loop, int fd, bool* pause) {
     }
     io::UniqueFd conn_fd(result);
     const int64_t limit = engine.options().max_connections;
-    if (limit > 0 && engine.CountConnections() >= limit) {
-      ++rejected_;
-      continue;  // closed at once by conn_fd's destructor
+    Admission admission;
+    if (limit > 0) {
+      admission = Admission(&engine.admitted_, limit);
+      if (!admission.held()) {
+        ++rejected_;
+        continue;  // closed at once by conn_fd's destructor
+      }
     }
     uint32_t target = loop.index();
     if (!per_loop_ && engine.num_loops() > 1) {
@@ -100,15 +104,16 @@ void Listener::OnReadable(EventLoop& loop, int fd, bool* pause) {
                               static_cast<size_t>(engine.num_loops()))));
     }
     if (target == loop.index()) {
-      loop.Adopt(std::move(conn_fd), peer, this);
+      loop.Adopt(std::move(conn_fd), peer, this, std::move(admission));
       continue;
     }
     // The Adopt message owns the fd: if it cannot be sent or is never
     // delivered, the fd closes with it.
     Listener* self = this;
     absl::Status s = engine.Post(
-        target, [fd = std::move(conn_fd), peer, self](EventLoop& l) mutable {
-          l.Adopt(std::move(fd), peer, self);
+        target, [fd = std::move(conn_fd), peer, self,
+                 admission = std::move(admission)](EventLoop& l) mutable {
+          l.Adopt(std::move(fd), peer, self, std::move(admission));
         });
     if (!s.ok()) {
       ABSL_RAW_LOG(WARNING, "dropping a connection on %s: %s",
