@@ -695,7 +695,7 @@ void EventLoop::CloseGracefully(Conn& conn, CloseReason reason) {
   conn.pending_reason_ = reason;
   if (gather_conn_ == &conn) return;  // RunHandler flushes, then finishes
   if (conn.out_.empty()) {
-    CloseNow(conn, reason);
+    FinishClose(conn);
     return;
   }
   AfterOutput(conn);  // stops reading, keeps writing
