@@ -241,7 +241,12 @@ void AppendSimple(std::string* out, absl::string_view s) {
   absl::StrAppend(out, "+", s, "\r\n");
 }
 void AppendError(std::string* out, absl::string_view s) {
-  absl::StrAppend(out, "-", s, "\r\n");
+  // An error reply is one line: CR or LF inside the text (e.g. an echoed
+  // unexpected byte) would break the framing, so they become spaces, as
+  // Redis does.
+  out->push_back('-');
+  for (char c : s) out->push_back(c == '\r' || c == '\n' ? ' ' : c);
+  out->append("\r\n", 2);
 }
 void AppendInt(std::string* out, int64_t v) {
   absl::StrAppend(out, ":", v, "\r\n");
