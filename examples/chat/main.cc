@@ -25,13 +25,6 @@ ABSL_FLAG(int64_t, max_outbound, 1 << 20,
           "bytes queued for a client that does not read before it is "
           "disconnected");
 
-namespace {
-
-actnet::Engine* g_engine = nullptr;
-void OnSignal(int) { g_engine->Stop(); }  // Stop is async-signal-safe
-
-}  // namespace
-
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   actnet::EngineOptions options;
@@ -49,15 +42,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  g_engine = &engine;
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
-  engine.SetOnBoot([](actnet::Engine& e) {
-    std::printf("chat: listening on %s with %d loops\n",
-                absl::StrJoin(e.ListenAddresses(), ",").c_str(),
-                e.num_loops());
-    std::fflush(stdout);
-  });
+  actnet::StopOnSignals(engine);  // SIGINT/SIGTERM: graceful stop
+  actnet::AnnounceListening(engine, "chat");
   absl::Status s = engine.Run();
   if (!s.ok()) {
     std::fprintf(stderr, "chat: %s\n", s.ToString().c_str());

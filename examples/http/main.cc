@@ -24,13 +24,6 @@ ABSL_FLAG(int64_t, max_body, 1 << 20,
           "largest request body in bytes; larger ones get 413");
 ABSL_FLAG(bool, pin, false, "pin loop i to CPU i");
 
-namespace {
-
-actnet::Engine* g_engine = nullptr;
-void OnSignal(int) { g_engine->Stop(); }  // Stop is async-signal-safe
-
-}  // namespace
-
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   actnet::EngineOptions options;
@@ -47,15 +40,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  g_engine = &engine;
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
-  engine.SetOnBoot([](actnet::Engine& e) {
-    std::printf("http: listening on %s with %d loops\n",
-                absl::StrJoin(e.ListenAddresses(), ",").c_str(),
-                e.num_loops());
-    std::fflush(stdout);
-  });
+  actnet::StopOnSignals(engine);  // SIGINT/SIGTERM: graceful stop
+  actnet::AnnounceListening(engine, "http");
   absl::Status s = engine.Run();
   if (!s.ok()) {
     std::fprintf(stderr, "http: %s\n", s.ToString().c_str());
