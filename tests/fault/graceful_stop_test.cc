@@ -65,13 +65,16 @@ struct Outcome {
 
 // Reads until the server ends the connection, checking every byte against
 // the pattern as it arrives; `on_first` runs when the first bytes arrive.
+// `pause` > 0 models a slow reader: 16 KiB per read, then a pause.
 template <class F>
-Outcome ReadResponse(Sock& s, Clock::time_point deadline, F on_first) {
+Outcome ReadResponse(Sock& s, Clock::time_point deadline, F on_first,
+                     milliseconds pause = milliseconds(0)) {
   Outcome o;
   std::string chunk;
   for (;;) {
     chunk.clear();
-    const ssize_t r = s.RecvSome(64 * 1024, &chunk, deadline);
+    if (pause.count() > 0 && o.bytes > 0) std::this_thread::sleep_for(pause);
+    const ssize_t r = s.RecvSome(pause.count() > 0 ? 16 * 1024 : 64 * 1024, &chunk, deadline);
     if (r == 0) {
       o.end = End::kEof;
       return o;
@@ -151,18 +154,20 @@ struct Run {
 
   // `rcvbuf`/`sndbuf` > 0 shrink the client's receive and the server's
   // send buffers, so responses wait in the connection's queue.
-  Run(absl::Duration stop_timeout, int rcvbuf, int sndbuf = 0) {
+  Run(absl::Duration stop_timeout, int rcvbuf, int sndbuf = 0,
+      absl::Duration close_linger = absl::Seconds(5), int clients = kClients) {
     EngineOptions options;
     options.loops = 2;
     options.stop_timeout = stop_timeout;
+    options.close_linger = close_linger;
     server = StartServer(options, [this, sndbuf] {
       return std::make_unique<Responder>(&log, &forced, sndbuf);
     });
-    for (int i = 0; i < kClients; ++i) {
+    for (int i = 0; i < clients; ++i) {
       socks.push_back(Sock::Connect(server.port, After(seconds(10)), nullptr, rcvbuf));
       REQUIRE(socks.back().valid());
     }
-    REQUIRE(WaitFor([&] { return server.engine->CountConnections() == kClients; },
+    REQUIRE(WaitFor([&] { return server.engine->CountConnections() == clients; },
                     Slack(seconds(10))));
   }
 };
@@ -188,6 +193,7 @@ TEST_SUITE("graceful stop") {
           const Outcome o = ReadResponse(s, After(seconds(60)),
                                          [&] { receiving.fetch_add(1); });
           outcomes[static_cast<size_t>(i)] = o;
+          s.Close();  // done: lets the server's lingering close finish
         });
       }
       REQUIRE(WaitFor([&] { return receiving.load() >= kClients / 3; }, Slack(seconds(30))));
@@ -229,6 +235,7 @@ TEST_SUITE("graceful stop") {
             if (!waited) stopped.Wait();
             waited = true;
           });
+          s.Close();
         });
       }
       REQUIRE(WaitFor([&] { return receiving.load() == kClients; }, Slack(seconds(30))));
@@ -258,7 +265,9 @@ TEST_SUITE("graceful stop") {
     // every response that was started must still arrive whole.
     const int fds_before = CountOpenFds();
     {
-      Run run(absl::Seconds(60), 32 * 1024);
+      // close_linger as generous as stop_timeout: this case is about the
+      // unread input, not about which bound applies (see the next case).
+      Run run(absl::Seconds(60), 32 * 1024, 0, absl::Seconds(60));
       std::atomic<int> receiving{0};
       Gate stopped;
       std::vector<Outcome> outcomes(kClients);
@@ -278,6 +287,7 @@ TEST_SUITE("graceful stop") {
                       : s.last_error() == ECONNRESET ? End::kReset
                       : s.last_error() == ETIMEDOUT ? End::kTimeout
                                                     : End::kError;
+              s.Close();
               return;
             }
             for (size_t k = 0; k < chunk.size(); ++k) {
@@ -311,6 +321,51 @@ TEST_SUITE("graceful stop") {
       CHECK(v.bad == 0);
       CHECK(run.forced.load() == 0);
       CHECK(v.full == kClients);
+      run.socks.clear();
+    }
+    CheckNoFdLeak(fds_before);
+  }
+
+  TEST_CASE("a graceful stop is bounded by stop_timeout, not by close_linger") {
+    // stop_timeout is "how long a graceful Stop() lets connections flush
+    // before forcing them". Slow readers that need about a second each,
+    // with stop_timeout = 30 s and close_linger = 100 ms: they must get
+    // their whole responses.
+    const int fds_before = CountOpenFds();
+    {
+      constexpr int kSlow = 4;
+      Run run(absl::Seconds(30), 16 * 1024, 16 * 1024, absl::Milliseconds(100), kSlow);
+      std::atomic<int> receiving{0};
+      Gate stopped;
+      std::vector<Outcome> outcomes(kSlow);
+      std::vector<std::thread> clients;
+      for (int i = 0; i < kSlow; ++i) {
+        clients.emplace_back([&, i] {
+          Sock& s = run.socks[static_cast<size_t>(i)];
+          if (!s.SendAll("G", After(seconds(10)))) return;
+          bool waited = false;
+          outcomes[static_cast<size_t>(i)] = ReadResponse(
+              s, After(seconds(60)),
+              [&] {
+                receiving.fetch_add(1);
+                if (!waited) stopped.Wait();
+                waited = true;
+              },
+              milliseconds(15));  // ~1 s per MiB
+          s.Close();
+        });
+      }
+      REQUIRE(WaitFor([&] { return receiving.load() == kSlow; }, Slack(seconds(30))));
+      run.server.engine->Stop();
+      stopped.Open();
+      for (auto& th : clients) th.join();
+      CHECK(WaitStopped(*run.server.engine, Slack(seconds(30))));
+      Verdict v;
+      for (const Outcome& o : outcomes) v.Add(o);
+      INFO(v.ToString() << " forced=" << run.forced.load() << " " << run.log.Summary());
+      CHECK(v.partial_eof == 0);
+      CHECK(v.bad == 0);
+      CHECK(v.full == kSlow);
       run.socks.clear();
     }
     CheckNoFdLeak(fds_before);
