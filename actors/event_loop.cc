@@ -704,6 +704,8 @@ void EventLoop::CloseGracefully(Conn& conn, CloseReason reason) {
 
 void EventLoop::ArmLinger(Conn& conn) {
   if (conn.state_ != Conn::State::kClosing || conn.linger_armed_) return;
+  // While stopping, stop_timeout (StopFinished) bounds every close instead.
+  if (stopping_) return;
   conn.linger_armed_ = true;
   const ActorRef ref = conn.ref();
   RunAfter(options_.close_linger, [this, ref] {
