@@ -152,6 +152,11 @@ void EventLoop::Run() {
     }
     if (stopping_ && StopFinished()) break;
   }
+  // Run what is still queued now (a stopping loop refuses new work, so
+  // dials report Cancelled and hand-offs close their fds) rather than when
+  // the engine is destroyed, which may be much later.
+  for (int rounds = 0; rounds < 64 && ProcessMessages() > 0; ++rounds) {
+  }
   FlushOutboxes();
   graveyard_.clear();
   timers_.Clear();
