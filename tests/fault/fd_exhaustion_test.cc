@@ -78,10 +78,12 @@ TEST_SUITE("fd exhaustion") {
       ::close(lowest_free);
       REQUIRE(SetSoftLimit(static_cast<rlim_t>(lowest_free + 6)));
 
-      // From here until the limit is restored this thread opens no fd.
+      // From here until the limit is restored this thread opens no fd and
+      // asserts nothing: the sanitizer runtimes probe memory through a pipe
+      // (e.g. UBSan's vptr check inside doctest's INFO), which fails under
+      // EMFILE and would be reported as an error of the test's own.
       int connected = 0;
       for (Sock& s : extra) connected += s.ConnectTo(server.port, After(seconds(10))) ? 1 : 0;
-      CHECK(connected == kExtra);  // the kernel completes them into the backlog
 
       const double cpu_start = ProcessCpuSeconds();
       const Clock::time_point start = Clock::now();
@@ -96,23 +98,34 @@ TEST_SUITE("fd exhaustion") {
       }
       const double wall = std::chrono::duration<double>(Clock::now() - start).count();
       const double cpu = ProcessCpuSeconds() - cpu_start;
-      INFO("process CPU " << cpu << " s over " << wall << " s of EMFILE pressure; "
-                          << "accepted so far " << log.opens());
-      CHECK(failed == 0);
-      CHECK(trips >= 40);
-      CHECK(cpu < 0.5);
-      // Some were accepted before the table filled; far from all.
-      CHECK(log.opens() < 8 + kExtra);
+      const int accepted_under_pressure = log.opens();
 
       // Clients leave; the server frees fds and must resume accepting,
       // still under the low limit.
       extra.clear();
+      int later_connected = 0;
+      int later_served = 0;
       for (Sock& s : later) {
-        REQUIRE(s.ConnectTo(server.port, After(seconds(10))));
-        CHECK(s.RoundTrip("after pressure", After(seconds(10))));
+        if (!s.ConnectTo(server.port, After(seconds(10)))) continue;
+        ++later_connected;
+        later_served += s.RoundTrip("after pressure", After(seconds(10))) ? 1 : 0;
       }
-      for (Sock& s : existing) CHECK(s.RoundTrip("still", After(seconds(5))));
-      REQUIRE(SetSoftLimit(original.rlim_max));
+      int still_served = 0;
+      for (Sock& s : existing) still_served += s.RoundTrip("still", After(seconds(5))) ? 1 : 0;
+      const bool restored = SetSoftLimit(original.rlim_max);
+
+      REQUIRE(restored);
+      CHECK(connected == kExtra);  // the kernel completes them into the backlog
+      INFO("process CPU " << cpu << " s over " << wall << " s of EMFILE pressure; "
+                          << "accepted so far " << accepted_under_pressure);
+      CHECK(failed == 0);
+      CHECK(trips >= 40);
+      CHECK(cpu < 0.5);
+      // Some were accepted before the table filled; far from all.
+      CHECK(accepted_under_pressure < 8 + kExtra);
+      CHECK(later_connected == static_cast<int>(later.size()));
+      CHECK(later_served == static_cast<int>(later.size()));
+      CHECK(still_served == static_cast<int>(existing.size()));
 
       existing.clear();
       later.clear();
