@@ -91,6 +91,9 @@ class Conn final : public Actor {
   void PauseReading();
   void ResumeReading();
   bool reading_paused() const { return user_paused_; }
+  // The peer sent its FIN (see Handler::OnPeerClosed); nothing more will be
+  // read.
+  bool peer_closed() const { return peer_eof_; }
 
   // True for UDP: each OnData is one datagram and each Write sends one
   // datagram (to remote_address(), the sender of the datagram being handled
@@ -157,6 +160,7 @@ class Conn final : public Actor {
   bool dirty_ = false;        // in the loop's flush list
   bool linger_armed_ = false;
   bool fin_sent_ = false;     // lingering close: FIN out, draining input
+  bool peer_eof_ = false;     // read returned EOF: never read again
   CloseReason pending_reason_;
 
   int64_t last_active_ns_ = 0;  // last byte read or written (idle timeout)

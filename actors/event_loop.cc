@@ -417,6 +417,7 @@ void EventLoop::HandleReadable(Conn& conn, bool peer_hangup) {
     DrainAfterFin(conn);
     return;
   }
+  if (conn.peer_eof_) return;  // half-open: the handler decides when to close
   for (int reads = 0; conn.state_ == Conn::State::kOpen &&
                       !conn.read_paused_ && !conn.user_paused_;
        ++reads) {
@@ -446,12 +447,27 @@ void EventLoop::HandleReadable(Conn& conn, bool peer_hangup) {
       continue;
     }
     if (n == 0) {
-      CloseGracefully(conn, CloseReason{CloseReason::Kind::kPeerClosed, 0});
+      HandlePeerClosed(conn);
       return;
     }
     if (errno == EAGAIN || errno == EINTR) return;
     CloseNow(conn, CloseReason{CloseReason::Kind::kError, errno});
     return;
+  }
+}
+
+void EventLoop::HandlePeerClosed(Conn& conn) {
+  conn.peer_eof_ = true;
+  bool close = false;
+  RunHandler(conn, [&conn, &close] {
+    const Action action = conn.handler().OnPeerClosed(conn);
+    close = action == Action::kClose;
+    return close ? Action::kNone : action;
+  });
+  if (close) {
+    CloseGracefully(conn, CloseReason{CloseReason::Kind::kPeerClosed, 0});
+  } else {
+    AfterOutput(conn);  // drops read interest (level-triggered)
   }
 }
 
@@ -628,7 +644,7 @@ void EventLoop::AfterOutput(Conn& conn) {
   if (queued != 0) conn.backlogged_ = true;
   uint32_t interest = 0;
   if ((conn.state_ == Conn::State::kOpen && !conn.read_paused_ &&
-       !conn.user_paused_) ||
+       !conn.user_paused_ && !conn.peer_eof_) ||
       conn.fin_sent_) {
     interest |= io::kReadable;
   }
@@ -725,8 +741,9 @@ void EventLoop::ArmLinger(Conn& conn) {
 
 void EventLoop::FinishClose(Conn& conn) {
   const CloseReason::Kind kind = conn.pending_reason_.kind;
-  const bool linger = !conn.datagram_ && (kind == CloseReason::Kind::kLocal ||
-                                          kind == CloseReason::Kind::kEngineStopped);
+  const bool linger = !conn.datagram_ && !conn.peer_eof_ &&
+                      (kind == CloseReason::Kind::kLocal ||
+                       kind == CloseReason::Kind::kEngineStopped);
   if (!linger) {
     CloseNow(conn, conn.pending_reason_);
     return;

@@ -117,6 +117,8 @@ class EventLoop {
                      const io::SocketAddress& peer, Conn::State state,
                      uint32_t interest, bool counted = true);
   void HandleReadable(Conn& conn, bool peer_hangup);
+  // Read returned EOF: asks the handler (OnPeerClosed) whether to close.
+  void HandlePeerClosed(Conn& conn);
   void DrainAfterFin(Conn& conn);
   void FinishClose(Conn& conn);
   void Abort(Conn& conn);

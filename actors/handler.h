@@ -70,6 +70,16 @@ class Handler {
   virtual Action OnMessage(Conn& conn, Envelope& message) {
     return Action::kNone;
   }
+  // The peer half-closed: it sends nothing more (read returned EOF). By
+  // default the connection then closes once queued output is flushed
+  // (CloseReason kPeerClosed). Return kNone to keep it half-open instead:
+  // reading stops, while writes, OnMessage, OnTick and OnDrain carry on
+  // until the handler closes it (Close() or Action::kClose). That is how a
+  // server answers requests whose replies come later (from another loop, a
+  // backend) after a client sent its last request and shut down its side.
+  // Bytes left unconsumed in the input buffer stay readable. Not called
+  // for UDP.
+  virtual Action OnPeerClosed(Conn& conn) { return Action::kClose; }
   // Output that could not be written at once (the socket was full) has
   // now all reached the kernel. Use it to resume a producer that paused.
   virtual Action OnDrain(Conn& conn) { return Action::kNone; }

@@ -80,6 +80,11 @@ Action Session::OnMessage(Conn& conn, Envelope& message) {
   return Finish(conn);
 }
 
+Action Session::OnPeerClosed(Conn& conn) {
+  peer_closed_ = true;
+  return Finish(conn);
+}
+
 void Session::Pump(Conn& conn) {
   size_t used = 0;
   absl::string_view in;
@@ -287,6 +292,9 @@ Action Session::Finish(Conn& conn) {
     out_.clear();
   }
   if (broken_ || (quit_ && pending_.empty())) return Action::kClose;
+  // After the client's FIN: done once every reply is out and no complete
+  // request is left waiting for room (a partial one never completes).
+  if (peer_closed_ && pending_.empty() && !paused_) return Action::kClose;
   if (paused_ && !conn.reading_paused()) {
     conn.PauseReading();
   } else if (!paused_ && conn.reading_paused()) {

@@ -41,6 +41,10 @@ class Session final : public Handler {
   Action OnOpen(Conn& conn) override;
   Action OnData(Conn& conn) override;
   Action OnMessage(Conn& conn, Envelope& message) override;
+  // A client that sends its last requests and shuts down its side still
+  // gets every reply: the connection stays half-open until the replies
+  // from other shards are in and written.
+  Action OnPeerClosed(Conn& conn) override;
 
  private:
   // A request whose reply is not written yet.
@@ -91,6 +95,7 @@ class Session final : public Handler {
   bool quit_ = false;                // QUIT or protocol error: stop reading
   bool paused_ = false;              // at the in-flight bound
   bool broken_ = false;              // a message could not be sent
+  bool peer_closed_ = false;         // the client sent its FIN
 
   // Scratch for splitting multi-key commands.
   std::vector<uint32_t> key_shard_;

@@ -102,6 +102,29 @@ TEST_SUITE("redis binary") {
     CHECK(server.Stop(SIGTERM) == 0);
   }
 
+  // Regression (soak): replies that come back from other shards were lost
+  // when the client half-closed right after its last request, because the
+  // peer's FIN closed the connection once the replies ready at that moment
+  // were flushed.
+  TEST_CASE("a client that half-closes after pipelining gets every reply, then EOF") {
+    Process server(4);
+    for (int round = 0; round < 5; ++round) {
+      CAPTURE(round);
+      Client c(server.port());
+      REQUIRE(c.ok());
+      const std::string prefix = "hc" + std::to_string(round);
+      const testing::Commands cmds = testing::Workload(prefix, 2000, 11 + round);
+      const std::string expected = testing::ModelReplies(cmds);
+      REQUIRE(c.Send(testing::Encode(cmds)));
+      c.ShutdownWrite();
+      std::string replies;
+      CHECK(c.WaitClosed(&replies));
+      CHECK(replies.size() == expected.size());
+      CHECK((replies == expected));
+    }
+    CHECK(server.Stop(SIGTERM) == 0);
+  }
+
   TEST_CASE("malformed RESP gets an error and a close; others are served") {
     Process server(4);
     Client bystander(server.port());

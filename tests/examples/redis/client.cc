@@ -145,6 +145,10 @@ std::string Client::ReadBytes(size_t size, int timeout_ms) {
   return out;
 }
 
+void Client::ShutdownWrite() {
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+}
+
 bool Client::WaitClosed(std::string* rest, int timeout_ms) {
   const long long deadline = NowMs() + timeout_ms;
   while (Fill(deadline)) {

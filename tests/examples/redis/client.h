@@ -30,6 +30,8 @@ class Client {
 
   bool ok() const { return fd_ >= 0; }
   bool Send(absl::string_view bytes);
+  // Sends FIN: the client will send nothing more, and still reads.
+  void ShutdownWrite();
   // Reads `n` complete replies and returns their bytes; fewer on EOF or
   // after the deadline.
   std::string ReadReplies(size_t n, int timeout_ms = 20000);

@@ -1,0 +1,167 @@
+// Half-open connections (Handler::OnPeerClosed): a client that sends its
+// last request and shuts down its side must still get replies that are
+// produced later, from outside the handler's OnData (a message from another
+// thread here, standing in for another loop or a backend). Level- and
+// edge-triggered. The default (close once queued output is flushed) is
+// covered in lifecycle_test.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "actnet.h"
+#include "doctest/doctest.h"
+#include "tests/integration/testing.h"
+
+namespace actnet::integration {
+namespace {
+
+Clock::time_point Soon() { return Clock::now() + seconds(20); }
+
+// Leaves input buffered, stays half-open after the peer's FIN, and answers
+// when told: the message is the reply; it then closes.
+struct HalfOpenShared {
+  ConnLog log;
+  std::atomic<int> peer_closed{0};
+  std::atomic<int> data_events_after_eof{0};
+  std::atomic<size_t> buffered_at_eof{0};
+  std::atomic<bool> reading_after_eof{true};
+};
+
+class HalfOpenHandler : public LoggedHandler {
+ public:
+  explicit HalfOpenHandler(HalfOpenShared* shared)
+      : LoggedHandler(&shared->log), shared_(shared) {}
+
+  Action OnData(Conn& conn) override {
+    if (conn.peer_closed()) shared_->data_events_after_eof.fetch_add(1);
+    return Action::kNone;  // keeps the request buffered
+  }
+  Action OnPeerClosed(Conn& conn) override {
+    shared_->buffered_at_eof.store(conn.InboundBytes());
+    shared_->reading_after_eof.store(!conn.peer_closed());
+    shared_->peer_closed.fetch_add(1);
+    return Action::kNone;
+  }
+  Action OnMessage(Conn& conn, Envelope& message) override {
+    const std::string* reply = message.As<std::string>();
+    if (reply == nullptr) return Action::kNone;
+    // The request is still readable after EOF: reply "<request> -> <reply>".
+    std::string out(conn.Next());
+    out += " -> ";
+    out += *reply;
+    conn.Write(out);
+    return Action::kClose;
+  }
+
+ private:
+  HalfOpenShared* shared_;
+};
+
+void CheckLateReplyAfterHalfClose(bool edge_triggered) {
+  const int fds_before = CountOpenFds();
+  {
+    EngineOptions options;
+    options.loops = 2;
+    options.edge_triggered = edge_triggered;
+    Engine engine(options);
+    HalfOpenShared shared;
+    REQUIRE(engine
+                .Listen("tcp://127.0.0.1:0",
+                        [&shared] { return std::make_unique<HalfOpenHandler>(&shared); })
+                .ok());
+    REQUIRE(engine.Start().ok());
+    Client client = Client::Connect(FirstAddress(engine));
+    REQUIRE(client.valid());
+    REQUIRE(shared.log.WaitOpens(1));
+    REQUIRE(client.SendAll("request", Soon()));
+    client.ShutdownWrite();
+    REQUIRE(WaitFor([&] { return shared.peer_closed.load() == 1; }));
+    CHECK(shared.buffered_at_eof.load() == 7);
+    CHECK_FALSE(shared.reading_after_eof.load());
+
+    // Half-open: the connection must stay up, quietly (no further OnData,
+    // no second OnPeerClosed, no close), until the reply comes.
+    std::this_thread::sleep_for(milliseconds(100));
+    CHECK(shared.log.closes() == 0);
+    CHECK(shared.peer_closed.load() == 1);
+    CHECK(shared.data_events_after_eof.load() == 0);
+    CHECK(engine.CountConnections() == 1);
+
+    const ActorRef ref = shared.log.opened_refs().at(0);
+    REQUIRE(engine.Tell<std::string>(ref, std::string("late reply")).ok());
+    std::string reply;
+    CHECK(client.RecvUntilEof(&reply, Soon()));
+    CHECK(reply == "request -> late reply");
+    REQUIRE(shared.log.WaitCloses(1));
+    CHECK(shared.log.reasons().at(0).kind == CloseReason::Kind::kLocal);
+    CHECK(WaitFor([&] { return engine.CountConnections() == 0; }));
+    engine.Stop();
+    engine.Wait();
+  }
+  CheckNoFdLeak(fds_before);
+}
+
+TEST_CASE("a half-open connection gets a reply produced after the peer's FIN (level-triggered)") {
+  CheckLateReplyAfterHalfClose(false);
+}
+
+TEST_CASE("a half-open connection gets a reply produced after the peer's FIN (edge-triggered)") {
+  CheckLateReplyAfterHalfClose(true);
+}
+
+TEST_CASE("a half-open connection whose peer then resets closes with an error") {
+  const int fds_before = CountOpenFds();
+  {
+    EngineOptions options;
+    options.loops = 1;
+    Engine engine(options);
+    HalfOpenShared shared;
+    REQUIRE(engine
+                .Listen("tcp://127.0.0.1:0",
+                        [&shared] { return std::make_unique<HalfOpenHandler>(&shared); })
+                .ok());
+    REQUIRE(engine.Start().ok());
+    Client client = Client::Connect(FirstAddress(engine));
+    REQUIRE(client.valid());
+    REQUIRE(client.SendAll("x", Soon()));
+    client.ShutdownWrite();
+    REQUIRE(WaitFor([&] { return shared.peer_closed.load() == 1; }));
+    client.ResetClose();
+    REQUIRE(shared.log.WaitCloses(1));
+    const CloseReason reason = shared.log.reasons().at(0);
+    INFO("close reason: ", reason.ToString());
+    CHECK(reason.is_error());
+    CHECK(engine.CountConnections() == 0);
+    engine.Stop();
+    engine.Wait();
+  }
+  CheckNoFdLeak(fds_before);
+}
+
+TEST_CASE("a half-open connection is closed by the engine's stop") {
+  EngineOptions options;
+  options.loops = 1;
+  Engine engine(options);
+  HalfOpenShared shared;
+  REQUIRE(engine
+              .Listen("tcp://127.0.0.1:0",
+                      [&shared] { return std::make_unique<HalfOpenHandler>(&shared); })
+              .ok());
+  REQUIRE(engine.Start().ok());
+  Client client = Client::Connect(FirstAddress(engine));
+  REQUIRE(client.valid());
+  REQUIRE(client.SendAll("x", Soon()));
+  client.ShutdownWrite();
+  REQUIRE(WaitFor([&] { return shared.peer_closed.load() == 1; }));
+  engine.Stop();
+  CHECK(WaitWithin(engine, seconds(10)));
+  std::string rest;
+  CHECK(client.RecvUntilEof(&rest, Soon()));
+  CHECK(rest.empty());
+  CHECK(shared.log.closes() == 1);
+}
+
+}  // namespace
+}  // namespace actnet::integration
