@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/base/internal/raw_logging.h"
+#include "absl/time/clock.h"
 #include "actors/engine.h"
 #include "actors/event_loop.h"
 #include "io/socket.h"
@@ -69,6 +70,23 @@ void Listener::Close() {
   }
 }
 
+void Listener::WarnAcceptPaused(int err) {
+  // Under sustained fd exhaustion the listener pauses every accept_backoff;
+  // one line per interval says so without flooding the log.
+  const uint64_t pauses = accept_pauses_.fetch_add(1, std::memory_order_relaxed) + 1;
+  const int64_t now = absl::GetCurrentTimeNanos();
+  int64_t last = last_warning_ns_.load(std::memory_order_relaxed);
+  if (last != 0 && now - last < absl::ToInt64Nanoseconds(kAcceptWarningInterval)) return;
+  if (!last_warning_ns_.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+    return;  // another loop of this listener just logged
+  }
+  const uint64_t since = pauses - warned_pauses_.exchange(pauses, std::memory_order_relaxed);
+  ABSL_RAW_LOG(WARNING, "accept on %s: %s; pausing accepts (%llu pauses since the last warning, at most one warning per %lld s)",
+               address_.ToString().c_str(), strerror(err),
+               static_cast<unsigned long long>(since),
+               static_cast<long long>(absl::ToInt64Seconds(kAcceptWarningInterval)));
+}
+
 void Listener::OnReadable(EventLoop& loop, int fd, bool* pause) {
   Engine& engine = loop.engine();
   for (int i = 0; i < kAcceptsPerEvent; ++i) {
@@ -81,8 +99,7 @@ void Listener::OnReadable(EventLoop& loop, int fd, bool* pause) {
       // EMFILE, ENFILE, ENOBUFS, ENOMEM or worse: the pending connection
       // stays in the backlog and readiness would fire again at once, so
       // back off instead of spinning.
-      ABSL_RAW_LOG(WARNING, "accept on %s: %s; pausing accepts",
-                   address_.ToString().c_str(), strerror(err));
+      WarnAcceptPaused(err);
       *pause = true;
       return;
     }

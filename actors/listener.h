@@ -20,6 +20,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "actors/handler.h"
 #include "balance/balancer.h"
 #include "io/address.h"
@@ -63,6 +64,14 @@ class Listener {
   std::vector<io::UniqueFd> fds_;
   io::SocketAddress bound_;
   uint64_t rejected_ = 0;  // over max_connections (owning loop only)
+
+  // Rate-limited "pausing accepts" warning (any loop of a reuseport
+  // listener may log it).
+  static constexpr absl::Duration kAcceptWarningInterval = absl::Seconds(10);
+  void WarnAcceptPaused(int err);
+  std::atomic<uint64_t> accept_pauses_{0};
+  std::atomic<uint64_t> warned_pauses_{0};
+  std::atomic<int64_t> last_warning_ns_{0};
 };
 
 }  // namespace actnet

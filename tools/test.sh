@@ -2,9 +2,11 @@
 # Runs every actnet test, the way CI does: installs what is missing, then
 #   1. all tests, optimised build;
 #   2. the concurrency-tagged tests under ThreadSanitizer;
-#   3. all tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+#   3. all tests under AddressSanitizer + UndefinedBehaviorSanitizer;
+#   4. every libFuzzer target for a bounded time (tools/fuzz.sh, clang,
+#      FUZZ_SECONDS each, default 60; 0 = seeds and regressions only).
 # Ends with the line "N passed, N failed" (test targets summed over the
-# three runs) and exits non-zero if anything failed.
+# three runs, plus one per fuzzer) and exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +45,23 @@ run() {  # name, bazel test arguments...
 run plain "${TARGETS[@]}"
 run tsan --config=tsan --test_tag_filters=concurrency "${TARGETS[@]}"
 run asan-ubsan --config=asan --config=ubsan "${TARGETS[@]}"
+
+fuzz() {
+  local log="$logdir/fuzz.log"
+  local seconds=${FUZZ_SECONDS:-60}
+  echo "=== fuzz: tools/fuzz.sh, ${seconds} s per fuzzer"
+  FUZZ_SECONDS=$seconds bash tools/fuzz.sh >"$log" 2>&1
+  local rc=$?
+  sed 's/^/  [fuzz] /' "$log"
+  local p f
+  p=$(grep -cE '^fuzz [a-z_]+: OK' "$log")
+  f=$(grep -cE '^fuzz [a-z_]+: (CRASH|BUILD FAILED|unknown|SKIPPED)' "$log")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  echo "=== fuzz: $p passed, $f failed"
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+fuzz
 
 echo "logs: $logdir"
 echo "$passed passed, $failed failed"
