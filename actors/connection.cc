@@ -131,6 +131,17 @@ void Conn::Close() {
   loop_->CloseGracefully(*this, CloseReason{CloseReason::Kind::kLocal, 0});
 }
 
+void Conn::ShutdownWrite() {
+  AssertOnLoop();
+  if (state_ != State::kOpen || datagram_ || shutdown_write_) return;
+  if (peer_eof_) {  // both directions done: an ordinary close
+    Close();
+    return;
+  }
+  shutdown_write_ = true;
+  loop_->AfterOutput(*this);  // sends the FIN now if nothing is queued
+}
+
 void Conn::Abort() {
   AssertOnLoop();
   loop_->Abort(*this);

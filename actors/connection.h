@@ -84,6 +84,13 @@ class Conn final : public Actor {
   // for peers that must not be waited on. OnClose runs before it returns.
   void Abort();
   bool closing() const { return state_ != State::kOpen; }
+  // Half-close: once queued output is flushed, sends FIN (shutdown(SHUT_WR))
+  // and keeps reading; later writes are ignored. The connection closes
+  // when the peer's FIN arrives too (OnPeerClosed's default), or at once
+  // (after flushing) if it already has. A proxy relays a FIN this way.
+  // TCP and unix stream sockets only (a no-op for UDP).
+  void ShutdownWrite();
+  bool write_shut_down() const { return shutdown_write_; }
 
   // Stops reading from the socket (inbound bytes stay in the kernel, so the
   // peer is slowed by TCP flow control) until ResumeReading. Independent of
@@ -161,6 +168,8 @@ class Conn final : public Actor {
   bool linger_armed_ = false;
   bool fin_sent_ = false;     // lingering close: FIN out, draining input
   bool peer_eof_ = false;     // read returned EOF: never read again
+  bool shutdown_write_ = false;  // ShutdownWrite: FIN once output is flushed
+  bool write_fin_sent_ = false;  // ... and it went out
   CloseReason pending_reason_;
 
   int64_t last_active_ns_ = 0;  // last byte read or written (idle timeout)

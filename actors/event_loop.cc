@@ -505,7 +505,7 @@ void EventLoop::ApplyAction(Conn& conn, Action action) {
 }
 
 void EventLoop::Write(Conn& conn, absl::string_view data) {
-  if (conn.state_ != Conn::State::kOpen) return;
+  if (conn.state_ != Conn::State::kOpen || conn.shutdown_write_) return;
   if (conn.datagram_) {
     SendDatagram(conn, data);
     return;
@@ -629,6 +629,14 @@ void EventLoop::AfterOutput(Conn& conn) {
       gather_conn_ != &conn && !conn.fin_sent_) {
     FinishClose(conn);
     return;
+  }
+  if (conn.shutdown_write_ && !conn.write_fin_sent_ && queued == 0 &&
+      gather_conn_ != &conn && conn.state_ == Conn::State::kOpen) {
+    conn.write_fin_sent_ = true;
+    if (::shutdown(conn.fd(), SHUT_WR) != 0) {
+      CloseNow(conn, CloseReason{CloseReason::Kind::kError, errno});
+      return;
+    }
   }
   if (!conn.read_paused_ && queued > options_.write_high_water) {
     conn.read_paused_ = true;

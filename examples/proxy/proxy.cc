@@ -6,8 +6,12 @@
 //
 // The two connections of a pair are actors, by default on different loops,
 // that touch each other only through messages: Chunk (bytes to write), Ack
-// (that many bytes reached the kernel), Ready/Attached (the backend opened)
-// and Gone (the peer closed: flush, then close). Back-pressure both ways: a
+// (that many bytes reached the kernel), Ready/Attached (the backend opened),
+// Eof (the peer's far end sent FIN: relay it with ShutdownWrite once what
+// it sent is written) and Gone (the peer closed: flush, then close). A
+// half-close is relayed, so a client that shuts down its side after its
+// request still gets the backend's whole reply, and the pair closes once
+// both directions have ended. Back-pressure both ways: a
 // side stops reading once kWindow forwarded bytes are unacknowledged, and
 // the other side acknowledges only once the bytes are written (at once if
 // its queue is short, else from OnDrain), so a slow reader at either end
@@ -44,6 +48,7 @@ struct Chunk { std::string bytes; };
 struct Ack { size_t bytes; };
 struct Ready { ActorRef backend; };  // backend -> front, once open
 struct Attached {};                  // front -> backend, in reply
+struct Eof {};                       // the peer's far end sent FIN
 struct Gone {};                      // the peer closed
 
 std::string g_backend;
@@ -108,10 +113,20 @@ class Side final : public actnet::Handler {
       c.ResumeReading();
     } else if (m.Is<Attached>()) {
       c.SetTick(absl::ZeroDuration());
+    } else if (m.Is<Eof>()) {
+      c.ShutdownWrite();  // closes instead if this side's FIN came already
     } else if (m.Is<Gone>()) {
       peer_ = ActorRef();  // nobody left to tell
       c.Close();           // after flushing what it sent
     }
+    return Action::kNone;
+  }
+
+  // This side's far end is done sending: relay the FIN and keep carrying
+  // the other direction until it ends too.
+  Action OnPeerClosed(Conn& c) override {
+    if (!peer_.valid() || c.write_shut_down()) return Action::kClose;
+    Tell<Eof>(c);
     return Action::kNone;
   }
 

@@ -1,4 +1,6 @@
-// Half-open connections (Handler::OnPeerClosed): a client that sends its
+// Half-open connections, both ways. Conn::ShutdownWrite: the server sends
+// FIN after its queued output and keeps reading. Handler::OnPeerClosed: a
+// client that sends its
 // last request and shuts down its side must still get replies that are
 // produced later, from outside the handler's OnData (a message from another
 // thread here, standing in for another loop or a backend). Level- and
@@ -161,6 +163,82 @@ TEST_CASE("a half-open connection is closed by the engine's stop") {
   CHECK(client.RecvUntilEof(&rest, Soon()));
   CHECK(rest.empty());
   CHECK(shared.log.closes() == 1);
+}
+
+// Answers the first line with a 256 KiB reply and shuts down its side at
+// once (the FIN must wait for the queued output); then counts what still
+// arrives until the peer's FIN closes the connection.
+struct ShutdownShared {
+  ConnLog log;
+  std::atomic<size_t> after_shutdown{0};
+  std::atomic<int> writes_ignored{0};
+};
+
+class ShutdownWriteHandler : public LoggedHandler {
+ public:
+  static constexpr size_t kReply = 256 * 1024;
+  explicit ShutdownWriteHandler(ShutdownShared* shared)
+      : LoggedHandler(&shared->log), shared_(shared) {}
+
+  Action OnData(Conn& conn) override {
+    if (!conn.write_shut_down()) {
+      conn.Discard();
+      conn.Write(std::string(kReply, 'r'));
+      conn.ShutdownWrite();
+      conn.Write("ignored");  // after ShutdownWrite: dropped
+      return Action::kNone;
+    }
+    shared_->after_shutdown.fetch_add(conn.Discard());
+    const size_t before = conn.OutboundBytes();
+    conn.Write("ignored too");
+    if (conn.OutboundBytes() == before) shared_->writes_ignored.fetch_add(1);
+    return Action::kNone;
+  }
+
+ private:
+  ShutdownShared* shared_;
+};
+
+void CheckShutdownWrite(bool edge_triggered) {
+  const int fds_before = CountOpenFds();
+  {
+    EngineOptions options;
+    options.loops = 1;
+    options.edge_triggered = edge_triggered;
+    Engine engine(options);
+    ShutdownShared shared;
+    REQUIRE(engine
+                .Listen("tcp://127.0.0.1:0",
+                        [&shared] { return std::make_unique<ShutdownWriteHandler>(&shared); })
+                .ok());
+    REQUIRE(engine.Start().ok());
+    // A small receive buffer, so the reply queues and the FIN must wait.
+    Client client = Client::Connect(FirstAddress(engine), nullptr, seconds(10), 16 * 1024);
+    REQUIRE(client.valid());
+    REQUIRE(client.SendAll("go\n", Soon()));
+    std::string reply;
+    CHECK(client.RecvUntilEof(&reply, Soon()));
+    CHECK(reply == std::string(ShutdownWriteHandler::kReply, 'r'));
+    // Our side is still open, and the server still reads it.
+    CHECK(shared.log.closes() == 0);
+    REQUIRE(client.SendAll("more bytes", Soon()));
+    CHECK(WaitFor([&] { return shared.after_shutdown.load() == 10; }));
+    CHECK(shared.writes_ignored.load() >= 1);
+    client.ShutdownWrite();
+    REQUIRE(shared.log.WaitCloses(1));
+    CHECK(shared.log.reasons().at(0).kind == CloseReason::Kind::kPeerClosed);
+    engine.Stop();
+    engine.Wait();
+  }
+  CheckNoFdLeak(fds_before);
+}
+
+TEST_CASE("ShutdownWrite sends FIN after queued output and keeps reading (level-triggered)") {
+  CheckShutdownWrite(false);
+}
+
+TEST_CASE("ShutdownWrite sends FIN after queued output and keeps reading (edge-triggered)") {
+  CheckShutdownWrite(true);
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 // through it with a slow reader at the client and then at the backend,
 // the proxy's RSS bounded meanwhile (back-pressure in both directions);
 // unix sockets on both sides, several clients at once, a backend that
-// refuses, and SIGTERM -> exit 0.
+// refuses, half-closes relayed in both directions, and SIGTERM -> exit 0.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <netinet/in.h>
 #include <poll.h>
@@ -203,6 +203,100 @@ TEST_SUITE("proxy") {
     CHECK(failures == 0);
     CHECK(proxy->Terminate() == 0);
     CHECK(echo->Terminate() == 0);
+  }
+
+  // Regression: the client's FIN used to close the pair, so a client that
+  // sent its request and shut down its side lost the reply still in flight.
+  TEST_CASE("a client's half-close is relayed: the whole echo comes back, then EOF") {
+    auto echo = StartEcho("tcp://127.0.0.1:0");
+    REQUIRE(echo != nullptr);
+    auto proxy = StartProxy("tcp://127.0.0.1:0", Tcp(echo->port()));
+    REQUIRE(proxy != nullptr);
+    for (int round = 0; round < 4; ++round) {
+      CAPTURE(round);
+      Fd fd = ConnectUrl(Tcp(proxy->port()));
+      REQUIRE(fd.valid());
+      std::mt19937_64 rng(50 + round);
+      const std::string data = RandomBytes(rng, 1 << 20);
+      const Clock::time_point deadline = Clock::now() + seconds(60);
+      std::atomic<bool> sent_ok{false};
+      std::thread writer([&] {
+        sent_ok = SendAll(fd.get(), data, deadline);
+        ::shutdown(fd.get(), SHUT_WR);
+      });
+      std::string back;
+      char buf[64 * 1024];
+      bool eof = false;
+      while (!eof && WaitReady(fd.get(), POLLIN, deadline)) {
+        const ssize_t n = ::recv(fd.get(), buf, sizeof(buf), 0);
+        if (n > 0) {
+          back.append(buf, static_cast<size_t>(n));
+        } else if (n == 0) {
+          eof = true;
+        } else if (errno != EAGAIN && errno != EINTR) {
+          break;
+        }
+      }
+      writer.join();
+      CHECK(sent_ok);
+      CHECK(eof);
+      CHECK(back.size() == data.size());
+      CHECK((back == data));
+    }
+    CHECK(proxy->Terminate() == 0);
+    CHECK(echo->Terminate() == 0);
+  }
+
+  TEST_CASE("a backend's half-close is relayed: the client sees EOF and can still send") {
+    // A backend that answers "hello", shuts down its side, and then
+    // collects what the client still sends until the client's FIN.
+    Fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+    REQUIRE(::listen(listener.get(), 4) == 0);
+    socklen_t len = sizeof(a);
+    ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&a), &len);
+    std::string received;
+    std::atomic<bool> backend_saw_eof{false};
+    std::thread backend([&] {
+      pollfd p{listener.get(), POLLIN, 0};
+      if (::poll(&p, 1, 20000) != 1) return;
+      Fd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (!conn.valid()) return;
+      if (::send(conn.get(), "hello", 5, MSG_NOSIGNAL) != 5) return;
+      ::shutdown(conn.get(), SHUT_WR);
+      char buf[256];
+      for (;;) {
+        pollfd q{conn.get(), POLLIN, 0};
+        if (::poll(&q, 1, 20000) != 1) return;
+        const ssize_t n = ::recv(conn.get(), buf, sizeof(buf), 0);
+        if (n <= 0) {
+          backend_saw_eof = n == 0;
+          return;
+        }
+        received.append(buf, static_cast<size_t>(n));
+      }
+    });
+    auto proxy = StartProxy("tcp://127.0.0.1:0", Tcp(ntohs(a.sin_port)));
+    REQUIRE(proxy != nullptr);
+    Fd fd = ConnectUrl(Tcp(proxy->port()));
+    REQUIRE(fd.valid());
+    const Clock::time_point deadline = Clock::now() + seconds(20);
+    std::string hello;
+    CHECK(RecvExactly(fd.get(), 5, &hello, deadline));
+    CHECK(hello == "hello");
+    // Then EOF, while the connection stays open for sending.
+    REQUIRE(WaitReady(fd.get(), POLLIN, deadline));
+    char c;
+    CHECK(::recv(fd.get(), &c, 1, 0) == 0);
+    CHECK(SendAll(fd.get(), "after the backend's FIN", deadline));
+    ::shutdown(fd.get(), SHUT_WR);
+    backend.join();
+    CHECK(received == "after the backend's FIN");
+    CHECK(backend_saw_eof);
+    CHECK(proxy->Terminate() == 0);
   }
 
   TEST_CASE("a backend that refuses closes the client's connection") {
