@@ -37,11 +37,17 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -66,14 +72,18 @@ ABSL_FLAG(int, per_proc, 5000,
           "connections per worker process (capped by the fd limit)");
 ABSL_FLAG(std::string, sources, "auto",
           "source addresses, comma-separated (127.x.x.x), or 'auto': none (kernel's "
-          "choice) while the ephemeral port range fits, else 127.0.0.2..127.0.0.9");
+          "choice) up to a quarter of the ephemeral port range, else enough of "
+          "127.0.0.2..127.0.0.9 for a quarter of the range each");
 ABSL_FLAG(int, inflight, 256, "connects pending at once per worker");
 ABSL_FLAG(int, size, 16, "bytes in the one message echoed per connection");
 ABSL_FLAG(int, server_pid, 0, "the server, for memory, fds and CPU (0 = none)");
 ABSL_FLAG(double, connect_timeout, 60, "seconds allowed for the connect phase");
 ABSL_FLAG(double, echo_timeout, 30, "seconds allowed for the echo phase");
 ABSL_FLAG(double, settle, 1, "seconds to wait before each memory reading");
-ABSL_FLAG(int, poll_ms, 20, "how often the server's fd count is read");
+ABSL_FLAG(int, poll_ms, 2, "how often the listen socket's accept queue is read");
+ABSL_FLAG(int, max_queue, 2048,
+          "workers start no connect while the server's accept queue holds this many "
+          "(keeps below the listen backlog, so no SYN is dropped; 0 = no limit)");
 
 namespace actnet::perf {
 namespace {
@@ -135,6 +145,14 @@ void FillMessage(uint32_t worker, uint32_t conn, std::vector<uint8_t>& out) {
   }
 }
 
+// Shared between the parent and the workers (MAP_SHARED, before fork): the
+// parent publishes the server's accept queue length, each worker how many
+// of its connections are established.
+struct alignas(64) Slot64 {
+  std::atomic<int64_t> value{0};
+};
+static_assert(std::atomic<int64_t>::is_always_lock_free);
+
 struct WorkerConfig {
   uint32_t index = 0;
   uint32_t first_conn = 0;  // global index of this worker's first connection
@@ -144,6 +162,9 @@ struct WorkerConfig {
   int inflight = 256;
   uint32_t size = 16;
   double connect_timeout = 60, echo_timeout = 30;
+  int max_queue = 0;                    // 0: no throttle
+  Slot64* queue_len = nullptr;          // published by the parent
+  Slot64* established = nullptr;        // this worker's count
 };
 
 class Worker {
@@ -158,6 +179,7 @@ class Worker {
     int pending = 0;
     auto established = [&](uint64_t now) {
       ++r.ok;
+      c_.established->value.store(r.ok, std::memory_order_relaxed);
       if (r.first_ns == 0) r.first_ns = now;
       r.last_ns = now;
     };
@@ -169,7 +191,9 @@ class Worker {
     };
     epoll_event events[512];
     while ((next < c_.count || pending > 0) && NowNs() < deadline) {
-      while (next < c_.count && pending < c_.inflight) {
+      const bool throttled =
+          c_.max_queue > 0 && c_.queue_len->value.load(std::memory_order_relaxed) >= c_.max_queue;
+      while (!throttled && next < c_.count && pending < c_.inflight) {
         const uint32_t i = next++;
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
@@ -200,7 +224,7 @@ class Worker {
           fail(i, errno);
         }
       }
-      int n = epoll_wait(ep_, events, 512, 50);
+      int n = epoll_wait(ep_, events, 512, throttled || pending > 0 ? 1 : 50);
       const uint64_t now = NowNs();
       for (int k = 0; k < n; ++k) {
         const uint32_t i = events[k].data.u32;
@@ -329,6 +353,61 @@ struct WorkerHandle {
   uint32_t count = 0;
 };
 
+// The accept queue of the IPv4 TCP listener on addr:port (connections the
+// kernel has established and the server has not accepted yet), from
+// NETLINK_SOCK_DIAG: for a listening socket idiag_rqueue is that length.
+class AcceptQueueProbe {
+ public:
+  explicit AcceptQueueProbe(const sockaddr_in& listen) : listen_(listen) {
+    fd_ = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  }
+  ~AcceptQueueProbe() {
+    if (fd_ >= 0) close(fd_);
+  }
+  std::optional<int64_t> Read() {
+    if (fd_ < 0) return std::nullopt;
+    struct {
+      nlmsghdr nlh;
+      inet_diag_req_v2 req;
+    } msg{};
+    msg.nlh.nlmsg_len = sizeof msg;
+    msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    msg.nlh.nlmsg_seq = ++seq_;
+    msg.req.sdiag_family = AF_INET;
+    msg.req.sdiag_protocol = IPPROTO_TCP;
+    msg.req.idiag_states = 1u << TCP_LISTEN;
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;
+    if (sendto(fd_, &msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
+      return std::nullopt;
+    }
+    std::optional<int64_t> found;
+    alignas(nlmsghdr) char buf[32768];
+    for (;;) {
+      ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return std::nullopt;
+      for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, static_cast<unsigned>(n));
+           h = NLMSG_NEXT(h, n)) {
+        if (h->nlmsg_seq != seq_) continue;
+        if (h->nlmsg_type == NLMSG_DONE) return found;
+        if (h->nlmsg_type == NLMSG_ERROR) return std::nullopt;
+        const auto* d = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
+        if (d->id.idiag_sport == listen_.sin_port &&
+            d->id.idiag_src[0] == listen_.sin_addr.s_addr) {
+          found = d->idiag_rqueue;
+        }
+      }
+    }
+  }
+
+ private:
+  sockaddr_in listen_;
+  int fd_ = -1;
+  uint32_t seq_ = 0;
+};
+
 std::optional<int> CountFds(pid_t pid) {
   std::string dir = "/proc/" + std::to_string(pid) + "/fd";
   DIR* d = opendir(dir.c_str());
@@ -413,8 +492,10 @@ int Main() {
   const auto range = EphemeralRange();
   const int ports = range ? range->second - range->first + 1 : 28232;
   if (sources_text == "auto") {
-    // Leave a quarter of the range to everything else on the machine.
-    const int per_source = ports * 3 / 4;
+    // The kernel's search for a free port (connect without bind, or bind
+    // with IP_BIND_ADDRESS_NO_PORT) gets slower as one (source, destination)
+    // pair fills the range: give each source at most a quarter of it.
+    const int per_source = std::max(1, ports / 4);
     if (conns <= per_source) {
       sources_text = "";
     } else {
@@ -471,6 +552,23 @@ int Main() {
     std::fflush(stdout);
   }
 
+  // Shared counters: [0] the accept queue, [1 + w] worker w's established.
+  const size_t shared_bytes = sizeof(Slot64) * (1 + static_cast<size_t>(procs));
+  void* shared_mem = mmap(nullptr, shared_bytes, PROT_READ | PROT_WRITE,
+                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (shared_mem == MAP_FAILED) {
+    std::perror("scale: mmap");
+    return 1;
+  }
+  Slot64* shared = new (shared_mem) Slot64[1 + procs];
+  AcceptQueueProbe probe(*reinterpret_cast<const sockaddr_in*>(&target->addr));
+  const bool have_queue = probe.Read().has_value();
+  const int max_queue = have_queue ? absl::GetFlag(FLAGS_max_queue) : 0;
+  if (!have_queue) {
+    std::fprintf(stderr, "scale: cannot read the listen socket's accept queue (sock_diag); "
+                         "no throttle, and the server's view comes from its fd count\n");
+  }
+
   // Fork the workers.
   std::vector<WorkerHandle> workers(static_cast<size_t>(procs));
   uint32_t assigned = 0;
@@ -490,6 +588,9 @@ int Main() {
     wc.size = static_cast<uint32_t>(size);
     wc.connect_timeout = connect_timeout;
     wc.echo_timeout = echo_timeout;
+    wc.max_queue = max_queue;
+    wc.queue_len = &shared[0];
+    wc.established = &shared[1 + w];
     std::fflush(stdout);
     pid_t pid = fork();
     if (pid < 0) {
@@ -527,8 +628,9 @@ int Main() {
   uint64_t last_ns = 0, server_all_ns = 0;
   std::optional<double> srv_cpu1;
   size_t reports = 0;
-  int max_server_conns = 0;
+  int64_t max_queue_seen = 0;
   int32_t last_errno = 0;
+  uint64_t last_fd_poll = 0;
   const uint64_t phase_deadline = t0 + static_cast<uint64_t>((connect_timeout + 10) * 1e9);
   while (NowNs() < phase_deadline) {
     std::vector<pollfd> pfds;
@@ -555,18 +657,36 @@ int Main() {
       if (r.last_errno) last_errno = r.last_errno;
       last_ns = std::max(last_ns, r.last_ns);
     }
-    if (server_pid > 0 && server_all_ns == 0) {
-      const int target_conns = reports == workers.size() ? static_cast<int>(total.ok) : conns;
-      if (auto n = CountFds(server_pid)) {
-        const uint64_t now = NowNs();
-        max_server_conns = std::max(max_server_conns, *n - *fds_before);
-        if (*n - *fds_before >= target_conns && target_conns > 0) {
-          server_all_ns = now;
-          srv_cpu1 = ProcessCpuSeconds(server_pid);
+    // The server's view: connections established by the clients minus
+    // those still waiting in its accept queue (or, without sock_diag, its
+    // fd count, which is slow to read: every 100 ms).
+    if (server_all_ns == 0) {
+      const int64_t target_conns =
+          reports == workers.size() ? static_cast<int64_t>(total.ok) : conns;
+      std::optional<int64_t> accepted;
+      const uint64_t now = NowNs();
+      if (have_queue) {
+        int64_t established = 0;
+        for (int w = 0; w < procs; ++w) {
+          established += shared[1 + w].value.load(std::memory_order_relaxed);
         }
+        if (std::optional<int64_t> q = probe.Read()) {
+          shared[0].value.store(*q, std::memory_order_relaxed);
+          max_queue_seen = std::max(max_queue_seen, *q);
+          accepted = established - *q;
+        }
+      } else if (server_pid > 0 && now - last_fd_poll > 100000000) {
+        last_fd_poll = now;
+        if (auto n = CountFds(server_pid)) accepted = *n - *fds_before;
+      }
+      if (accepted && *accepted >= target_conns && target_conns > 0) {
+        server_all_ns = now;
+        if (server_pid > 0) srv_cpu1 = ProcessCpuSeconds(server_pid);
       }
     }
-    if (reports == workers.size() && (server_pid == 0 || server_all_ns != 0)) break;
+    if (reports == workers.size() && (server_all_ns != 0 || (!have_queue && server_pid == 0))) {
+      break;
+    }
     // The server gets 10 s more than the clients to take its connections.
     if (reports == workers.size() && NowNs() > std::max(last_ns, t0) + 10000000000ull) break;
     if (pfds.empty()) SleepFor(poll_ms / 1000.0);
@@ -588,12 +708,15 @@ int Main() {
   if (srv_cpu0 && srv_cpu1 && total.ok > 0) {
     srv_us_per_accept = (*srv_cpu1 - *srv_cpu0) * 1e6 / total.ok;
   }
+  const int server_conns =
+      server_pid > 0 ? CountFds(server_pid).value_or(-1) - *fds_before : -1;
   std::printf("connect: ok=%u failed=%u%s%s clients_done=%.3fs (%.0f conn/s) "
-              "server_holds_all=%.3fs (%.0f conn/s, server CPU %.1f us/accept) "
-              "listen_overflows=%lld listen_drops=%lld\n",
+              "server_accepted_all=%.3fs (%.0f conn/s, server CPU %.1f us/accept) "
+              "server_fds=+%d max_accept_queue=%lld listen_overflows=%lld listen_drops=%lld\n",
               total.ok, total.failed, last_errno ? " last_error=" : "",
               last_errno ? std::strerror(last_errno) : "", client_s, client_rate, server_s,
-              server_rate, srv_us_per_accept, overflows, drops);
+              server_rate, srv_us_per_accept, server_conns,
+              static_cast<long long>(max_queue_seen), overflows, drops);
   std::fflush(stdout);
 
   // ---- idle ----
@@ -677,14 +800,16 @@ int Main() {
   };
   std::printf(
       "result conns=%d procs=%d sources=%d ok=%u failed=%u client_s=%.3f client_cps=%.0f "
-      "server_s=%.3f server_cps=%.0f srv_us_per_accept=%.2f listen_overflows=%lld "
+      "server_s=%.3f server_cps=%.0f srv_us_per_accept=%.2f server_conns=%d max_accept_queue=%lld "
+      "listen_overflows=%lld "
       "listen_drops=%lld echo_ok=%u echo_bad=%u echo_missing=%u echo_s=%.3f "
       "rss_before_kb=%lld rss_idle_kb=%lld rss_echo_kb=%lld rss_closed_kb=%lld "
       "anon_before_kb=%lld anon_idle_kb=%lld anon_echo_kb=%lld anon_closed_kb=%lld "
       "rss_per_conn_B=%.0f anon_per_conn_B=%.0f rss_per_conn_echo_B=%.0f "
       "anon_per_conn_echo_B=%.0f close_s=%.3f\n",
       conns, procs, static_cast<int>(sources.size()), total.ok, total.failed, client_s,
-      client_rate, server_s, server_rate, srv_us_per_accept, overflows, drops, echo.ok,
+      client_rate, server_s, server_rate, srv_us_per_accept, server_conns,
+      static_cast<long long>(max_queue_seen), overflows, drops, echo.ok,
       echo.bad, echo.missing, echo_s, kb(mem_before, &ProcMem::vm_rss_kb),
       kb(mem_idle, &ProcMem::vm_rss_kb), kb(mem_after_echo, &ProcMem::vm_rss_kb),
       kb(mem_closed, &ProcMem::vm_rss_kb), kb(mem_before, &ProcMem::rss_anon_kb),
@@ -693,6 +818,7 @@ int Main() {
       per_conn(mem_idle, &ProcMem::rss_anon_kb), per_conn(mem_after_echo, &ProcMem::vm_rss_kb),
       per_conn(mem_after_echo, &ProcMem::rss_anon_kb), close_s);
   const bool ok = total.failed == 0 && total.ok == static_cast<uint32_t>(conns) &&
+                  (server_pid == 0 || server_conns == conns) &&
                   echo.ok == total.ok && echo.bad == 0 && echo.missing == 0;
   return ok ? 0 : 1;
 }
