@@ -146,7 +146,8 @@ bool LoadThread::Consume(Conn& c, const uint8_t* data, size_t n, uint64_t now) {
     Fail(c, true);
     return false;
   }
-  const bool in_window = now >= config_.window_start_ns && now < config_.end_ns;
+  const bool paced = config_.rate > 0;
+  const bool in_window = InWindow(now);
   while (n > 0) {
     uint64_t m = c.recv_bytes / size, i = c.recv_bytes % size;
     size_t k = static_cast<size_t>(std::min<uint64_t>(size - i, n));
@@ -163,8 +164,11 @@ bool LoadThread::Consume(Conn& c, const uint8_t* data, size_t n, uint64_t now) {
     data += k;
     n -= k;
     if (i + k < size) break;
-    if (in_window) {
-      result_.hist.Record(now - c.issued_at[m % config_.depth]);
+    // Closed loop: completions inside the window. Paced: requests
+    // scheduled inside it, whenever they complete.
+    const uint64_t issued_at = c.issued_at[m % config_.depth];
+    if (paced ? InWindow(issued_at) : in_window) {
+      result_.hist.Record(now - issued_at);
       ++result_.ops;
     }
     if (config_.rate <= 0) {
@@ -201,6 +205,11 @@ void LoadThread::OnReadable(Conn& c) {
 void LoadThread::OnTimer(uint64_t now) {
   uint64_t expirations;
   (void)!read(timerfd_, &expirations, sizeof expirations);
+  IssueDue(now);
+  ArmTimer();
+}
+
+void LoadThread::IssueDue(uint64_t now) {
   const double interval = 1e9 / config_.rate;
   while (next_due_ <= now && next_due_ < config_.end_ns) {
     Conn& c = *conns_[paced_count_ % conns_.size()];
@@ -215,10 +224,42 @@ void LoadThread::OnTimer(uint64_t now) {
         ++result_.backlog_drops;
       }
     }
+    if (InWindow(next_due_)) ++result_.scheduled;
     ++paced_count_;
     next_due_ = config_.start_ns + static_cast<uint64_t>(static_cast<double>(paced_count_) * interval);
   }
-  ArmTimer();
+}
+
+// Paced mode, at the end of the drain: the window's requests still waiting
+// for their echo (in flight or in a backlog) count at their age now.
+void LoadThread::RecordUnfinished(uint64_t now) {
+  for (auto& c : conns_) {
+    if (c->dead) continue;
+    const uint64_t done = c->recv_bytes / config_.size;
+    for (uint64_t m = done; m < c->issued; ++m) {
+      const uint64_t t = c->issued_at[m % config_.depth];
+      if (!InWindow(t)) continue;
+      result_.hist.Record(now - t);
+      ++result_.unfinished;
+    }
+    for (uint64_t t : c->backlog) {
+      if (!InWindow(t)) continue;
+      result_.hist.Record(now - t);
+      ++result_.unfinished;
+    }
+  }
+}
+
+// Paced mode: requests scheduled inside the window and not yet echoed.
+uint64_t LoadThread::Outstanding() const {
+  uint64_t n = 0;
+  for (const auto& c : conns_) {
+    if (c->dead) continue;
+    const uint64_t done = c->recv_bytes / config_.size;
+    for (uint64_t m = done; m < c->issued; ++m) n += InWindow(c->issued_at[m % config_.depth]);
+    for (uint64_t t : c->backlog) n += InWindow(t);
+  }
+  return n;
 }
 
 void LoadThread::ArmTimer() {
@@ -240,10 +281,16 @@ void LoadThread::Run() {
     }
   }
   epoll_event events[256];
+  const bool paced = config_.rate > 0;
+  // Paced mode keeps reading after the window until the window's requests
+  // are all answered, or drain_ns has passed.
+  const uint64_t stop_ns = config_.end_ns + (paced ? config_.drain_ns : 0);
   for (;;) {
     uint64_t now = NowNs();
-    if (now >= config_.end_ns) break;
-    int timeout_ms = static_cast<int>(std::min<uint64_t>(100, (config_.end_ns - now) / 1000000 + 1));
+    if (now >= stop_ns) break;
+    if (paced && now >= config_.end_ns && Outstanding() == 0) break;
+    int timeout_ms = static_cast<int>(std::min<uint64_t>(
+        100, ((now < config_.end_ns ? config_.end_ns : stop_ns) - now) / 1000000 + 1));
     int n = epoll_wait(epfd_, events, 256, timeout_ms);
     for (int i = 0; i < n; ++i) {
       if (events[i].data.u64 == kTimerTag) {
@@ -255,7 +302,17 @@ void LoadThread::Run() {
       if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) OnReadable(c);
       if (!c.dead && (events[i].events & EPOLLOUT)) Flush(c);
     }
+    // Requests that fell due while the events were handled go out now
+    // rather than after another timer wake-up.
+    if (paced && n > 0) {
+      const uint64_t t = NowNs();
+      if (next_due_ <= t && next_due_ < config_.end_ns) {
+        IssueDue(t);
+        ArmTimer();
+      }
+    }
   }
+  if (paced) RecordUnfinished(NowNs());
   for (auto& c : conns_) {
     if (c->fd >= 0) close(c->fd);
     c->fd = -1;

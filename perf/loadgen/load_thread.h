@@ -7,7 +7,12 @@
 // (its share of --rate, round-robin over its connections, woken by a
 // timerfd); a request that finds its connection already at `depth` waits in
 // that connection's backlog, and its latency still counts from the scheduled
-// time, so a slow server is not flattered (no coordinated omission).
+// time, so a slow server is not flattered (no coordinated omission). In
+// paced mode a request belongs to the measured window by its scheduled time:
+// after the window the thread schedules nothing more and waits up to
+// `drain_ns` for the window's requests still outstanding; those that do not
+// complete are recorded at their age when the wait ends (a lower bound) and
+// counted as unfinished.
 //
 // Request m of connection c is the slice Pattern(c, m) of a shared random
 // buffer; the slice start depends on both, so a lost, repeated, reordered or
@@ -49,6 +54,7 @@ struct LoadConfig {
   bool verify = true;
   double rate = 0;  // requests/s for this thread; 0 = closed loop
   uint64_t start_ns = 0, window_start_ns = 0, end_ns = 0;
+  uint64_t drain_ns = 1000000000;  // paced mode: wait for late requests
 };
 
 struct LoadResult {
@@ -57,6 +63,8 @@ struct LoadResult {
   uint64_t verify_errors = 0;  // connections whose echo differed
   uint64_t conn_errors = 0;    // resets, early closes, surplus bytes
   uint64_t backlog_drops = 0;  // paced requests dropped: backlog full
+  uint64_t scheduled = 0;      // paced: requests scheduled inside the window
+  uint64_t unfinished = 0;     // paced: of those, not echoed by the drain's end
 };
 
 class LoadThread {
@@ -81,7 +89,11 @@ class LoadThread {
   void Fail(Conn& c, bool verify_error);
   void SetWantOut(Conn& c, bool on);
   void OnTimer(uint64_t now);
+  void IssueDue(uint64_t now);
   void ArmTimer();
+  bool InWindow(uint64_t t) const { return t >= config_.window_start_ns && t < config_.end_ns; }
+  void RecordUnfinished(uint64_t now);
+  uint64_t Outstanding() const;
 
   const LoadConfig config_;
   const Pattern& pattern_;

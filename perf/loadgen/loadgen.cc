@@ -16,7 +16,20 @@
 //   cli_cpu    this process's CPU in cores
 //   other_cpu  everything else on the machine, in cores: the noise level
 //   steal      vCPU time taken by the hypervisor, in cores
+//   target_rps --rate (0 in closed loop); scheduled = requests scheduled in
+//              the window, unfinished = those not echoed --drain seconds
+//              after it, backlog_drops = those never sent (backlog full)
 // Values that were not measured are -1.
+//
+// Paced (open-loop) mode, --rate=R: requests are issued on a fixed schedule
+// (R per second over all connections, round-robin, up to --depth in flight
+// per connection, later ones queued) whatever the server does, and each
+// request's latency runs from its scheduled time, not from when it could be
+// sent, so a stalled server shows up in the percentiles (no coordinated
+// omission). The window holds the requests scheduled in it; after it the
+// generator waits up to --drain seconds for them, and any still missing are
+// recorded at their age then and counted as unfinished. rps is then the
+// requests scheduled in the window and answered, per second.
 //
 // Connects only to loopback or unix-socket addresses. Always exits by itself
 // (an alarm fires a few seconds after warmup+duration). Exit status: 0 ok,
@@ -61,6 +74,8 @@ ABSL_FLAG(bool, verify, true, "check every echoed byte");
 ABSL_FLAG(double, rate, 0,
           "target total requests/s, paced per connection (0 = closed loop)");
 ABSL_FLAG(double, connect_timeout, 10, "seconds allowed for all connects");
+ABSL_FLAG(double, drain, 1,
+          "paced mode: seconds to wait after the window for its late requests");
 
 namespace actnet::perf {
 namespace {
@@ -165,12 +180,13 @@ int Main() {
   const double duration = absl::GetFlag(FLAGS_duration), warmup = absl::GetFlag(FLAGS_warmup);
   const double rate = absl::GetFlag(FLAGS_rate);
   const double connect_timeout = absl::GetFlag(FLAGS_connect_timeout);
+  const double drain = absl::GetFlag(FLAGS_drain);
   const pid_t server_pid = absl::GetFlag(FLAGS_server_pid);
   int threads = absl::GetFlag(FLAGS_threads);
   if (conns < 1 || conns > 100000 || size < 1 || size > (64 << 20) || depth < 1 ||
       depth > 4096 || !(duration > 0 && duration <= 3600) || !(warmup >= 0 && warmup <= 600) ||
       threads < 1 || threads > 256 || !(rate >= 0 && rate <= 1e8) || server_pid < 0 ||
-      !(connect_timeout > 0 && connect_timeout <= 60)) {
+      !(connect_timeout > 0 && connect_timeout <= 60) || !(drain >= 0 && drain <= 60)) {
     std::fprintf(stderr, "loadgen: a flag is out of range (see --help)\n");
     return 2;
   }
@@ -189,7 +205,8 @@ int Main() {
 
   // The hard bound: whatever happens, the process ends shortly after its
   // planned end (SIGALRM's default action terminates it).
-  alarm(static_cast<unsigned>(std::ceil(connect_timeout + warmup + duration)) + kGraceSeconds);
+  alarm(static_cast<unsigned>(std::ceil(connect_timeout + warmup + duration + drain)) +
+        kGraceSeconds);
   signal(SIGPIPE, SIG_IGN);
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);  // paced mode wants µs timer wake-ups
 
@@ -206,6 +223,7 @@ int Main() {
   config.start_ns = NowNs();
   config.window_start_ns = config.start_ns + static_cast<uint64_t>(warmup * 1e9);
   config.end_ns = config.window_start_ns + static_cast<uint64_t>(duration * 1e9);
+  config.drain_ns = static_cast<uint64_t>(drain * 1e9);
   std::vector<std::unique_ptr<LoadThread>> workers;
   for (int t = 0; t < threads; ++t) {
     int share = 0;
@@ -234,6 +252,8 @@ int Main() {
     total.verify_errors += r.verify_errors;
     total.conn_errors += r.conn_errors;
     total.backlog_drops += r.backlog_drops;
+    total.scheduled += r.scheduled;
+    total.unfinished += r.unfinished;
   }
   const double secs = static_cast<double>(end.at_ns - begin.at_ns) / 1e9;
   const double window = duration;  // completions are counted by planned window
@@ -256,12 +276,15 @@ int Main() {
   std::printf("conns=%d size=%d depth=%d secs=%.2f rps=%.0f MBps=%.1f p50_us=%.1f p90_us=%.1f "
               "p99_us=%.1f p999_us=%.1f max_us=%.1f srv_cpu=%.2f srv_us_per_op=%.2f "
               "cli_cpu=%.2f other_cpu=%.2f steal=%.2f connected=%zu verify_errors=%llu "
-              "errors=%llu\n",
+              "errors=%llu target_rps=%.0f scheduled=%llu unfinished=%llu backlog_drops=%llu\n",
               conns, size, depth, secs, rps, rps * size / 1e6, Us(h.Quantile(0.50)),
               Us(h.Quantile(0.90)), Us(h.Quantile(0.99)), Us(h.Quantile(0.999)), Us(h.max()),
               srv, srv_per_op, cli, other, steal, fds.size(),
               static_cast<unsigned long long>(total.verify_errors),
-              static_cast<unsigned long long>(errors));
+              static_cast<unsigned long long>(errors), rate,
+              static_cast<unsigned long long>(total.scheduled),
+              static_cast<unsigned long long>(total.unfinished),
+              static_cast<unsigned long long>(total.backlog_drops));
   if (total.backlog_drops > 0) {
     std::fprintf(stderr, "loadgen: %llu paced requests dropped (server far below --rate)\n",
                  static_cast<unsigned long long>(total.backlog_drops));
