@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# compare.sh: actnet's echo, HTTP and Redis examples against their reference
+# servers, one command, same machine, same run.
+#
+#   perf/compare/compare.sh                          # full run, ~10-13 min
+#   REPS=1 DUR=2 SUITES=echo perf/compare/compare.sh # a quick check (~1 min)
+#
+# Builds (bazel -c opt) the examples, //perf/loadgen and //perf/reference,
+# copies the binaries into $OUT/bin (a rebuild by someone else sharing the
+# tree cannot swap them mid-run), then compare.py runs REPS repetitions; in
+# each, every suite, every row and every server (server order rotated each
+# repetition), with the server pinned to CPU $SRV_CPU and the load to CPU
+# $CLI_CPU, on a fresh 127.0.0.1 port:
+#
+#   echo   perf/loadgen --conns C --size S --depth D  (rows C:S:D, $ECHO_ROWS)
+#          vs raw epoll (perf/reference/epoll_echo, the reference), libuv
+#          (uv_echo) and actnet (examples/echo --loops=1)
+#   http   wrk -t1 -c$HTTP_CONNS -d${DUR}s, plain and pipelined $HTTP_DEPTH deep
+#          (pipeline16.lua) vs nginx (reference: 1 worker, access_log off,
+#          return 200 "Hello, World!", config generated in $OUT/nginx) and
+#          actnet (examples/http --loops=1)
+#   redis  redis-benchmark -c 50 -t set / -t get, -P 1 (-n $REDIS_N1) and
+#          -P 16 (-n $REDIS_N16) vs redis-server --save "" --appendonly no
+#          (reference) and actnet (examples/redis) with --loops=1 and
+#          --loops=2 (the cross-loop row; both loops on CPU $SRV_CPU)
+#
+# Every run records rate and server CPU per operation (utime+stime of the
+# server process tree from /proc/PID/stat, read before and after the load),
+# client CPU and the CPU used by everything else (from /proc/stat: the
+# noise). summarize.py writes $OUT/benchmarks.md (medians [min..max] over
+# repetitions, ratios vs the reference paired per repetition, the redis
+# 2-loop vs 1-loop CPU/op ratio, the issue's targets) and plot.py the PNG
+# charts in $OUT/img. With PUBLISH=1 (the default when all three suites run)
+# they are copied to docs/benchmarks.md and docs/img/, and the table between
+# the compare markers in README.md's benchmark section is replaced.
+# Hand-written analysis for docs/benchmarks.md lives in perf/compare/notes.md
+# and is appended as is.
+#
+# Knobs (environment):
+#   REPS=3 DUR=5 (seconds per echo/http run) WARM=1 (echo warm-up)
+#   SUITES="echo http redis"  ECHO_ROWS="100:16:1 1000:1024:1 100:16:16"
+#   HTTP_CONNS=50 HTTP_DEPTH=16  REDIS_N1=100000 REDIS_N16=1000000
+#   SRV_CPU=0 CLI_CPU=1  OUT=perf/out/compare-<timestamp>  PUBLISH=0|1
+#   OUTPUT_BASE=<dir>   passed to bazel as --output_base (own Bazel cache)
+#   PY=/usr/bin/python3 (needs matplotlib for the charts: python3-matplotlib)
+# Time: with the defaults the measuring takes about 10 minutes on 2 cores
+# (echo 27 runs x ~7 s, http 12 x ~6 s, redis 36 bounded runs), plus the build;
+# every client run is bounded by a timeout (at most DUR+WARM+25 s for echo,
+# DUR+20 s for http, 40 s for redis).
+# Only loopback is used and only PIDs this script started are signalled.
+# Needs: bazel, taskset, python3, wrk, nginx, redis-server, redis-benchmark
+# (tools/setup.sh installs them all).
+set -euo pipefail
+
+REPS=${REPS:-3}
+DUR=${DUR:-5}
+WARM=${WARM:-1}
+SUITES=${SUITES:-"echo http redis"}
+ECHO_ROWS=${ECHO_ROWS:-"100:16:1 1000:1024:1 100:16:16"}
+HTTP_CONNS=${HTTP_CONNS:-50}
+HTTP_DEPTH=${HTTP_DEPTH:-16}
+REDIS_N1=${REDIS_N1:-100000}
+REDIS_N16=${REDIS_N16:-1000000}
+SRV_CPU=${SRV_CPU:-0}
+CLI_CPU=${CLI_CPU:-1}
+PY=${PY:-$( [[ -x /usr/bin/python3 ]] && echo /usr/bin/python3 || echo python3)}
+if [[ -z ${PUBLISH:-} ]]; then
+  PUBLISH=0
+  [[ $(tr ' ' '\n' <<<"$SUITES" | sort -u | tr '\n' ' ') == "echo http redis " ]] && PUBLISH=1
+fi
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=${BUILD_WORKSPACE_DIRECTORY:-$(cd "$HERE/../.." && pwd)}
+cd "$ROOT"
+OUT=${OUT:-perf/out/compare-$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUT/bin" "$OUT/logs" "$OUT/img"
+OUT=$(cd "$OUT" && pwd)  # nginx wants absolute paths
+
+for tool in taskset python3 timeout bazel wrk nginx redis-server redis-benchmark; do
+  command -v "$tool" >/dev/null || {
+    echo "missing tool: $tool (run tools/setup.sh)" >&2
+    exit 2
+  }
+done
+if (($(nproc) < 2)); then echo "needs 2 CPUs (server on one, load on another)" >&2; exit 2; fi
+
+BAZEL=(bazel)
+if [[ -n ${OUTPUT_BASE:-} ]]; then BAZEL+=(--output_base="$OUTPUT_BASE"); fi
+t_build=$(date +%s)
+"${BAZEL[@]}" build -c opt //examples/echo //examples/http //examples/redis \
+  //perf/loadgen:loadgen //perf/reference:all
+BIN=$("${BAZEL[@]}" info -c opt bazel-bin 2>/dev/null)
+cp -f "$BIN/examples/echo/echo" "$BIN/examples/http/http" "$BIN/examples/redis/redis" \
+  "$BIN/perf/loadgen/loadgen" "$BIN/perf/reference/epoll_echo" \
+  "$BIN/perf/reference/uv_echo" "$OUT/bin/"
+build_s=$(($(date +%s) - t_build))
+
+cmdline="REPS=$REPS DUR=$DUR SUITES=\"$SUITES\" perf/compare/compare.sh"
+{
+  echo "date: $(date -Is)"
+  echo "command: $cmdline"
+  echo "settings: REPS=$REPS DUR=$DUR WARM=$WARM SUITES=\"$SUITES\" ECHO_ROWS=\"$ECHO_ROWS\"" \
+    "HTTP_CONNS=$HTTP_CONNS HTTP_DEPTH=$HTTP_DEPTH REDIS_N1=$REDIS_N1 REDIS_N16=$REDIS_N16" \
+    "SRV_CPU=$SRV_CPU CLI_CPU=$CLI_CPU"
+  echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    "($(git status --porcelain --untracked-files=no 2>/dev/null | wc -l) modified tracked files)"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') x $(nproc)"
+  echo "memory: $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
+  echo "kernel: $(uname -r)"
+  echo "os: $(. /etc/os-release && echo "$PRETTY_NAME")"
+  echo "versions: $(nginx -v 2>&1 | sed 's/.*: //'), redis-server $(redis-server --version |
+    sed -n 's/.*v=\([^ ]*\).*/\1/p'), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), libuv $(
+    dpkg-query -W -f='${Version}' libuv1 2>/dev/null || echo '?')"
+  echo "loadavg_at_start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "build_s: $build_s"
+} >"$OUT/meta.txt"
+
+echo "compare: $REPS reps of [$SUITES]; output $OUT"
+"$PY" "$HERE/compare.py" --bin "$OUT/bin" --out "$OUT" --reps "$REPS" --dur "$DUR" \
+  --warm "$WARM" --suites "$SUITES" --echo_rows "$ECHO_ROWS" --http_conns "$HTTP_CONNS" \
+  --http_depth "$HTTP_DEPTH" --redis_n1 "$REDIS_N1" --redis_n16 "$REDIS_N16" \
+  --srv_cpu "$SRV_CPU" --cli_cpu "$CLI_CPU"
+echo "loadavg_at_end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/meta.txt"
+
+"$PY" "$HERE/summarize.py" --results "$OUT/results.tsv" --meta "$OUT/meta.txt" \
+  --notes "$HERE/notes.md" --img img --out "$OUT/benchmarks.md" --readme_table "$OUT/readme_table.md"
+if "$PY" -c 'import matplotlib' 2>/dev/null; then
+  "$PY" "$HERE/plot.py" --results "$OUT/results.tsv" --outdir "$OUT/img"
+else
+  echo "matplotlib missing (python3-matplotlib): no charts" >&2
+fi
+cat "$OUT/benchmarks.md"
+
+if [[ $PUBLISH == 1 ]]; then
+  mkdir -p docs/img
+  "$PY" "$HERE/summarize.py" --results "$OUT/results.tsv" --meta "$OUT/meta.txt" \
+    --notes "$HERE/notes.md" --img img --out docs/benchmarks.md \
+    --readme_table "$OUT/readme_table.md"
+  cp -f "$OUT"/img/*.png docs/img/ 2>/dev/null || true
+  "$PY" "$HERE/summarize.py" --splice_readme README.md --readme_table "$OUT/readme_table.md"
+  echo "published: docs/benchmarks.md, docs/img/compare_*.png, README.md benchmark table"
+fi
+echo "results: $OUT"

@@ -1,0 +1,374 @@
+#!/usr/bin/env python3
+"""Summarises compare.py's results.tsv (see compare.sh).
+
+    summarize.py --results R.tsv --meta META.txt [--notes NOTES.md]
+                 [--img img] --out benchmarks.md [--readme_table T.md]
+    summarize.py --splice_readme README.md --readme_table T.md
+
+The first form writes the Markdown report (tables with medians [min..max]
+over repetitions, ratios vs the reference server paired per repetition,
+the issue's targets, the noise, the parameters of every row, the charts
+from IMG/, then NOTES.md as is) and a compact table for README. The second
+replaces what is between the `<!-- compare:begin -->` and
+`<!-- compare:end -->` lines of README.md with that compact table.
+"""
+import argparse
+import csv
+import re
+import statistics
+import sys
+
+REFERENCE = {"echo": "epoll", "http": "nginx", "redis": "redis"}
+SERVER_ORDER = {"echo": ["epoll", "uv", "actnet"], "http": ["nginx", "actnet"],
+                "redis": ["redis", "actnet-1", "actnet-2"]}
+LABEL = {"epoll": "raw epoll", "uv": "libuv", "actnet": "actnet",
+         "nginx": "nginx", "redis": "redis-server",
+         "actnet-1": "actnet 1 loop", "actnet-2": "actnet 2 loops"}
+UNIT = {"echo": "echoes/s", "http": "requests/s", "redis": "requests/s"}
+NOISY = 0.2  # cores used by other processes above which a run is "noisy"
+BEGIN, END = "<!-- compare:begin -->", "<!-- compare:end -->"
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def load(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def ok(r):
+    return (r["rc"] == "0" and (num(r["errors"]) or 0) == 0
+            and (num(r["rate"]) or 0) > 0 and num(r["srv_us_per_op"]) is not None)
+
+
+def stats(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return None
+    return statistics.median(xs), min(xs), max(xs)
+
+
+def fmt(x, d=0):
+    if x is None:
+        return "n/a"
+    return f"{x:,.0f}" if d == 0 else f"{x:,.{d}f}"
+
+
+def fmt_stats(s, d=0, brackets=True):
+    if s is None:
+        return "n/a"
+    m, lo, hi = s
+    return f"{fmt(m, d)} [{fmt(lo, d)}..{fmt(hi, d)}]" if brackets else fmt(m, d)
+
+
+def order_rows(rows, suite):
+    seen = []
+    for r in rows:
+        if r["suite"] == suite and r["row"] not in seen:
+            seen.append(r["row"])
+    return seen
+
+
+class Data:
+    def __init__(self, rows):
+        self.rows = rows
+        self.good = [r for r in rows if ok(r)]
+
+    def runs(self, suite, row, server, good=True):
+        src = self.good if good else self.rows
+        return [r for r in src if r["suite"] == suite and r["row"] == row
+                and r["server"] == server]
+
+    def servers(self, suite):
+        present = {r["server"] for r in self.rows if r["suite"] == suite}
+        return [s for s in SERVER_ORDER[suite] if s in present]
+
+    def metric(self, suite, row, server, key):
+        return stats([num(r[key]) for r in self.runs(suite, row, server)])
+
+    def paired(self, suite, row, server, ref, key):
+        """Per-repetition ratio server/ref (same rep), summarised."""
+        refs = {r["rep"]: num(r[key]) for r in self.runs(suite, row, ref)}
+        out = []
+        for r in self.runs(suite, row, server):
+            a, b = num(r[key]), refs.get(r["rep"])
+            if a is not None and b:
+                out.append(a / b)
+        return stats(out), len(out)
+
+
+def suite_table(d, suite):
+    ref = REFERENCE[suite]
+    lines = [f"| row | server | {UNIT[suite]} median [min..max] | rate vs "
+             f"{LABEL[ref]} | server µs CPU/op [min..max] | CPU/op vs "
+             f"{LABEL[ref]} | server cores | p50 / p99 µs | other cores | ok/runs |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in order_rows(d.rows, suite):
+        for s in d.servers(suite):
+            rate = d.metric(suite, row, s, "rate")
+            cpu = d.metric(suite, row, s, "srv_us_per_op")
+            if s == ref:
+                rr = cr = "1"
+            else:
+                (rs, n), (cs, _) = (d.paired(suite, row, s, ref, "rate"),
+                                    d.paired(suite, row, s, ref, "srv_us_per_op"))
+                rr = f"**{fmt_stats(rs, 2)}**" if rs else "n/a"
+                cr = f"**{fmt_stats(cs, 2)}**" if cs else "n/a"
+            p50 = d.metric(suite, row, s, "p50_us")
+            p99 = d.metric(suite, row, s, "p99_us")
+            lat = (f"{fmt(p50[0])} / {fmt(p99[0])}" if p50 and p99 else "n/a")
+            srv = d.metric(suite, row, s, "srv_cores")
+            oth = d.metric(suite, row, s, "other_cores")
+            lines.append(
+                f"| {row} | {LABEL[s]} | {fmt_stats(rate)} | {rr} "
+                f"| {fmt_stats(cpu, 2 if suite != 'echo' else 2)} | {cr} "
+                f"| {fmt(srv[0], 2) if srv else 'n/a'} | {lat} "
+                f"| {fmt(oth[0], 2) if oth else 'n/a'} "
+                f"| {len(d.runs(suite, row, s))}/{len(d.runs(suite, row, s, False))} |")
+    return lines
+
+
+def cross_loop_table(d):
+    lines = ["| row | actnet 2 loops / 1 loop: CPU/op [min..max] | rate [min..max] |",
+             "|---|---|---|"]
+    for row in order_rows(d.rows, "redis"):
+        (c, n), (r, _) = (d.paired("redis", row, "actnet-2", "actnet-1", "srv_us_per_op"),
+                          d.paired("redis", row, "actnet-2", "actnet-1", "rate"))
+        lines.append(f"| {row} | **{fmt_stats(c, 2)}** | {fmt_stats(r, 2)} |")
+    return lines
+
+
+def check(value, op, target):
+    if value is None:
+        return "no data"
+    m, lo, hi = value
+    good = (m >= target) if op == ">=" else (m <= target)
+    every = (lo >= target) if op == ">=" else (hi <= target)
+    if good and every:
+        return "**met**"
+    if good:
+        return "**met** (median; not every rep)"
+    return "**missed**"
+
+
+def targets(d):
+    """The issue's targets: (what, measured, verdict) rows."""
+    out = []
+    suites = {r["suite"] for r in d.rows}
+    if "echo" in suites:
+        for row in order_rows(d.rows, "echo"):
+            rs, _ = d.paired("echo", row, "actnet", "epoll", "rate")
+            cs, _ = d.paired("echo", row, "actnet", "epoll", "srv_us_per_op")
+            out.append((f"echo {row}, 1 loop: rate >= 0.95x raw epoll",
+                        fmt_stats(rs, 2), check(rs, ">=", 0.95)))
+            out.append((f"echo {row}, 1 loop: CPU/echo <= 1.10x raw epoll",
+                        fmt_stats(cs, 2), check(cs, "<=", 1.10)))
+    if "http" in suites:
+        pipe = [r for r in order_rows(d.rows, "http") if r.startswith("pipe")]
+        for row in pipe:
+            rs, _ = d.paired("http", row, "actnet", "nginx", "rate")
+            out.append((f"http {row}: rate >= 7.5x nginx (same-run, both pipelined)",
+                        fmt_stats(rs, 2), check(rs, ">=", 7.5)))
+        if "plain" in order_rows(d.rows, "http"):
+            cs, _ = d.paired("http", "plain", "actnet", "nginx", "srv_us_per_op")
+            out.append(("http plain: CPU/request <= 1.0x nginx", fmt_stats(cs, 2),
+                        check(cs, "<=", 1.0)))
+    if "redis" in suites:
+        rows = order_rows(d.rows, "redis")
+        for row in rows:
+            if row.endswith("P16"):
+                rs, _ = d.paired("redis", row, "actnet-1", "redis", "rate")
+                out.append((f"redis {row}, 1 loop: rate >= 1.0x redis-server",
+                            fmt_stats(rs, 2), check(rs, ">=", 1.0)))
+        for row in rows:
+            cs, _ = d.paired("redis", row, "actnet-1", "redis", "srv_us_per_op")
+            out.append((f"redis {row}, 1 loop: CPU/request <= 0.9x redis-server",
+                        fmt_stats(cs, 2), check(cs, "<=", 0.9)))
+        for row in rows:
+            cs, _ = d.paired("redis", row, "actnet-2", "actnet-1", "srv_us_per_op")
+            out.append((f"redis {row}: 2 loops CPU/request <= 1.3x 1 loop",
+                        fmt_stats(cs, 2), check(cs, "<=", 1.3)))
+    return out
+
+
+def noise(d, meta):
+    others = [num(r["other_cores"]) for r in d.rows if num(r["other_cores"]) is not None]
+    steal = [num(r["steal_cores"]) for r in d.rows if num(r["steal_cores"]) is not None]
+    lines = []
+    if others:
+        noisy = sum(1 for o in others if o > NOISY)
+        lines.append(
+            f"Other processes' CPU during the runs (`/proc/stat` busy time minus "
+            f"server and client, in cores): median {fmt(statistics.median(others), 2)}, "
+            f"max {fmt(max(others), 2)}; {noisy} of {len(others)} runs above {NOISY} "
+            f"cores. VM steal: median {fmt(statistics.median(steal), 2) if steal else 'n/a'} cores."
+            + (" **The machine was shared during this run: rates are disturbed; "
+               "CPU per operation (charged to the server process only) is the "
+               "steadier figure.**" if noisy > len(others) / 4 else ""))
+    if "machine_busy_cores_during_run" in meta:
+        lines.append(f"Whole machine busy over the measuring part: "
+                     f"{meta['machine_busy_cores_during_run']} of 2 cores "
+                     f"(load average at start {meta.get('loadavg_at_start', '?')}, "
+                     f"at end {meta.get('loadavg_at_end', '?')}).")
+    return lines
+
+
+def parameters(settings):
+    s = dict(re.findall(r'(\w+)="?([^"]*?)"?(?=\s+\w+=|$)', settings))
+    dur = s.get("DUR", "5")
+    warm = s.get("WARM", "1")
+    return [
+        "| suite | rows | load (client pinned to CPU 1) | servers (pinned to CPU 0) |",
+        "|---|---|---|---|",
+        f"| echo | conns:size:depth = {s.get('ECHO_ROWS', '?')} | `loadgen --conns C "
+        f"--size S --depth D --warmup={warm} --duration={dur} --server_pid PID` (one "
+        f"thread, checks every byte; CPU measured over the {dur} s window) | "
+        f"`epoll_echo -p PORT` (reference), `uv_echo -p PORT`, `echo "
+        f"--addr=tcp://127.0.0.1:PORT --loops=1` |",
+        f"| http | plain, pipe{s.get('HTTP_DEPTH', '16')} | `wrk -t1 -c{s.get('HTTP_CONNS', '50')} "
+        f"-d{dur}s --latency --timeout 5s http://127.0.0.1:PORT/`; pipelined adds "
+        f"`-s perf/compare/pipeline16.lua -- {s.get('HTTP_DEPTH', '16')} /` "
+        f"({s.get('HTTP_DEPTH', '16')} GETs per write) | nginx (reference): "
+        f"`worker_processes 1`, `access_log off`, `keepalive_requests 100000000`, "
+        f"`return 200 \"Hello, World!\"` (master + 1 worker, CPU of both); "
+        f"`http --addr=tcp://127.0.0.1:PORT --loops=1` |",
+        f"| redis | set/get x -P 1/16 | `redis-benchmark -h 127.0.0.1 -p PORT -c 50 "
+        f"-t set|get -P 1 -n {s.get('REDIS_N1', '?')}` and `-P 16 -n "
+        f"{s.get('REDIS_N16', '?')}` (3-byte values, one key); one server start per "
+        f"repetition runs SET then GET at P1, then at P16; after every SET a GET "
+        f"checks the value | `redis-server --save \"\" --appendonly no --port PORT "
+        f"--bind 127.0.0.1` (reference); `redis --addr=tcp://127.0.0.1:PORT "
+        f"--loops=1` and `--loops=2` (both loops share CPU 0) |",
+    ]
+
+
+def readme_table(d):
+    lines = ["| suite: row | reference | reference rate | actnet rate | rate vs ref "
+             "| CPU/op vs ref |", "|---|---|---|---|---|---|"]
+    for suite in ("echo", "http", "redis"):
+        if not any(r["suite"] == suite for r in d.rows):
+            continue
+        ref = REFERENCE[suite]
+        for row in order_rows(d.rows, suite):
+            for s in d.servers(suite):
+                if s == ref or s == "uv":
+                    continue
+                rate = d.metric(suite, row, s, "rate")
+                refrate = d.metric(suite, row, ref, "rate")
+                rs, _ = d.paired(suite, row, s, ref, "rate")
+                cs, _ = d.paired(suite, row, s, ref, "srv_us_per_op")
+                name = f"{suite}: {row}" + (f" ({LABEL[s]})" if suite == "redis" else "")
+                lines.append(f"| {name} | {LABEL[ref]} | {fmt(refrate[0]) if refrate else 'n/a'} "
+                             f"| {fmt(rate[0]) if rate else 'n/a'} | {fmt_stats(rs, 2, False)} "
+                             f"| {fmt_stats(cs, 2, False)} |")
+    return lines
+
+
+def read_meta(path):
+    meta = {}
+    if path:
+        with open(path) as f:
+            for line in f:
+                if ":" in line:
+                    k, v = line.split(":", 1)
+                    meta[k.strip()] = v.strip()
+    return meta
+
+
+def report(d, meta, notes, img):
+    suites = [s for s in ("echo", "http", "redis") if any(r["suite"] == s for r in d.rows)]
+    L = ["# actnet vs reference servers: echo, HTTP, Redis", "",
+         "Generated by `perf/compare/compare.sh` (`summarize.py`); the sections "
+         "after the charts are hand-written (`perf/compare/notes.md`).", "",
+         "## Command and machine", "", "```",
+         f"{meta.get('command', '?')}", "```", "",
+         f"- date: {meta.get('date', '?')}; git {meta.get('git', '?')}",
+         f"- machine: {meta.get('cpu', '?')}, {meta.get('memory', '?')}, "
+         f"{meta.get('os', '?')}, kernel {meta.get('kernel', '?')}",
+         f"- peers: {meta.get('versions', '?')}",
+         f"- settings: `{meta.get('settings', '?')}`",
+         f"- measuring took {meta.get('measure_wall_s', '?')} s after a "
+         f"{meta.get('build_s', '?')} s build", "",
+         "Every server is pinned to CPU 0 and every load client to CPU 1 "
+         "(`taskset`), each run on a fresh 127.0.0.1 port with a fresh server "
+         "process; repetitions are interleaved and the server order is rotated "
+         "every repetition. Rates are the client's; **server CPU per operation** "
+         "is the server process tree's utime+stime (`/proc/PID/stat`) over the "
+         "load divided by the operations done (for echo, loadgen's own measured "
+         "window). Ratios are paired: server / reference within the same "
+         "repetition, then the median [min..max] of those ratios. On 2 cores the "
+         "client saturates about where the fastest server does, so rate ratios "
+         "near 1 say little; CPU per operation is the sharper figure.", "",
+         "## Noise", ""]
+    L += noise(d, meta) + [""]
+    L += ["## Targets (issues 5 and 6)", "",
+          "| target | measured (median [min..max] of paired ratios) | verdict |",
+          "|---|---|---|"]
+    L += [f"| {a} | {b} | {c} |" for a, b, c in targets(d)] + [""]
+    for suite in suites:
+        title = {"echo": "Echo: actnet vs raw epoll and libuv (1 loop each)",
+                 "http": "HTTP plaintext: actnet vs nginx (1 worker)",
+                 "redis": "Redis protocol: actnet vs redis-server"}[suite]
+        L += [f"## {title}", ""] + suite_table(d, suite) + [""]
+        if suite == "redis" and any(r["server"] == "actnet-2" for r in d.rows):
+            L += ["Cross-loop cost (actnet redis with 2 loops vs 1 loop, same "
+                  "repetition; keys are sharded by loop, so about half the "
+                  "requests of a connection are served by the other loop):", ""]
+            L += cross_loop_table(d) + [""]
+        L += [f"![{suite}: rate and server CPU per operation]({img}/compare_{suite}.png)", ""]
+    failed = [r for r in d.rows if not ok(r)]
+    if failed:
+        L += ["Runs left out (failed): " + "; ".join(
+            f"rep {r['rep']} {r['suite']} {r['row']} {r['server']} rc={r['rc']} "
+            f"errors={r['errors']} {r['note']}".strip() for r in failed), ""]
+    L += ["## Parameters of every row", ""] + parameters(meta.get("settings", "")) + [""]
+    if notes:
+        L += [notes.rstrip(), ""]
+    return "\n".join(L)
+
+
+def splice(readme, table_path):
+    text = open(readme).read()
+    table = open(table_path).read().rstrip("\n")
+    if BEGIN not in text or END not in text:
+        sys.exit(f"{readme}: no {BEGIN} ... {END} lines to replace")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    with open(readme, "w") as f:
+        f.write(head + BEGIN + "\n" + table + "\n" + END + tail)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--results")
+    p.add_argument("--meta")
+    p.add_argument("--notes")
+    p.add_argument("--img", default="img")
+    p.add_argument("--out")
+    p.add_argument("--readme_table")
+    p.add_argument("--splice_readme")
+    a = p.parse_args()
+    if a.splice_readme:
+        return splice(a.splice_readme, a.readme_table)
+    d = Data(load(a.results))
+    meta = read_meta(a.meta)
+    notes = ""
+    if a.notes:
+        try:
+            notes = open(a.notes).read()
+        except OSError:
+            pass
+    with open(a.out, "w") as f:
+        f.write(report(d, meta, notes, a.img))
+    if a.readme_table:
+        with open(a.readme_table, "w") as f:
+            f.write("\n".join(readme_table(d)) + "\n")
+
+
+if __name__ == "__main__":
+    main()
