@@ -10,6 +10,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "actnet.h"
@@ -61,25 +62,38 @@ class HalfOpenHandler : public LoggedHandler {
   HalfOpenShared* shared_;
 };
 
+// A started engine listening on loopback with handler H(shared) per
+// connection.
+template <class H, class Shared>
+std::unique_ptr<Engine> StartEngine(Shared* shared, int loops, bool edge_triggered) {
+  EngineOptions options;
+  options.loops = loops;
+  options.edge_triggered = edge_triggered;
+  auto engine = std::make_unique<Engine>(options);
+  REQUIRE(engine->Listen("tcp://127.0.0.1:0", [shared] { return std::make_unique<H>(shared); })
+              .ok());
+  REQUIRE(engine->Start().ok());
+  return engine;
+}
+
+// Connects, sends `request`, shuts down the client's side, and waits until
+// the half-open handler has seen the FIN.
+Client SendAndHalfClose(const Engine& engine, HalfOpenShared& shared, std::string_view request) {
+  Client client = Client::Connect(FirstAddress(engine));
+  REQUIRE(client.valid());
+  REQUIRE(client.SendAll(request, Soon()));
+  client.ShutdownWrite();
+  REQUIRE(WaitFor([&] { return shared.peer_closed.load() == 1; }));
+  return client;
+}
+
 void CheckLateReplyAfterHalfClose(bool edge_triggered) {
   const int fds_before = CountOpenFds();
   {
-    EngineOptions options;
-    options.loops = 2;
-    options.edge_triggered = edge_triggered;
-    Engine engine(options);
     HalfOpenShared shared;
-    REQUIRE(engine
-                .Listen("tcp://127.0.0.1:0",
-                        [&shared] { return std::make_unique<HalfOpenHandler>(&shared); })
-                .ok());
-    REQUIRE(engine.Start().ok());
-    Client client = Client::Connect(FirstAddress(engine));
-    REQUIRE(client.valid());
-    REQUIRE(shared.log.WaitOpens(1));
-    REQUIRE(client.SendAll("request", Soon()));
-    client.ShutdownWrite();
-    REQUIRE(WaitFor([&] { return shared.peer_closed.load() == 1; }));
+    auto owned = StartEngine<HalfOpenHandler>(&shared, 2, edge_triggered);
+    Engine& engine = *owned;
+    Client client = SendAndHalfClose(engine, shared, "request");
     CHECK(shared.buffered_at_eof.load() == 7);
     CHECK_FALSE(shared.reading_after_eof.load());
 
@@ -116,20 +130,10 @@ TEST_CASE("a half-open connection gets a reply produced after the peer's FIN (ed
 TEST_CASE("a half-open connection whose peer then resets closes with an error") {
   const int fds_before = CountOpenFds();
   {
-    EngineOptions options;
-    options.loops = 1;
-    Engine engine(options);
     HalfOpenShared shared;
-    REQUIRE(engine
-                .Listen("tcp://127.0.0.1:0",
-                        [&shared] { return std::make_unique<HalfOpenHandler>(&shared); })
-                .ok());
-    REQUIRE(engine.Start().ok());
-    Client client = Client::Connect(FirstAddress(engine));
-    REQUIRE(client.valid());
-    REQUIRE(client.SendAll("x", Soon()));
-    client.ShutdownWrite();
-    REQUIRE(WaitFor([&] { return shared.peer_closed.load() == 1; }));
+    auto owned = StartEngine<HalfOpenHandler>(&shared, 1, false);
+    Engine& engine = *owned;
+    Client client = SendAndHalfClose(engine, shared, "x");
     client.ResetClose();
     REQUIRE(shared.log.WaitCloses(1));
     const CloseReason reason = shared.log.reasons().at(0);
@@ -143,20 +147,10 @@ TEST_CASE("a half-open connection whose peer then resets closes with an error") 
 }
 
 TEST_CASE("a half-open connection is closed by the engine's stop") {
-  EngineOptions options;
-  options.loops = 1;
-  Engine engine(options);
   HalfOpenShared shared;
-  REQUIRE(engine
-              .Listen("tcp://127.0.0.1:0",
-                      [&shared] { return std::make_unique<HalfOpenHandler>(&shared); })
-              .ok());
-  REQUIRE(engine.Start().ok());
-  Client client = Client::Connect(FirstAddress(engine));
-  REQUIRE(client.valid());
-  REQUIRE(client.SendAll("x", Soon()));
-  client.ShutdownWrite();
-  REQUIRE(WaitFor([&] { return shared.peer_closed.load() == 1; }));
+  auto owned = StartEngine<HalfOpenHandler>(&shared, 1, false);
+  Engine& engine = *owned;
+  Client client = SendAndHalfClose(engine, shared, "x");
   engine.Stop();
   CHECK(WaitWithin(engine, seconds(10)));
   std::string rest;
@@ -202,16 +196,9 @@ class ShutdownWriteHandler : public LoggedHandler {
 void CheckShutdownWrite(bool edge_triggered) {
   const int fds_before = CountOpenFds();
   {
-    EngineOptions options;
-    options.loops = 1;
-    options.edge_triggered = edge_triggered;
-    Engine engine(options);
     ShutdownShared shared;
-    REQUIRE(engine
-                .Listen("tcp://127.0.0.1:0",
-                        [&shared] { return std::make_unique<ShutdownWriteHandler>(&shared); })
-                .ok());
-    REQUIRE(engine.Start().ok());
+    auto owned = StartEngine<ShutdownWriteHandler>(&shared, 1, edge_triggered);
+    Engine& engine = *owned;
     // A small receive buffer, so the reply queues and the FIN must wait.
     Client client = Client::Connect(FirstAddress(engine), nullptr, seconds(10), 16 * 1024);
     REQUIRE(client.valid());
