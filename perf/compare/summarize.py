@@ -266,6 +266,16 @@ def readme_table(d):
                 lines.append(f"| {name} | {LABEL[ref]} | {fmt(refrate[0]) if refrate else 'n/a'} "
                              f"| {fmt(rate[0]) if rate else 'n/a'} | {fmt_stats(rs, 2, False)} "
                              f"| {fmt_stats(cs, 2, False)} |")
+    if any(r["server"] == "actnet-2" for r in d.rows):
+        for row in order_rows(d.rows, "redis"):
+            rate = d.metric("redis", row, "actnet-2", "rate")
+            refrate = d.metric("redis", row, "actnet-1", "rate")
+            rs, _ = d.paired("redis", row, "actnet-2", "actnet-1", "rate")
+            cs, _ = d.paired("redis", row, "actnet-2", "actnet-1", "srv_us_per_op")
+            lines.append(f"| redis: {row}, cross-loop (2 loops) | actnet 1 loop "
+                         f"| {fmt(refrate[0]) if refrate else 'n/a'} "
+                         f"| {fmt(rate[0]) if rate else 'n/a'} | {fmt_stats(rs, 2, False)} "
+                         f"| {fmt_stats(cs, 2, False)} |")
     return lines
 
 
