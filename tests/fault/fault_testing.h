@@ -23,12 +23,18 @@
 #include <string_view>
 
 #include "actnet.h"
+#include "tests/common/common.h"
 
 namespace actnet::fault {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using testutil::CheckNoFdLeak;
+using testutil::CountOpenFds;
+using testutil::ProcessCpuSeconds;
+using testutil::RssKib;
+using testutil::WaitFor;
 
 #if defined(ACTNET_SANITIZER)
 inline constexpr bool kSanitized = true;
@@ -42,20 +48,8 @@ inline constexpr int kSlowdown = 1;
 inline Clock::duration Slack(Clock::duration d) { return d * kSlowdown; }
 inline Clock::time_point After(Clock::duration d) { return Clock::now() + Slack(d); }
 
-// ---- Process measurements ----
-// Entries in /proc/self/fd, not counting the one used to read it (-1 if the
-// directory cannot be opened, e.g. with no fd to spare).
-int CountOpenFds();
-// Waits up to two seconds for the fd count to fall back to `before`, then
-// CHECKs it is equal.
-void CheckNoFdLeak(int before);
-// VmRSS of this process in KiB (-1 if unreadable).
-int64_t RssKib();
-// CPU time (user + system) consumed by this process, in seconds.
-double ProcessCpuSeconds();
-// Polls `done` every millisecond until it holds or `timeout` passes; returns
-// its last value. Only a failing test waits out the timeout.
-bool WaitFor(const std::function<bool()>& done, Clock::duration timeout);
+// Process measurements (CountOpenFds, CheckNoFdLeak, RssKib,
+// ProcessCpuSeconds) and WaitFor come from tests/common.
 
 // Byte i of the deterministic response pattern.
 inline char PatternByte(uint64_t i) {

@@ -20,31 +20,6 @@
 
 namespace actnet::integration {
 
-int CountOpenFds() {
-  DIR* dir = ::opendir("/proc/self/fd");
-  if (dir == nullptr) return -1;
-  int count = 0;
-  while (const dirent* entry = ::readdir(dir)) {
-    if (entry->d_name[0] != '.') ++count;
-  }
-  ::closedir(dir);
-  return count - 1;
-}
-
-bool WaitFor(const std::function<bool()>& done, Clock::duration timeout) {
-  const Clock::time_point deadline = Clock::now() + timeout;
-  for (;;) {
-    if (done()) return true;
-    if (Clock::now() >= deadline) return done();
-    std::this_thread::sleep_for(milliseconds(1));
-  }
-}
-
-void CheckNoFdLeak(int before) {
-  WaitFor([before] { return CountOpenFds() <= before; }, seconds(2));
-  CHECK(CountOpenFds() == before);
-}
-
 int64_t RaiseFdLimit() {
   rlimit lim{};
   if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return -1;
@@ -53,42 +28,6 @@ int64_t RaiseFdLimit() {
     if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) return -1;
   }
   return static_cast<int64_t>(lim.rlim_cur);
-}
-
-TempDir::TempDir() {
-  char tmpl[] = "/tmp/actnet-it-XXXXXX";
-  if (::mkdtemp(tmpl) != nullptr) path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  if (path_.empty()) return;
-  if (DIR* dir = ::opendir(path_.c_str())) {
-    while (const dirent* entry = ::readdir(dir)) {
-      if (std::strcmp(entry->d_name, ".") == 0 ||
-          std::strcmp(entry->d_name, "..") == 0) {
-        continue;
-      }
-      ::unlink((path_ + "/" + entry->d_name).c_str());
-    }
-    ::closedir(dir);
-  }
-  ::rmdir(path_.c_str());
-}
-
-std::string TempDir::UnixUrl(std::string_view name) const {
-  return "unix://" + path_ + "/" + std::string(name);
-}
-
-std::string RandomBytes(std::mt19937_64& rng, size_t n) {
-  std::string out(n, '\0');
-  size_t i = 0;
-  while (i + 8 <= n) {
-    const uint64_t v = rng();
-    std::memcpy(&out[i], &v, 8);
-    i += 8;
-  }
-  for (; i < n; ++i) out[i] = static_cast<char>(rng());
-  return out;
 }
 
 namespace {

@@ -22,12 +22,18 @@
 #include <vector>
 
 #include "actnet.h"
+#include "tests/common/common.h"
 
 namespace actnet::integration {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using testutil::CheckNoFdLeak;
+using testutil::CountOpenFds;
+using testutil::RandomBytes;
+using testutil::TempDir;
+using testutil::WaitFor;
 
 // Sanitizer builds (ACTNET_SANITIZER, from the asan/tsan/ubsan configs) run
 // several times slower: stress sizes shrink by this factor there.
@@ -44,40 +50,9 @@ inline int64_t Scaled(int64_t n, int64_t floor = 1) {
   return s < floor ? floor : s;
 }
 
-// Entries in /proc/self/fd, not counting the one used to read it.
-int CountOpenFds();
-
-// Polls `done` every millisecond until it is true or `timeout` passes.
-// Returns its last value. Only a failing test ever waits the full timeout.
-bool WaitFor(const std::function<bool()>& done,
-             Clock::duration timeout = seconds(10));
-
-// Checks (doctest CHECK) that the fd count returns to `before`; closes done
-// by other threads are given up to two seconds to land.
-void CheckNoFdLeak(int before);
-
 // Raises RLIMIT_NOFILE's soft limit to its hard limit; returns the new soft
 // limit.
 int64_t RaiseFdLimit();
-
-// A private directory under /tmp (short enough for sun_path), removed with
-// its files on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  // unix://<dir>/<name>
-  std::string UnixUrl(std::string_view name) const;
-
- private:
-  std::string path_;
-};
-
-// `n` pseudo-random bytes.
-std::string RandomBytes(std::mt19937_64& rng, size_t n);
 
 // A client socket connected to an engine's listen URL (tcp://host:port,
 // tcp6://[::1]:port or unix:///path). Non-blocking underneath; every

@@ -21,11 +21,19 @@
 #include <string_view>
 #include <vector>
 
+#include "tests/common/common.h"
+
 namespace actnet::transport {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using testutil::ChildProcess;
+using testutil::CountOpenFds;
+using testutil::RandomBytes;
+using testutil::Runfile;
+using testutil::TempDir;
+using testutil::WaitFor;
 
 // Sanitizer builds run several times slower: stress sizes shrink there.
 #if defined(ACTNET_SANITIZER)
@@ -33,29 +41,6 @@ inline constexpr int kSlowdown = 5;
 #else
 inline constexpr int kSlowdown = 1;
 #endif
-
-// Entries in /proc/self/fd, not counting the one used to read it.
-int CountOpenFds();
-// Polls `done` every millisecond until true or `timeout`; its last value.
-// Used only to let closes made by other threads land (fd counts, files).
-bool WaitFor(const std::function<bool()>& done,
-             Clock::duration timeout = seconds(5));
-
-// A private directory under /tmp, removed with its files on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string File(std::string_view name) const;
-
- private:
-  std::string path_;
-};
-
-std::string RandomBytes(std::mt19937_64& rng, size_t n);
 
 // An owned fd (closed on destruction).
 class Fd {
@@ -97,34 +82,6 @@ bool RecvExactly(int fd, size_t n, std::string* out, Clock::time_point deadline)
 bool RoundTrip(int fd, std::string_view data, Clock::time_point deadline);
 // One datagram (up to 64 KiB), or "" with *ok false at the deadline.
 std::string RecvDatagram(int fd, Clock::time_point deadline, bool* ok);
-
-// An example binary run as a child process: waits for a stdout line
-// containing "listening" (the port, if any, is the number after its last
-// ':').
-class ChildProcess {
- public:
-  static std::unique_ptr<ChildProcess> Start(
-      const std::string& binary, const std::vector<std::string>& args,
-      Clock::duration timeout = seconds(60));
-  ~ChildProcess();  // SIGKILLs the process if it still runs
-  pid_t pid() const { return pid_; }
-  int port() const { return port_; }
-  const std::string& line() const { return line_; }
-  // VmRSS from /proc/PID/status in KiB, or -1.
-  int64_t RssKib() const;
-  // SIGTERM, then waits; the exit code, 128 + signal, or -1 if killed.
-  int Terminate(Clock::duration timeout = seconds(30));
-
- private:
-  ChildProcess() = default;
-  pid_t pid_ = -1;
-  int stdout_fd_ = -1;
-  int port_ = 0;
-  std::string line_;
-};
-
-// The path of a data dependency ("examples/echo/echo") in the runfiles.
-std::string Runfile(std::string_view path);
 
 }  // namespace actnet::transport
 

@@ -14,37 +14,14 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "tests/common/common.h"
 
 namespace actnet::testing {
 
 using Clock = std::chrono::steady_clock;
-
-// The path of a data dependency ("examples/http/http") in the runfiles.
-std::string Runfile(absl::string_view path);
-
-class ServerProcess {
- public:
-  // Runs `binary` with `args` and waits up to `timeout` for a stdout line
-  // containing "listening"; the port is the number after its last ':'.
-  // Null if the process did not start or never said it was listening.
-  static std::unique_ptr<ServerProcess> Start(
-      const std::string& binary, const std::vector<std::string>& args,
-      std::chrono::milliseconds timeout = std::chrono::seconds(60));
-  ~ServerProcess();  // kills the process if it still runs
-
-  int port() const { return port_; }
-  const std::string& listening_line() const { return line_; }
-  // Sends SIGTERM and waits up to `timeout`. Returns the exit code, 128 +
-  // the signal if a signal ended it, or -1 if it had to be killed.
-  int Terminate(std::chrono::milliseconds timeout = std::chrono::seconds(60));
-
- private:
-  ServerProcess() = default;
-  pid_t pid_ = -1;
-  int stdout_fd_ = -1;  // kept open so late output never raises SIGPIPE
-  int port_ = 0;
-  std::string line_;
-};
+using testutil::Runfile;
+// An example binary run as a child process (tests/common).
+using ServerProcess = testutil::ChildProcess;
 
 struct CommandResult {
   int status = -1;  // exit code, or -1 if it did not exit normally

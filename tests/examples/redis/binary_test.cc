@@ -5,21 +5,16 @@
 // SIGTERM / SIGINT ending the process with status 0.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdio>
-#include <cstdlib>
+#include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "doctest/doctest.h"
+#include "tests/common/common.h"
 #include "tests/examples/redis/client.h"
 #include "tests/examples/redis/model.h"
-
-extern char** environ;
 
 namespace actnet::redis {
 namespace {
@@ -27,61 +22,22 @@ namespace {
 using testing::Client;
 using testing::Cmd;
 
-std::string BinaryPath() {
-  const char* dir = std::getenv("TEST_SRCDIR");
-  return std::string(dir != nullptr ? dir : ".") + "/actnet/examples/redis/redis";
-}
-
 // The server process; killed (SIGKILL) if a test ends without stopping it.
 class Process {
  public:
-  explicit Process(int loops) {
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-    posix_spawn_file_actions_addclose(&actions, fds[0]);
-    const std::string path = BinaryPath();
-    const std::string loops_flag = "--loops=" + std::to_string(loops);
-    std::vector<char*> argv = {const_cast<char*>(path.c_str()),
-                               const_cast<char*>("--addr=tcp://127.0.0.1:0"),
-                               const_cast<char*>(loops_flag.c_str()), nullptr};
-    REQUIRE(posix_spawn(&pid_, path.c_str(), &actions, nullptr, argv.data(),
-                        environ) == 0);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(fds[1]);
-    // The "listening" line names the port.
-    std::string line;
-    char ch;
-    while (line.find('\n') == std::string::npos && ::read(fds[0], &ch, 1) == 1) {
-      line += ch;
-    }
-    ::close(fds[0]);
-    REQUIRE(line.find("listening") != std::string::npos);
-    const size_t colon = line.find(':', line.find("127.0.0.1"));
-    const size_t end = line.find(' ', colon);
-    REQUIRE(absl::SimpleAtoi(line.substr(colon + 1, end - colon - 1), &port_));
+  explicit Process(int loops)
+      : child_(testutil::ChildProcess::Start(
+            testutil::Runfile("examples/redis/redis"),
+            {"--addr=tcp://127.0.0.1:0", "--loops=" + std::to_string(loops)})) {
+    REQUIRE(child_ != nullptr);
+    REQUIRE(child_->port() > 0);
   }
-  ~Process() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  int port() const { return port_; }
-  // Sends `sig` and returns the exit status (-1 if it died by a signal).
-  int Stop(int sig) {
-    ::kill(pid_, sig);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
+  int port() const { return child_->port(); }
+  // Sends `sig` and returns the exit status (128 + signal if one ended it).
+  int Stop(int sig) { return child_->Terminate(std::chrono::seconds(60), sig); }
 
  private:
-  pid_t pid_ = -1;
-  int port_ = 0;
+  std::unique_ptr<testutil::ChildProcess> child_;
 };
 
 TEST_SUITE("redis binary") {
