@@ -19,7 +19,6 @@
 //
 // Prints a line containing "listening" once it accepts; exits 0 on SIGINT
 // or SIGTERM.
-#include <csignal>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -53,8 +52,6 @@ struct Gone {};                      // the peer closed
 
 std::string g_backend;
 bool g_same_loop = false;
-actnet::Engine* g_engine = nullptr;
-void OnSignal(int) { g_engine->Stop(); }  // Stop is async-signal-safe
 
 // One side of a pair. A front side (accepted) starts paused with no peer
 // and dials its backend; a back side (dialled) knows its front from birth.
@@ -177,9 +174,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "proxy: %s\n", s.ToString().c_str());
     return 2;
   }
-  g_engine = &engine;
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
+  actnet::StopOnSignals(engine);  // SIGINT/SIGTERM: graceful stop
   engine.SetOnBoot([](actnet::Engine& e) {
     std::printf("proxy: relaying to %s with %d loops, listening on %s\n",
                 g_backend.c_str(), e.num_loops(), e.ListenAddresses()[0].c_str());

@@ -6,7 +6,6 @@
 // Prints one line containing "listening" once it accepts, and exits 0
 // shortly after SIGINT or SIGTERM.
 #include <algorithm>
-#include <csignal>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -23,13 +22,6 @@ ABSL_FLAG(int, loops, 0, "event loops, one keyspace shard each (0 = per core)");
 ABSL_FLAG(bool, pin, false, "pin loop i to CPU i");
 ABSL_FLAG(int64_t, max_bulk, 64 << 20, "largest bulk string accepted, bytes");
 ABSL_FLAG(int, max_in_flight, 1024, "unanswered requests per connection");
-
-namespace {
-
-actnet::Engine* g_engine = nullptr;
-void OnSignal(int) { g_engine->Stop(); }  // Stop is async-signal-safe
-
-}  // namespace
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -58,9 +50,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "redis: %s\n", s.ToString().c_str());
     return 2;
   }
-  g_engine = &engine;
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
+  actnet::StopOnSignals(engine);  // SIGINT/SIGTERM: graceful stop
   s = engine.Run();
   if (!s.ok()) {
     std::fprintf(stderr, "redis: %s\n", s.ToString().c_str());

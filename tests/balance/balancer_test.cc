@@ -15,12 +15,12 @@
 #include "balance/round_robin.h"
 #include "balance/source_hash.h"
 #include "doctest/doctest.h"
-#include "tests/io/fd_count.h"
+#include "tests/testing/common.h"
 
 namespace actnet::balance {
 namespace {
 
-const int kFdsAtStart = testing::CountOpenFds();
+const int kFdsAtStart = testutil::CountOpenFds();
 
 // A fixed array of per-loop loads, as the runtime keeps them.
 template <size_t N>
@@ -230,7 +230,7 @@ TEST_SUITE("MakeBalancer") {
 }
 
 TEST_CASE("no file descriptors leak") {
-  CHECK(testing::CountOpenFds() == kFdsAtStart);
+  CHECK(testutil::CountOpenFds() == kFdsAtStart);
 }
 
 }  // namespace

@@ -23,7 +23,7 @@
 #include <string_view>
 
 #include "actnet.h"
-#include "tests/common/common.h"
+#include "tests/testing/common.h"
 
 namespace actnet::fault {
 
@@ -49,7 +49,7 @@ inline Clock::duration Slack(Clock::duration d) { return d * kSlowdown; }
 inline Clock::time_point After(Clock::duration d) { return Clock::now() + Slack(d); }
 
 // Process measurements (CountOpenFds, CheckNoFdLeak, RssKib,
-// ProcessCpuSeconds) and WaitFor come from tests/common.
+// ProcessCpuSeconds) and WaitFor come from tests/testing/common.h.
 
 // Byte i of the deterministic response pattern.
 inline char PatternByte(uint64_t i) {

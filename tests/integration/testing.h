@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "actnet.h"
-#include "tests/common/common.h"
+#include "tests/testing/common.h"
 
 namespace actnet::integration {
 

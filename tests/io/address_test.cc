@@ -11,12 +11,12 @@
 
 #include "absl/strings/match.h"
 #include "doctest/doctest.h"
-#include "tests/io/fd_count.h"
+#include "tests/testing/common.h"
 
 namespace actnet::io {
 namespace {
 
-const int kFdsAtStart = testing::CountOpenFds();
+const int kFdsAtStart = testutil::CountOpenFds();
 
 Address MustParse(absl::string_view url) {
   absl::StatusOr<Address> a = ParseAddress(url);
@@ -291,7 +291,7 @@ TEST_SUITE("SocketAddress") {
 }
 
 TEST_CASE("no file descriptors leak") {
-  CHECK(testing::CountOpenFds() == kFdsAtStart);
+  CHECK(testutil::CountOpenFds() == kFdsAtStart);
 }
 
 }  // namespace

@@ -8,12 +8,12 @@
 #include <utility>
 
 #include "doctest/doctest.h"
-#include "tests/io/fd_count.h"
+#include "tests/testing/common.h"
 
 namespace actnet::io {
 namespace {
 
-const int kFdsAtStart = testing::CountOpenFds();
+const int kFdsAtStart = testutil::CountOpenFds();
 
 std::string Joined(const std::pair<absl::string_view, absl::string_view>& p) {
   return std::string(p.first) + std::string(p.second);
@@ -240,7 +240,7 @@ TEST_SUITE("ByteRing") {
 }
 
 TEST_CASE("no file descriptors leak") {
-  CHECK(testing::CountOpenFds() == kFdsAtStart);
+  CHECK(testutil::CountOpenFds() == kFdsAtStart);
 }
 
 }  // namespace

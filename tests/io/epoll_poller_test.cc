@@ -11,12 +11,12 @@
 #include "absl/strings/match.h"
 #include "doctest/doctest.h"
 #include "io/unique_fd.h"
-#include "tests/io/fd_count.h"
+#include "tests/testing/common.h"
 
 namespace actnet::io {
 namespace {
 
-const int kFdsAtStart = testing::CountOpenFds();
+const int kFdsAtStart = testutil::CountOpenFds();
 constexpr int kLongMs = 10000;  // a failure guard, never a delay
 
 struct Pair {
@@ -188,7 +188,7 @@ TEST_SUITE("EpollPoller") {
 }
 
 TEST_CASE("no file descriptors leak") {
-  CHECK(testing::CountOpenFds() == kFdsAtStart);
+  CHECK(testutil::CountOpenFds() == kFdsAtStart);
 }
 
 }  // namespace

@@ -8,12 +8,12 @@
 #include <utility>
 
 #include "doctest/doctest.h"
-#include "tests/io/fd_count.h"
+#include "tests/testing/common.h"
 
 namespace actnet::io {
 namespace {
 
-const int kFdsAtStart = testing::CountOpenFds();
+const int kFdsAtStart = testutil::CountOpenFds();
 
 bool IsOpen(int fd) { return ::fcntl(fd, F_GETFD) != -1; }
 bool IsClosed(int fd) { return ::fcntl(fd, F_GETFD) == -1 && errno == EBADF; }
@@ -145,7 +145,7 @@ TEST_SUITE("ErrnoStatus") {
 }
 
 TEST_CASE("no file descriptors leak") {
-  CHECK(testing::CountOpenFds() == kFdsAtStart);
+  CHECK(testutil::CountOpenFds() == kFdsAtStart);
 }
 
 }  // namespace

@@ -9,12 +9,12 @@
 #include "absl/synchronization/notification.h"
 #include "doctest/doctest.h"
 #include "io/epoll_poller.h"
-#include "tests/io/fd_count.h"
+#include "tests/testing/common.h"
 
 namespace actnet::io {
 namespace {
 
-const int kFdsAtStart = testing::CountOpenFds();
+const int kFdsAtStart = testutil::CountOpenFds();
 constexpr uint64_t kWakerToken = 42;
 
 Waker MakeWaker() {
@@ -97,7 +97,7 @@ TEST_SUITE("Waker") {
 }
 
 TEST_CASE("no file descriptors leak") {
-  CHECK(testing::CountOpenFds() == kFdsAtStart);
+  CHECK(testutil::CountOpenFds() == kFdsAtStart);
 }
 
 }  // namespace

@@ -21,7 +21,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tests/common/common.h"
+#include "tests/testing/common.h"
 
 namespace actnet::transport {
 

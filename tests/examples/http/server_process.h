@@ -14,13 +14,13 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "tests/common/common.h"
+#include "tests/testing/common.h"
 
 namespace actnet::testing {
 
 using Clock = std::chrono::steady_clock;
 using testutil::Runfile;
-// An example binary run as a child process (tests/common).
+// An example binary run as a child process (tests/testing/common.h).
 using ServerProcess = testutil::ChildProcess;
 
 struct CommandResult {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "doctest/doctest.h"
-#include "tests/common/common.h"
+#include "tests/testing/common.h"
 #include "tests/examples/redis/client.h"
 #include "tests/examples/redis/model.h"
 

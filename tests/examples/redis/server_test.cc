@@ -17,7 +17,7 @@
 #include "examples/redis/server.h"
 #include "tests/examples/redis/client.h"
 #include "tests/examples/redis/model.h"
-#include "tests/io/fd_count.h"
+#include "tests/testing/common.h"
 
 namespace actnet::redis {
 namespace {
@@ -50,7 +50,7 @@ class TestServer {
   int port_ = 0;
 };
 
-const int g_fds_at_start = actnet::testing::CountOpenFds();
+const int g_fds_at_start = actnet::testutil::CountOpenFds();
 
 TEST_SUITE("redis server") {
   TEST_CASE("pipelined commands over every shard are answered in order") {
@@ -210,7 +210,7 @@ TEST_SUITE("redis server") {
   }
 
   TEST_CASE("no file descriptor leaks") {
-    CHECK(actnet::testing::CountOpenFds() == g_fds_at_start);
+    CHECK(actnet::testutil::CountOpenFds() == g_fds_at_start);
   }
 }
 

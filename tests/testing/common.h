@@ -4,8 +4,8 @@
 // processes. Socket clients stay with each package (integration/testing.h,
 // transport/transport_testing.h, fault/fault_testing.h), since each drives
 // the server in its own way.
-#ifndef ACTNET_TESTS_COMMON_COMMON_H_
-#define ACTNET_TESTS_COMMON_COMMON_H_
+#ifndef ACTNET_TESTS_TESTING_COMMON_H_
+#define ACTNET_TESTS_TESTING_COMMON_H_
 
 #include <signal.h>
 #include <sys/types.h>
@@ -97,4 +97,4 @@ class ChildProcess {
 
 }  // namespace actnet::testutil
 
-#endif  // ACTNET_TESTS_COMMON_COMMON_H_
+#endif  // ACTNET_TESTS_TESTING_COMMON_H_

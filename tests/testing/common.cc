@@ -1,4 +1,4 @@
-#include "tests/common/common.h"
+#include "tests/testing/common.h"
 
 #include <dirent.h>
 #include <errno.h>
