@@ -41,6 +41,12 @@
 #   SUITES="echo http redis"  ECHO_ROWS="100:16:1 1000:1024:1 100:16:16"
 #   HTTP_CONNS=50 HTTP_DEPTH=16  REDIS_N1=100000 REDIS_N16=1000000
 #   SRV_CPU=0 CLI_CPU=1  OUT=perf/out/compare-<timestamp>  PUBLISH=0|1
+#   NICE=0   nice value for servers and clients (e.g. -10; negative needs root)
+#   RT=0     SCHED_RR priority for servers and clients (chrt -r RT; root).
+#            On a machine shared with builds, RT=1 removes most of the noise
+#            (wake-ups no longer wait behind compilers), but while it runs the
+#            other work gets only what the benchmark leaves (at least 5% by
+#            the kernel's RT throttling): use it knowingly.
 #   OUTPUT_BASE=<dir>   passed to bazel as --output_base (own Bazel cache)
 #   PY=/usr/bin/python3 (needs matplotlib for the charts: python3-matplotlib)
 # Time: with the defaults the measuring takes about 10 minutes on 2 cores
@@ -63,6 +69,8 @@ REDIS_N1=${REDIS_N1:-100000}
 REDIS_N16=${REDIS_N16:-1000000}
 SRV_CPU=${SRV_CPU:-0}
 CLI_CPU=${CLI_CPU:-1}
+NICE=${NICE:-0}
+RT=${RT:-0}
 PY=${PY:-$( [[ -x /usr/bin/python3 ]] && echo /usr/bin/python3 || echo python3)}
 if [[ -z ${PUBLISH:-} ]]; then
   PUBLISH=0
@@ -95,13 +103,16 @@ cp -f "$BIN/examples/echo/echo" "$BIN/examples/http/http" "$BIN/examples/redis/r
   "$BIN/perf/reference/uv_echo" "$OUT/bin/"
 build_s=$(($(date +%s) - t_build))
 
-cmdline="REPS=$REPS DUR=$DUR SUITES=\"$SUITES\" perf/compare/compare.sh"
+rt_note=""
+[[ $RT != 0 ]] && rt_note+=" RT=$RT"
+[[ $NICE != 0 ]] && rt_note+=" NICE=$NICE"
+cmdline="REPS=$REPS DUR=$DUR SUITES=\"$SUITES\"$rt_note perf/compare/compare.sh"
 {
   echo "date: $(date -Is)"
   echo "command: $cmdline"
   echo "settings: REPS=$REPS DUR=$DUR WARM=$WARM SUITES=\"$SUITES\" ECHO_ROWS=\"$ECHO_ROWS\"" \
     "HTTP_CONNS=$HTTP_CONNS HTTP_DEPTH=$HTTP_DEPTH REDIS_N1=$REDIS_N1 REDIS_N16=$REDIS_N16" \
-    "SRV_CPU=$SRV_CPU CLI_CPU=$CLI_CPU"
+    "SRV_CPU=$SRV_CPU CLI_CPU=$CLI_CPU NICE=$NICE RT=$RT"
   echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
     "($(git status --porcelain --untracked-files=no 2>/dev/null | wc -l) modified tracked files)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') x $(nproc)"
@@ -119,7 +130,7 @@ echo "compare: $REPS reps of [$SUITES]; output $OUT"
 "$PY" "$HERE/compare.py" --bin "$OUT/bin" --out "$OUT" --reps "$REPS" --dur "$DUR" \
   --warm "$WARM" --suites "$SUITES" --echo_rows "$ECHO_ROWS" --http_conns "$HTTP_CONNS" \
   --http_depth "$HTTP_DEPTH" --redis_n1 "$REDIS_N1" --redis_n16 "$REDIS_N16" \
-  --srv_cpu "$SRV_CPU" --cli_cpu "$CLI_CPU"
+  --srv_cpu "$SRV_CPU" --cli_cpu "$CLI_CPU" --nice "$NICE" --rt "$RT"
 echo "loadavg_at_end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/meta.txt"
 
 "$PY" "$HERE/summarize.py" --results "$OUT/results.tsv" --meta "$OUT/meta.txt" \
@@ -137,6 +148,9 @@ if [[ $PUBLISH == 1 ]]; then
     --notes "$HERE/notes.md" --img img --out docs/benchmarks.md \
     --readme_table "$OUT/readme_table.md"
   cp -f "$OUT"/img/*.png docs/img/ 2>/dev/null || true
+  mkdir -p perf/compare/results  # the raw rows behind docs/benchmarks.md
+  cp -f "$OUT/results.tsv" perf/compare/results/latest.tsv
+  cp -f "$OUT/meta.txt" perf/compare/results/latest-meta.txt
   "$PY" "$HERE/summarize.py" --splice_readme README.md --readme_table "$OUT/readme_table.md"
   echo "published: docs/benchmarks.md, docs/img/compare_*.png, README.md benchmark table"
 fi

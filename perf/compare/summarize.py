@@ -43,7 +43,7 @@ def load(path):
 
 def ok(r):
     return (r["rc"] == "0" and (num(r["errors"]) or 0) == 0
-            and (num(r["rate"]) or 0) > 0 and num(r["srv_us_per_op"]) is not None)
+            and (num(r["rate"]) or 0) > 0 and (num(r["srv_us_per_op"]) or 0) > 0)
 
 
 def stats(xs):
