@@ -2,7 +2,8 @@
 # compare.sh: actnet's echo, HTTP and Redis examples against their reference
 # servers, one command, same machine, same run.
 #
-#   perf/compare/compare.sh                          # full run, ~10-13 min
+#   perf/compare/compare.sh                          # full run, ~6-7 min + build
+#   RT=1 perf/compare/compare.sh                     # the same, SCHED_RR (shared box)
 #   REPS=1 DUR=2 SUITES=echo perf/compare/compare.sh # a quick check (~1 min)
 #
 # Builds (bazel -c opt) the examples, //perf/loadgen and //perf/reference,
@@ -49,7 +50,7 @@
 #            the kernel's RT throttling): use it knowingly.
 #   OUTPUT_BASE=<dir>   passed to bazel as --output_base (own Bazel cache)
 #   PY=/usr/bin/python3 (needs matplotlib for the charts: python3-matplotlib)
-# Time: with the defaults the measuring takes about 10 minutes on 2 cores
+# Time: with the defaults the measuring takes 5-7 minutes on 2 cores
 # (echo 27 runs x ~7 s, http 12 x ~6 s, redis 36 bounded runs), plus the build;
 # every client run is bounded by a timeout (at most DUR+WARM+25 s for echo,
 # DUR+20 s for http, 40 s for redis).

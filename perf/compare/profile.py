@@ -3,7 +3,7 @@
 
     profile.py --bin DIR --out DIR --server redis1|redis2|redis-server|http|nginx
                --load redis-P1|redis-P16|http-plain|http-pipe16
-               [--tool split|strace|callgrind] [--n 20000] [--dur 5]
+               [--tool split|strace|callgrind] [--n 20000] [--dur 5] [--rt 1]
 
 Tools (the server pinned to CPU 0, the load to CPU 1, 127.0.0.1 only):
   split      no tracer: server user and system CPU µs per operation
@@ -12,6 +12,11 @@ Tools (the server pinned to CPU 0, the load to CPU 1, 127.0.0.1 only):
   strace     `strace -c -f -p PID` attached for the load: system calls per
              operation by name (the tracer slows everything; the counts are
              what matters).
+  perfstat   `perf stat` tracepoints on the server for the load: system
+             calls by name and context switches per operation (cheap).
+  perfrec    `perf record -e cpu-clock` (a software clock: works where
+             hardware counters do not) on the server for the load, then
+             `perf report --sort sym`: user and kernel functions.
   callgrind  the server under `valgrind --tool=callgrind` (user space
              only, ~50x slower, so keep --n small); writes
              OUT/callgrind.out.<server>-<load> and the top functions
@@ -29,7 +34,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import HERE, TCK, Ports, Server, parse_wrk, run_client  # noqa: E402
+from compare import HERE, NICE, TCK, Ports, Server, parse_wrk, run_client  # noqa: E402
 
 
 def proc_split(pid):
@@ -48,7 +53,10 @@ def main():
     p.add_argument("--tool", default="split")
     p.add_argument("--n", type=int, default=20000)
     p.add_argument("--dur", type=int, default=5)
+    p.add_argument("--rt", type=int, default=0, help="SCHED_RR priority (chrt -r)")
     a = p.parse_args()
+    if a.rt:
+        NICE[:] = ["chrt", "-r", str(a.rt)]
     out = os.path.abspath(a.out)
     os.makedirs(out, exist_ok=True)
     b = os.path.abspath(a.bin)
@@ -87,6 +95,22 @@ def main():
                 load += ["--", "16", "/"]
             ops = None
         tracer = None
+        ps_out = os.path.join(out, f"{tag}.perfstat.txt")
+        if a.tool == "perfstat":
+            events = ["raw_syscalls:sys_enter", "context-switches", "page-faults"] + [
+                f"syscalls:sys_enter_{n}" for n in (
+                    "read", "recvfrom", "readv", "write", "sendto", "sendmsg", "writev",
+                    "epoll_wait", "epoll_pwait", "epoll_ctl", "futex")]
+            tracer = subprocess.Popen(["perf", "stat", "-x", ",", "-o", ps_out,
+                                       "-e", ",".join(events), "-p", str(srv.pid)],
+                                      stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+        pr_out = os.path.join(out, f"perf.data.{tag}")
+        if a.tool == "perfrec":
+            tracer = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "4000",
+                                       "-o", pr_out, "-p", str(srv.pid)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
         if a.tool == "strace":
             st_out = os.path.join(out, f"{tag}.strace.txt")
             tracer = subprocess.Popen(["strace", "-c", "-f", "-p", str(srv.pid),
@@ -108,7 +132,24 @@ def main():
         print(line)
         with open(os.path.join(out, "profile.log"), "a") as f:
             f.write(line + "\n")
-        if tracer:
+        if tracer and a.tool == "perfstat":
+            time.sleep(0.3)
+            with open(ps_out) as f:
+                for ln in f:
+                    parts = ln.strip().split(",")
+                    if len(parts) > 2 and parts[0].isdigit() and int(parts[0]) > 0:
+                        print(f"  {parts[2]:32s} {int(parts[0]):10d}  "
+                              f"{int(parts[0]) / max(ops, 1):.4f}/op")
+        if tracer and a.tool == "perfrec":
+            time.sleep(0.5)
+            rep = subprocess.run(["perf", "report", "-i", pr_out, "--stdio", "--sort", "sym",
+                                  "--percent-limit", "0.7"], capture_output=True, text=True)
+            txt = os.path.join(out, f"{tag}.perfrec.txt")
+            with open(txt, "w") as f:
+                f.write(rep.stdout)
+            print("".join(ln + "\n" for ln in rep.stdout.splitlines()
+                          if ln.strip() and not ln.startswith("#"))[:3000])
+        if tracer and a.tool == "strace":
             with open(st_out) as f:
                 text = f.read()
             rows = []
