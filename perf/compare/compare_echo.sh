@@ -29,6 +29,7 @@ MAX_OTHER=${MAX_OTHER:-}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=${BUILD_WORKSPACE_DIRECTORY:-$(cd "$HERE/../.." && pwd)}
 cd "$ROOT"
+source "$ROOT/perf/lib/bench.sh"
 OUT=${OUT:-perf/out/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT/bin" "$OUT/logs"
 
@@ -63,26 +64,8 @@ cp -f "$BIN/examples/echo/echo" "$BIN/perf/loadgen/loadgen" \
   echo "command: REPS=$REPS DUR=$DUR WARM=$WARM ROWS=\"$ROWS\" SERVERS=\"$SERVERS\" perf/compare/compare_echo.sh"
   echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
     "($(git status --porcelain 2>/dev/null | grep -vc '^??' || true) modified tracked files)"
-  echo "nproc: $(nproc)"
-  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-  echo "kernel: $(uname -r)"
+  machine_lines
 } >"$OUT/meta.txt"
-
-server_pid=""
-cleanup() {
-  if [[ -n $server_pid ]]; then kill -KILL "$server_pid" 2>/dev/null || true; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-next_port=$((20000 + RANDOM % 20000))
-fresh_port() {
-  while ss -Htan "( sport = :$next_port or dport = :$next_port )" | grep -q .; do
-    next_port=$((next_port + 1))
-  done
-  port=$next_port
-  next_port=$((next_port + 1))
-}
 
 start_server() {  # name port log -> sets server_pid
   local cmd
@@ -93,26 +76,7 @@ start_server() {  # name port log -> sets server_pid
   esac
   taskset -c 0 "${cmd[@]}" >"$3" 2>&1 &  # taskset execs: $! is the server
   server_pid=$!
-  local i
-  for ((i = 0; i < 100; i++)); do  # up to ~10 s
-    kill -0 "$server_pid" 2>/dev/null || return 1
-    ss -Hltn "sport = :$2" | grep -q . && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
-stop_server() {
-  [[ -n $server_pid ]] || return 0
-  kill -TERM "$server_pid" 2>/dev/null || true
-  local i
-  for ((i = 0; i < 20; i++)); do
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
+  server_started listening_on "$2"
 }
 
 fields=(conns size depth secs rps MBps p50_us p90_us p99_us p999_us max_us srv_cpu

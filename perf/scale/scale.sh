@@ -38,6 +38,7 @@ SETTLE=${SETTLE:-1}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=${BUILD_WORKSPACE_DIRECTORY:-$(cd "$HERE/../.." && pwd)}
 cd "$ROOT"
+source "$ROOT/perf/lib/bench.sh"
 OUT=${OUT:-perf/out/scale-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT/bin" "$OUT/logs"
 for tool in taskset ss python3 timeout bazel; do
@@ -76,45 +77,10 @@ cp -f "$BIN/examples/echo/echo" "$BIN/perf/scale/scale" "$OUT/bin/"
 } >"$OUT/meta.txt"
 cat "$OUT/meta.txt"
 
-server_pid=""
-cleanup() {
-  if [[ -n $server_pid ]]; then kill -KILL "$server_pid" 2>/dev/null || true; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-next_port=$((20000 + RANDOM % 20000))
-fresh_port() {
-  while ss -Htan "( sport = :$next_port or dport = :$next_port )" | grep -q .; do
-    next_port=$((next_port + 1))
-  done
-  port=$next_port
-  next_port=$((next_port + 1))
-}
-
 start_server() {  # port log -> sets server_pid
   "${server_cpu[@]}" "$OUT/bin/echo" "--addr=tcp://127.0.0.1:$1" "--loops=$LOOPS" >"$2" 2>&1 &
   server_pid=$!  # taskset execs: $! is the server
-  local i
-  for ((i = 0; i < 100; i++)); do  # up to ~10 s
-    kill -0 "$server_pid" 2>/dev/null || return 1
-    grep -q listening "$2" && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
-stop_server() {
-  [[ -n $server_pid ]] || return 0
-  kill -TERM "$server_pid" 2>/dev/null || true
-  local i
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
+  server_started grep -q listening "$2"
 }
 
 fields=(ok failed client_s client_cps server_s server_cps srv_us_per_accept server_conns
@@ -131,7 +97,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
   log=$OUT/logs/r$rep
   if ! start_server "$port" "$log.server.log"; then
     echo "rep $rep: server did not start (see $log.server.log)" >&2
-    stop_server
+    stop_server 50
     failures=$((failures + 1))
     continue
   fi
@@ -139,7 +105,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
   timeout 300 "${client_cpu[@]}" "$OUT/bin/scale" "--addr=tcp://127.0.0.1:$port" \
     "--conns=$CONNS" "--per_proc=$PER_PROC" "--sources=$SOURCES" "--inflight=$INFLIGHT" "--max_queue=$MAX_QUEUE" \
     "--size=$SIZE" "--settle=$SETTLE" "--server_pid=$server_pid" >"$log.scale.log" 2>&1 || rc=$?
-  stop_server
+  stop_server 50
   sed 's/^/  /' "$log.scale.log"
   ((rc == 0)) || failures=$((failures + 1))
   line=$(grep -m1 '^result ' "$log.scale.log" || true)
