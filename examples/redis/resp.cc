@@ -1,5 +1,6 @@
 #include "examples/redis/resp.h"
 
+#include <charconv>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -71,6 +72,25 @@ RespParser::Result RespParser::Parse(absl::string_view in) {
 bool RespParser::ReadLength(absl::string_view in, char prefix, int64_t* value,
                             bool* ok) {
   *ok = true;
+  // Fast path, nearly every length: -?[0-9]{1,18} then CRLF, all buffered.
+  // It accepts a subset of what the general path does, with the same value.
+  {
+    size_t i = pos_ + 1;
+    const bool neg = i < in.size() && in[i] == '-';
+    if (neg) ++i;
+    const size_t first = i;
+    int64_t v = 0;
+    while (i < in.size() && i - first < 18 && in[i] >= '0' && in[i] <= '9') {
+      v = v * 10 + (in[i] - '0');
+      ++i;
+    }
+    if (i > first && i + 1 < in.size() && in[i] == '\r' && in[i + 1] == '\n' &&
+        i - pos_ <= limits_.max_inline) {
+      *value = neg ? -v : v;
+      pos_ = i + 2;
+      return true;
+    }
+  }
   const size_t limit = std::min(in.size(), pos_ + limits_.max_inline);
   const void* cr = std::memchr(in.data() + pos_, '\r', limit - pos_);
   if (cr == nullptr || static_cast<const char*>(cr) + 1 >= in.data() + in.size()) {
@@ -237,8 +257,25 @@ bool SplitInline(absl::string_view line, std::string* storage,
   }
 }
 
+namespace {
+
+// "<type><n>\r\n" in one append (absl::StrAppend would first grow the
+// string zero-filled, then overwrite it).
+void AppendHeader(std::string* out, char type, int64_t n) {
+  char buf[24];
+  buf[0] = type;
+  char* end = std::to_chars(buf + 1, buf + sizeof(buf) - 2, n).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  out->append(buf, static_cast<size_t>(end - buf));
+}
+
+}  // namespace
+
 void AppendSimple(std::string* out, absl::string_view s) {
-  absl::StrAppend(out, "+", s, "\r\n");
+  out->push_back('+');
+  out->append(s.data(), s.size());
+  out->append("\r\n", 2);
 }
 void AppendError(std::string* out, absl::string_view s) {
   // An error reply is one line: CR or LF inside the text (e.g. an echoed
@@ -248,18 +285,14 @@ void AppendError(std::string* out, absl::string_view s) {
   for (char c : s) out->push_back(c == '\r' || c == '\n' ? ' ' : c);
   out->append("\r\n", 2);
 }
-void AppendInt(std::string* out, int64_t v) {
-  absl::StrAppend(out, ":", v, "\r\n");
-}
+void AppendInt(std::string* out, int64_t v) { AppendHeader(out, ':', v); }
 void AppendBulk(std::string* out, absl::string_view s) {
-  absl::StrAppend(out, "$", s.size(), "\r\n");
+  AppendHeader(out, '$', static_cast<int64_t>(s.size()));
   out->append(s.data(), s.size());
   out->append("\r\n", 2);
 }
 void AppendNil(std::string* out) { out->append("$-1\r\n", 5); }
 void AppendNilArray(std::string* out) { out->append("*-1\r\n", 5); }
-void AppendArray(std::string* out, int64_t n) {
-  absl::StrAppend(out, "*", n, "\r\n");
-}
+void AppendArray(std::string* out, int64_t n) { AppendHeader(out, '*', n); }
 
 }  // namespace actnet::redis
