@@ -3,7 +3,6 @@
 // commands_server.cc.
 #include "examples/redis/commands.h"
 
-#include <cctype>
 #include <limits>
 
 #include "absl/container/flat_hash_map.h"
@@ -381,9 +380,9 @@ const CommandSpec* LookupCommand(absl::string_view name) {
   }();
   char lower[16];
   if (name.size() > sizeof(lower)) return nullptr;
-  for (size_t i = 0; i < name.size(); ++i) {
-    lower[i] = static_cast<char>(
-        std::tolower(static_cast<unsigned char>(name[i])));
+  for (size_t i = 0; i < name.size(); ++i) {  // ASCII, no locale lookup
+    const char c = name[i];
+    lower[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
   }
   auto it = index->find(absl::string_view(lower, name.size()));
   return it == index->end() ? nullptr : it->second;
