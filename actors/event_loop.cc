@@ -66,7 +66,8 @@ EventLoop::EventLoop(Engine* engine, uint32_t index,
       actors_(index),
       scratch_(new char[std::max<size_t>(options.read_buffer_size, kMaxDatagram)]),
       scratch_size_(options.read_buffer_size),
-      datagram_buffer_size_(std::max<size_t>(options.read_buffer_size, kMaxDatagram)) {
+      datagram_buffer_size_(std::max<size_t>(options.read_buffer_size, kMaxDatagram)),
+      busy_poll_ns_(absl::ToInt64Nanoseconds(options.busy_poll)) {
   now_ns_ = MonotonicNs();
 }
 
@@ -125,7 +126,7 @@ void EventLoop::Run() {
   io::PollEvent events[kMaxEvents];
   for (;;) {
     const int timeout = ComputeTimeout();
-    const int n = poller_->Wait(absl::MakeSpan(events, kMaxEvents), timeout);
+    const int n = WaitForEvents(absl::MakeSpan(events, kMaxEvents), timeout);
     if (timeout != 0) mailbox_->Unpark();
     now_ns_ = MonotonicNs();
     for (int i = 0; i < n; ++i) HandleEvent(events[i].token, events[i].events);
@@ -162,6 +163,19 @@ void EventLoop::Run() {
   timers_.Clear();
   engine_->OnLoopStopped();
   tls_current_loop = nullptr;
+}
+
+int EventLoop::WaitForEvents(absl::Span<io::PollEvent> events, int timeout) {
+  if (timeout != 0 && busy_poll_ns_ > 0) {
+    // Parked already: a message still arrives as the mailbox eventfd's
+    // readiness, which the zero-timeout polls report like any other event.
+    const int64_t until = MonotonicNs() + busy_poll_ns_;
+    do {
+      const int n = poller_->Wait(events, 0);
+      if (n != 0) return n;
+    } while (MonotonicNs() < until);
+  }
+  return poller_->Wait(events, timeout);
 }
 
 int EventLoop::ComputeTimeout() {

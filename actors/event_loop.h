@@ -103,6 +103,9 @@ class EventLoop {
 
   void Run();
   int ComputeTimeout();
+  // poller_->Wait, after up to options_.busy_poll of zero-timeout polls
+  // when it would block.
+  int WaitForEvents(absl::Span<io::PollEvent> events, int timeout);
   void HandleEvent(uint64_t token, uint32_t events);
   void Dispatch(Envelope& message);
   size_t ProcessMessages();
@@ -182,6 +185,7 @@ class EventLoop {
   std::unique_ptr<char[]> scratch_;
   size_t scratch_size_;           // bytes per stream read
   size_t datagram_buffer_size_;   // bytes per datagram read (>= 64 KiB)
+  const int64_t busy_poll_ns_;    // EngineOptions::busy_poll
   uint64_t truncated_datagrams_ = 0;
   uint64_t dropped_datagrams_ = 0;
   std::vector<std::pair<Listener*, int>> datagram_listeners_;

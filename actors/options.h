@@ -60,6 +60,13 @@ struct EngineOptions {
   size_t mailbox_batch = 256;
   // Spin iterations polling the mailbox before an idle loop parks.
   int idle_spins = 64;
+  // Before an idle loop blocks in epoll_wait, it polls (epoll_wait with a
+  // zero timeout) for up to this long. Zero (the default) blocks at once.
+  // A few tens of microseconds trade that much CPU for the cost of going
+  // to sleep and being woken when the next request is only microseconds
+  // away (pipelining clients, request/response with a fast peer); the
+  // spin is charged to the server either way, so measure it (perf/compare).
+  absl::Duration busy_poll = absl::ZeroDuration();
 };
 
 }  // namespace actnet

@@ -20,6 +20,8 @@ ABSL_FLAG(int, loops, 0, "event loops (0 = one per core)");
 ABSL_FLAG(std::string, lb, "round_robin",
           "load balancer: round_robin | least_conn | source_hash");
 ABSL_FLAG(bool, pin, false, "pin loop i to CPU i");
+ABSL_FLAG(int, busy_poll_us, 0,
+          "poll this many microseconds before an idle loop blocks (0 = block at once)");
 
 namespace {
 
@@ -45,6 +47,7 @@ int main(int argc, char** argv) {
   options.loops = absl::GetFlag(FLAGS_loops);
   options.balancer = *lb;
   options.pin_cpus = absl::GetFlag(FLAGS_pin);
+  options.busy_poll = absl::Microseconds(absl::GetFlag(FLAGS_busy_poll_us));
   actnet::Engine engine(options);
   for (absl::string_view url :
        absl::StrSplit(absl::GetFlag(FLAGS_addr), ',', absl::SkipEmpty())) {

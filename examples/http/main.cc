@@ -23,12 +23,15 @@ ABSL_FLAG(int, loops, 0, "event loops (0 = one per core)");
 ABSL_FLAG(int64_t, max_body, 1 << 20,
           "largest request body in bytes; larger ones get 413");
 ABSL_FLAG(bool, pin, false, "pin loop i to CPU i");
+ABSL_FLAG(int, busy_poll_us, 0,
+          "poll this many microseconds before an idle loop blocks (0 = block at once)");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   actnet::EngineOptions options;
   options.loops = absl::GetFlag(FLAGS_loops);
   options.pin_cpus = absl::GetFlag(FLAGS_pin);
+  options.busy_poll = absl::Microseconds(absl::GetFlag(FLAGS_busy_poll_us));
   actnet::Engine engine(options);
   actnet::http::Server server(
       engine, {.max_body = static_cast<size_t>(absl::GetFlag(FLAGS_max_body))});

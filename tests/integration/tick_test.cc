@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "actnet.h"
@@ -191,6 +192,69 @@ TEST_CASE("OnTick returning kClose closes the connection after flushing") {
   CHECK(s.log.reasons()[0].kind == CloseReason::Kind::kLocal);
   QuietPeriod();
   CHECK(s.ticks.load() == 3);
+}
+
+// EngineOptions::busy_poll: a loop that polls before blocking must still
+// see everything a blocking loop sees: socket readiness, timers, and
+// messages from other threads (parked, the mailbox wakes it by eventfd).
+struct MessageCounter : public LoggedHandler {
+  MessageCounter(ConnLog* log, std::atomic<int>* messages)
+      : LoggedHandler(log), messages_(messages) {}
+  Action OnData(Conn& conn) override {
+    conn.Write(conn.Next());
+    return Action::kNone;
+  }
+  Action OnMessage(Conn& conn, Envelope& message) override {
+    if (const int* n = message.As<int>()) {
+      messages_->fetch_add(*n);
+      conn.Write("m");
+    }
+    return Action::kNone;
+  }
+  std::atomic<int>* messages_;
+};
+
+TEST_CASE("with busy_poll, sockets, ticks and foreign messages are all served") {
+  const int fds_before = CountOpenFds();
+  {
+    EngineOptions options;
+    options.loops = 2;
+    options.busy_poll = absl::Microseconds(200);
+    Engine engine(options);
+    std::atomic<int> ticks{0};
+    std::atomic<int> messages{0};
+    ConnLog log;
+    engine.SetOnTick([&ticks](Engine&) {
+      ticks.fetch_add(1);
+      return absl::Milliseconds(20);
+    });
+    REQUIRE(engine
+                .Listen("tcp://127.0.0.1:0",
+                        [&log, &messages] {
+                          return std::make_unique<MessageCounter>(&log, &messages);
+                        })
+                .ok());
+    REQUIRE(engine.Start().ok());
+    Client client = Client::Connect(FirstAddress(engine));
+    REQUIRE(client.valid());
+    for (int i = 0; i < 50; ++i) REQUIRE(client.RoundTrip("poll " + std::to_string(i), Soon()));
+    // Idle gaps longer than the poll window: the loop blocks, then wakes.
+    std::this_thread::sleep_for(milliseconds(300));
+    CHECK(ticks.load() >= 5);
+    const std::vector<ActorRef> refs = log.opened_refs();
+    REQUIRE(refs.size() == 1);
+    for (int i = 0; i < 20; ++i) {
+      REQUIRE(engine.Tell<int>(refs[0], 1).ok());
+      std::string m;
+      CHECK(client.RecvExactly(1, &m, Soon()));
+      std::this_thread::sleep_for(milliseconds(2));
+    }
+    CHECK(messages.load() == 20);
+    CHECK(client.RoundTrip("after", Soon()));
+    engine.Stop();
+    CHECK(WaitWithin(engine, seconds(10)));
+  }
+  CheckNoFdLeak(fds_before);
 }
 
 }  // namespace
