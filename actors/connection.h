@@ -170,6 +170,10 @@ class Conn final : public Actor {
   bool peer_eof_ = false;     // read returned EOF: never read again
   bool shutdown_write_ = false;  // ShutdownWrite: FIN once output is flushed
   bool write_fin_sent_ = false;  // ... and it went out
+  // A clean hang-up (both directions shut) came while reading was paused:
+  // off the poller (level-triggered epoll would report it without end)
+  // until reading resumes, when the unread bytes and the EOF are read.
+  bool hup_parked_ = false;
   CloseReason pending_reason_;
 
   int64_t last_active_ns_ = 0;  // last byte read or written (idle timeout)

@@ -239,6 +239,15 @@ void EventLoop::HandleEvent(uint64_t token, uint32_t events) {
   if ((events & (io::kError | io::kHangup)) != 0 &&
       (events & (io::kReadable | io::kWritable)) == 0) {
     int err = io::SocketError(conn.fd());
+    if (err == 0 && conn.state_ == Conn::State::kOpen && !conn.peer_eof_ &&
+        (conn.user_paused_ || conn.read_paused_) && conn.out_.empty()) {
+      // Our FIN is out and the peer's has arrived, but reading is paused:
+      // bytes the peer sent before its FIN are still unread. Closing now
+      // would drop them; wait, off the poller, until reading resumes.
+      (void)poller_->Remove(conn.fd());
+      conn.hup_parked_ = true;
+      return;
+    }
     CloseNow(conn, err != 0 ? CloseReason{CloseReason::Kind::kError, err}
                    : conn.state_ == Conn::State::kClosing
                        ? conn.pending_reason_
@@ -724,6 +733,15 @@ void EventLoop::MarkDirty(Conn& conn) {
 }
 
 void EventLoop::SetInterest(Conn& conn, uint32_t interest) {
+  if (conn.hup_parked_) {
+    conn.interest_ = interest;
+    if ((interest & io::kReadable) == 0) return;
+    // Reading resumed: back on the poller, which reports the unread bytes
+    // and then the EOF.
+    conn.hup_parked_ = false;
+    (void)poller_->Add(conn.fd(), interest, ConnToken(conn.ref()));
+    return;
+  }
   if (interest == conn.interest_) return;
   conn.interest_ = interest;
   (void)poller_->Modify(conn.fd(), interest, ConnToken(conn.ref()));

@@ -228,5 +228,71 @@ TEST_CASE("ShutdownWrite sends FIN after queued output and keeps reading (edge-t
   CheckShutdownWrite(true);
 }
 
+// Regression (seen once in CI as a proxy that lost the tail of a reply):
+// with reading paused, level-triggered epoll reports the hang-up of a
+// connection whose two directions are both shut without EPOLLIN, and the
+// loop used to close it then, dropping the bytes the peer sent before its
+// FIN. The handler here shuts down its side and pauses reading at once;
+// the client sends 64 KiB and its FIN; reading resumes later on command.
+struct PausedShared {
+  ConnLog log;
+  std::atomic<size_t> received{0};
+  std::atomic<int> peer_closed{0};
+};
+
+class PausedHandler : public LoggedHandler {
+ public:
+  explicit PausedHandler(PausedShared* shared) : LoggedHandler(&shared->log), shared_(shared) {}
+  Action OnOpen(Conn& conn) override {
+    LoggedHandler::OnOpen(conn);
+    conn.PauseReading();
+    conn.ShutdownWrite();
+    return Action::kNone;
+  }
+  Action OnData(Conn& conn) override {
+    shared_->received.fetch_add(conn.Discard());
+    return Action::kNone;
+  }
+  Action OnPeerClosed(Conn& conn) override {
+    shared_->peer_closed.fetch_add(1);
+    return Action::kClose;
+  }
+  Action OnMessage(Conn& conn, Envelope& message) override {
+    if (message.Is<int>()) conn.ResumeReading();
+    return Action::kNone;
+  }
+
+ private:
+  PausedShared* shared_;
+};
+
+TEST_CASE("a hang-up while reading is paused keeps the unread bytes for when reading resumes") {
+  const int fds_before = CountOpenFds();
+  {
+    PausedShared shared;
+    auto owned = StartEngine<PausedHandler>(&shared, 1, false);
+    Engine& engine = *owned;
+    Client client = Client::Connect(FirstAddress(engine));
+    REQUIRE(client.valid());
+    std::string nothing;
+    CHECK(client.RecvUntilEof(&nothing, Soon()));  // the server's FIN
+    const size_t n = 64 * 1024;
+    REQUIRE(client.SendAll(std::string(n, 'p'), Soon()));
+    client.ShutdownWrite();
+    // Long enough for the loop to see the hang-up (several iterations).
+    std::this_thread::sleep_for(milliseconds(200));
+    CHECK(shared.log.closes() == 0);
+    CHECK(shared.received.load() == 0);
+    REQUIRE(engine.Tell<int>(shared.log.opened_refs().at(0), 1).ok());
+    REQUIRE(shared.log.WaitCloses(1));
+    CHECK(shared.received.load() == n);
+    CHECK(shared.peer_closed.load() == 1);
+    CHECK(shared.log.reasons().at(0).kind == CloseReason::Kind::kPeerClosed);
+    engine.Stop();
+    engine.Wait();
+  }
+  CheckNoFdLeak(fds_before);
+}
+
 }  // namespace
 }  // namespace actnet::integration
