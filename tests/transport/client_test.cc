@@ -244,14 +244,10 @@ TEST_SUITE("dial") {
       EchoServer server;
       // A bound socket that does not listen: SYNs to it get a RST, and
       // holding it keeps the port from being reused meanwhile.
-      Fd closed(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      REQUIRE(::bind(closed.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-      socklen_t len = sizeof(a);
-      ::getsockname(closed.get(), reinterpret_cast<sockaddr*>(&a), &len);
-      const std::string target = absl::StrCat("127.0.0.1:", ntohs(a.sin_port));
+      int closed_port = 0;
+      Fd closed = BindLoopback(0, &closed_port);
+      REQUIRE(closed.valid());
+      const std::string target = absl::StrCat("127.0.0.1:", closed_port);
       Record r;
       REQUIRE(server.engine.Dial("tcp://" + target, std::make_unique<Collector>(&r),
                                  r.Callback()).ok());
@@ -470,15 +466,10 @@ TEST_CASE("Enroll adopts connected sockets: a unix pair, a datagram pair and a T
     ::fcntl(sv[1], F_SETFL, O_NONBLOCK);
     EnrollAndTalk(engine, sv[0], sv[1], true);
 
-    Fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-    REQUIRE(::listen(listener.get(), 4) == 0);
-    socklen_t len = sizeof(a);
-    ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&a), &len);
-    Fd client = ConnectUrl(absl::StrCat("tcp://127.0.0.1:", ntohs(a.sin_port)));
+    int listen_port = 0;
+    Fd listener = BindLoopback(4, &listen_port);
+    REQUIRE(listener.valid());
+    Fd client = ConnectUrl(absl::StrCat("tcp://127.0.0.1:", listen_port));
     REQUIRE(client.valid());
     const int accepted = ::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
     REQUIRE(accepted >= 0);

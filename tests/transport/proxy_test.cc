@@ -84,15 +84,8 @@ std::string PumpThrough(int fd, const std::string& data, size_t chunk,
 class SlowEcho {
  public:
   SlowEcho() {
-    listener_ = Fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listener_.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-    REQUIRE(::listen(listener_.get(), 4) == 0);
-    socklen_t len = sizeof(a);
-    ::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    listener_ = BindLoopback(4, &port_);
+    REQUIRE(listener_.valid());
     thread_ = std::thread([this] { Serve(); });
   }
   ~SlowEcho() {
@@ -250,14 +243,9 @@ TEST_SUITE("proxy") {
   TEST_CASE("a backend's half-close is relayed: the client sees EOF and can still send") {
     // A backend that answers "hello", shuts down its side, and then
     // collects what the client still sends until the client's FIN.
-    Fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-    REQUIRE(::listen(listener.get(), 4) == 0);
-    socklen_t len = sizeof(a);
-    ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&a), &len);
+    int backend_port = 0;
+    Fd listener = BindLoopback(4, &backend_port);
+    REQUIRE(listener.valid());
     std::string received;
     std::atomic<bool> backend_saw_eof{false};
     std::thread backend([&] {
@@ -279,7 +267,7 @@ TEST_SUITE("proxy") {
         received.append(buf, static_cast<size_t>(n));
       }
     });
-    auto proxy = StartProxy("tcp://127.0.0.1:0", Tcp(ntohs(a.sin_port)));
+    auto proxy = StartProxy("tcp://127.0.0.1:0", Tcp(backend_port));
     REQUIRE(proxy != nullptr);
     Fd fd = ConnectUrl(Tcp(proxy->port()));
     REQUIRE(fd.valid());
@@ -300,14 +288,10 @@ TEST_SUITE("proxy") {
   }
 
   TEST_CASE("a backend that refuses closes the client's connection") {
-    Fd closed(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(closed.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-    socklen_t len = sizeof(a);
-    ::getsockname(closed.get(), reinterpret_cast<sockaddr*>(&a), &len);
-    auto proxy = StartProxy("tcp://127.0.0.1:0", Tcp(ntohs(a.sin_port)));
+    int closed_port = 0;
+    Fd closed = BindLoopback(0, &closed_port);  // bound, not listening
+    REQUIRE(closed.valid());
+    auto proxy = StartProxy("tcp://127.0.0.1:0", Tcp(closed_port));
     REQUIRE(proxy != nullptr);
     Fd fd = ConnectUrl(Tcp(proxy->port()));
     REQUIRE(fd.valid());

@@ -72,6 +72,11 @@ class Fd {
 Fd ConnectUrl(const std::string& url, std::string* error = nullptr,
               Clock::duration timeout = seconds(10));
 
+// A blocking TCP socket bound to 127.0.0.1 on a port the kernel picks,
+// listening with `backlog` if it is positive (else only bound: connects
+// to it are refused). Invalid on failure; *port is the port.
+Fd BindLoopback(int backlog, int* port);
+
 // Waits for `events` (POLLIN/POLLOUT) on fd until `deadline`.
 bool WaitReady(int fd, short events, Clock::time_point deadline);
 // Sends all of `data` on a non-blocking stream socket.
