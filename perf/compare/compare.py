@@ -158,13 +158,14 @@ class Server:
     def alive(self):
         return self.proc.poll() is None
 
-    def stop(self):
+    def stop(self, timeout=3):
+        """SIGTERM, up to `timeout` seconds, then SIGKILL (and its children)."""
         LIVE.discard(self)
         pids = tree(self.pid) if self.alive() else []
         if self.alive():
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=3)
+                self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

@@ -67,18 +67,6 @@ cp -f "$BIN/examples/echo/echo" "$BIN/perf/loadgen/loadgen" \
   machine_lines
 } >"$OUT/meta.txt"
 
-start_server() {  # name port log -> sets server_pid
-  local cmd
-  case $1 in
-    epoll) cmd=("$OUT/bin/epoll_echo" -p "$2") ;;
-    uv) cmd=("$OUT/bin/uv_echo" -p "$2") ;;
-    actnet) cmd=("$OUT/bin/echo" "--addr=tcp://127.0.0.1:$2" --loops=1) ;;
-  esac
-  taskset -c 0 "${cmd[@]}" >"$3" 2>&1 &  # taskset execs: $! is the server
-  server_pid=$!
-  server_started listening_on "$2"
-}
-
 fields=(conns size depth secs rps MBps p50_us p90_us p99_us p999_us max_us srv_cpu
   srv_us_per_op cli_cpu other_cpu steal errors)
 tsv=$OUT/results.tsv
@@ -105,7 +93,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
       run=$((run + 1))
       fresh_port
       tag="r$rep-c$conns-s$size-d$depth-$server"
-      if ! start_server "$server" "$port" "$OUT/logs/$tag.server.log"; then
+      if ! start_echo_server "$server" "$port" "$OUT/logs/$tag.server.log"; then
         echo "[$run/$runs] $tag: server did not start (see $OUT/logs/$tag.server.log)" >&2
         stop_server
         record "$rep" "$row" "$server" "$port" 98 /dev/null

@@ -178,15 +178,7 @@ def main():
 
 def stop_slow(srv):
     """SIGTERM and give valgrind time to write its output."""
-    from compare import LIVE
-    LIVE.discard(srv)
-    if srv.alive():
-        srv.proc.send_signal(signal.SIGTERM)
-        try:
-            srv.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            srv.proc.kill()
-            srv.proc.wait()
+    srv.stop(timeout=60)
 
 
 if __name__ == "__main__":

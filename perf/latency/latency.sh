@@ -79,17 +79,6 @@ cp -f "$BIN/examples/echo/echo" "$BIN/perf/loadgen/loadgen" "$BIN/perf/reference
   machine_lines
 } >"$OUT/meta.txt"
 
-start_server() {  # name port log -> sets server_pid
-  local cmd
-  case $1 in
-    epoll) cmd=("$OUT/bin/epoll_echo" -p "$2") ;;
-    actnet) cmd=("$OUT/bin/echo" "--addr=tcp://127.0.0.1:$2" --loops=1) ;;
-  esac
-  taskset -c 0 "${cmd[@]}" >"$3" 2>&1 &  # taskset execs: $! is the server
-  server_pid=$!
-  server_started listening_on "$2"
-}
-
 fields=(rps p50_us p90_us p99_us p999_us max_us srv_cpu srv_us_per_op cli_cpu other_cpu steal
   scheduled unfinished backlog_drops errors)
 tsv=$OUT/results.tsv
@@ -120,7 +109,7 @@ one_run() {  # rep server load_label rate -> appends a row, prints a line
   run=$((run + 1))
   fresh_port
   tag="r$rep-$server-$label"
-  if ! start_server "$server" "$port" "$OUT/logs/$tag.server.log"; then
+  if ! start_echo_server "$server" "$port" "$OUT/logs/$tag.server.log"; then
     echo "[$run/$runs] $tag: server did not start" >&2
     stop_server
     (IFS=$'\t'; echo "$rep	$server	$label	$rate	98") >>"$tsv"

@@ -10,6 +10,9 @@
 #   stop_server [TENTHS]       SIGTERM, up to TENTHS/10 s (default 2 s),
 #                              then SIGKILL; reaps it
 #   machine_lines              nproc, cpu and kernel lines for meta files
+#   start_echo_server NAME PORT LOG
+#                              epoll | uv | actnet (1 loop) from $OUT/bin,
+#                              pinned to CPU 0; returns once it listens
 
 server_pid=""
 bench_cleanup() {
@@ -56,4 +59,17 @@ machine_lines() {
   echo "nproc: $(nproc)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
   echo "kernel: $(uname -r)"
+}
+
+start_echo_server() {
+  local cmd
+  case $1 in
+    epoll) cmd=("$OUT/bin/epoll_echo" -p "$2") ;;
+    uv) cmd=("$OUT/bin/uv_echo" -p "$2") ;;
+    actnet) cmd=("$OUT/bin/echo" "--addr=tcp://127.0.0.1:$2" --loops=1) ;;
+    *) echo "unknown echo server '$1'" >&2; return 1 ;;
+  esac
+  taskset -c 0 "${cmd[@]}" >"$3" 2>&1 &  # taskset execs: $! is the server
+  server_pid=$!
+  server_started listening_on "$2"
 }
