@@ -1,5 +1,6 @@
 #include "actors/ring.h"
 
+#include <algorithm>
 #include <bit>
 #include <new>
 
@@ -9,7 +10,9 @@ MpscRing::MpscRing(size_t capacity, size_t max_producers, size_t max_claim)
     : mask_(capacity - 1),
       shift_(std::countr_zero(capacity)),
       max_claim_(max_claim),
-      reserve_(max_producers * max_claim) {
+      reserve_(max_producers * max_claim),
+      prefetch_ahead_(std::min<int64_t>(kPrefetchAhead,
+                                        static_cast<int64_t>(reserve_))) {
   ACTNET_CHECK_MSG(std::has_single_bit(capacity),
                    "ring capacity must be a power of two");
   ACTNET_CHECK_MSG(max_producers >= 1 && max_claim >= 1, "empty ring config");

@@ -31,6 +31,9 @@
 
 ABSL_FLAG(int, reps, 5, "repetitions of every case (round-robin)");
 ABSL_FLAG(int, case_ms, 200, "duration of one run of one case, ms");
+ABSL_FLAG(std::string, only, "",
+          "run only the throughput cases whose name contains this text "
+          "(and skip ping-pong and sleeping-consumer runs); for profiling");
 ABSL_FLAG(int, spin_us, 20,
           "sleeping-consumer runs: how long an idle consumer keeps polling "
           "before it parks");
@@ -229,10 +232,17 @@ int Main() {
   const auto spin = std::chrono::microseconds(absl::GetFlag(FLAGS_spin_us));
   const auto gap = std::chrono::microseconds(absl::GetFlag(FLAGS_gap_us));
   std::vector<Case> cases = ThroughputCases();
+  const std::string only = absl::GetFlag(FLAGS_only);
+  if (!only.empty()) {
+    std::erase_if(cases, [&](const Case& c) {
+      return c.name.find(only) == std::string::npos;
+    });
+  }
   Samples mmsgs, latency, sleep;
   for (int rep = 0; rep < reps; ++rep) {
     std::fprintf(stderr, "repetition %d/%d\n", rep + 1, reps);
     for (const Case& c : cases) mmsgs[c.name].push_back(c.run(duration));
+    if (!only.empty()) continue;
     for (int link = 0; link < 2; ++link) {
       const std::vector<uint32_t> rtt =
           link == 0 ? RunPingPong<RingLink>(duration)
@@ -279,6 +289,7 @@ int Main() {
               "min – max\n\n", reps, absl::GetFlag(FLAGS_case_ms));
   std::printf("| case | median | min – max | unit |\n|---|---:|---|---|\n");
   for (const Case& c : cases) PrintRow(c.name, mmsgs[c.name], "Mmsg/s");
+  if (!only.empty()) return 0;
 
   std::printf("\n## Ping-pong round trip (ns), pinned 0/1, busy-polling\n\n");
   std::printf("| case | median | min – max | unit |\n|---|---:|---|---|\n");
