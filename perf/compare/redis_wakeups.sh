@@ -25,12 +25,12 @@ BAZEL=(bazel ${BAZEL_OUTPUT_BASE:+--output_base="$BAZEL_OUTPUT_BASE"})
 ACTNET=$("${BAZEL[@]}" info -c opt bazel-bin)/examples/redis/redis
 EVENTS=raw_syscalls:sys_enter,context-switches,syscalls:sys_enter_epoll_wait
 TMP=$(mktemp -d)
-trap 'bench_cleanup; rm -rf "$TMP"' EXIT
+trap 'bench_cleanup; rm -rf "$TMP"' EXIT  # bench.sh's trap, plus $TMP
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 run() {  # run NAME: one server, one client run, one result line
-  local name=$1 pid perf_pid t0 t1 rate
+  local name=$1 perf_pid t0 t1 rate
   fresh_port  # sets $port
   if [[ $name == redis-server ]]; then
     taskset -c 0 redis-server --save "" --appendonly no --port "$port" \
@@ -39,14 +39,13 @@ run() {  # run NAME: one server, one client run, one result line
     taskset -c 0 "$ACTNET" --addr="tcp://127.0.0.1:$port" --loops=1 \
       ${ACTNET_FLAGS:-} >/dev/null 2>&1 &
   fi
-  pid=$!
-  server_pid=$pid  # bench_cleanup kills it if this script dies
-  for _ in $(seq 100); do
-    redis-cli -p "$port" ping >/dev/null 2>&1 && break
-    sleep 0.1
-  done
-  t0=$(cpu_ticks "$pid")
-  perf stat -x, -e "$EVENTS" -p "$pid" -o "$TMP/server" &
+  server_pid=$!  # taskset execs: $! is the server
+  if ! server_started listening_on "$port"; then
+    echo "$name did not start listening on port $port" >&2
+    exit 1
+  fi
+  t0=$(cpu_ticks "$server_pid")
+  perf stat -x, -e "$EVENTS" -p "$server_pid" -o "$TMP/server" &
   perf_pid=$!
   sleep 0.3
   rate=$(timeout 120 taskset -c 1 perf stat -x, -e task-clock -o "$TMP/client" \
@@ -55,10 +54,8 @@ run() {  # run NAME: one server, one client run, one result line
     sed 's/.*: \([0-9.]*\) requests.*/\1/')
   kill -INT "$perf_pid"
   wait "$perf_pid" 2>/dev/null || true
-  t1=$(cpu_ticks "$pid")
-  kill "$pid"
-  wait "$pid" 2>/dev/null || true
-  server_pid=
+  t1=$(cpu_ticks "$server_pid")
+  stop_server
   awk -F, -v name="$name" -v rate="$rate" -v n="$N" \
       -v cpu_us="$(( (t1 - t0) * 1000000 / $(getconf CLK_TCK) ))" \
       -v client_ms="$(awk -F, '/task-clock/ {print $1}' "$TMP/client")" '

@@ -1,6 +1,7 @@
 # Shell helpers shared by the perf/ drivers (compare/compare_echo.sh,
-# latency/latency.sh, scale/scale.sh). Sourced, not run. One server at a
-# time, in $server_pid; it is killed if the driver exits early.
+# compare/redis_wakeups.sh, latency/latency.sh, scale/scale.sh). Sourced, not
+# run. One server at a time, in $server_pid; it is killed if the driver exits
+# early.
 #
 #   fresh_port                 sets $port to a loopback port nobody uses
 #   server_started CHECK...    after `cmd & server_pid=$!`: waits up to 10 s
