@@ -31,6 +31,7 @@
 #include "absl/time/time.h"
 #include "actors/actor.h"
 #include "actors/admission.h"
+#include "actors/coalesce.h"
 #include "actors/connection.h"
 #include "actors/envelope_queue.h"
 #include "actors/mailbox.h"
@@ -104,7 +105,7 @@ class EventLoop {
   void Run();
   int ComputeTimeout();
   // poller_->Wait, after up to options_.busy_poll of zero-timeout polls
-  // when it would block.
+  // or a coalescing window (options_.coalesce) when it would block.
   int WaitForEvents(absl::Span<io::PollEvent> events, int timeout);
   void HandleEvent(uint64_t token, uint32_t events);
   void Dispatch(Envelope& message);
@@ -186,6 +187,7 @@ class EventLoop {
   size_t scratch_size_;           // bytes per stream read
   size_t datagram_buffer_size_;   // bytes per datagram read (>= 64 KiB)
   const int64_t busy_poll_ns_;    // EngineOptions::busy_poll
+  CoalescePolicy coalesce_;       // EngineOptions::coalesce
   uint64_t truncated_datagrams_ = 0;
   uint64_t dropped_datagrams_ = 0;
   std::vector<std::pair<Listener*, int>> datagram_listeners_;

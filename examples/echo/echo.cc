@@ -22,6 +22,8 @@ ABSL_FLAG(std::string, lb, "round_robin",
 ABSL_FLAG(bool, pin, false, "pin loop i to CPU i");
 ABSL_FLAG(int, busy_poll_us, 0,
           "poll this many microseconds before an idle loop blocks (0 = block at once)");
+ABSL_FLAG(int, coalesce_us, -1,
+          "wake-up coalescing window in microseconds (0 = off, -1 = the engine's default)");
 
 namespace {
 
@@ -48,6 +50,9 @@ int main(int argc, char** argv) {
   options.balancer = *lb;
   options.pin_cpus = absl::GetFlag(FLAGS_pin);
   options.busy_poll = absl::Microseconds(absl::GetFlag(FLAGS_busy_poll_us));
+  if (absl::GetFlag(FLAGS_coalesce_us) >= 0) {
+    options.coalesce = absl::Microseconds(absl::GetFlag(FLAGS_coalesce_us));
+  }
   actnet::Engine engine(options);
   for (absl::string_view url :
        absl::StrSplit(absl::GetFlag(FLAGS_addr), ',', absl::SkipEmpty())) {

@@ -25,6 +25,8 @@ ABSL_FLAG(int64_t, max_body, 1 << 20,
 ABSL_FLAG(bool, pin, false, "pin loop i to CPU i");
 ABSL_FLAG(int, busy_poll_us, 0,
           "poll this many microseconds before an idle loop blocks (0 = block at once)");
+ABSL_FLAG(int, coalesce_us, -1,
+          "wake-up coalescing window in microseconds (0 = off, -1 = the engine's default)");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -32,6 +34,9 @@ int main(int argc, char** argv) {
   options.loops = absl::GetFlag(FLAGS_loops);
   options.pin_cpus = absl::GetFlag(FLAGS_pin);
   options.busy_poll = absl::Microseconds(absl::GetFlag(FLAGS_busy_poll_us));
+  if (absl::GetFlag(FLAGS_coalesce_us) >= 0) {
+    options.coalesce = absl::Microseconds(absl::GetFlag(FLAGS_coalesce_us));
+  }
   actnet::Engine engine(options);
   actnet::http::Server server(
       engine, {.max_body = static_cast<size_t>(absl::GetFlag(FLAGS_max_body))});

@@ -22,6 +22,8 @@ ABSL_FLAG(int, loops, 0, "event loops, one keyspace shard each (0 = per core)");
 ABSL_FLAG(bool, pin, false, "pin loop i to CPU i");
 ABSL_FLAG(int, busy_poll_us, 0,
           "poll this many microseconds before an idle loop blocks (0 = block at once)");
+ABSL_FLAG(int, coalesce_us, -1,
+          "wake-up coalescing window in microseconds (0 = off, -1 = the engine's default)");
 ABSL_FLAG(int64_t, max_bulk, 64 << 20, "largest bulk string accepted, bytes");
 ABSL_FLAG(int, max_in_flight, 1024, "unanswered requests per connection");
 
@@ -35,6 +37,9 @@ int main(int argc, char** argv) {
   }
   options.pin_cpus = absl::GetFlag(FLAGS_pin);
   options.busy_poll = absl::Microseconds(absl::GetFlag(FLAGS_busy_poll_us));
+  if (absl::GetFlag(FLAGS_coalesce_us) >= 0) {
+    options.coalesce = absl::Microseconds(absl::GetFlag(FLAGS_coalesce_us));
+  }
   actnet::Engine engine(options);
 
   actnet::redis::ServerOptions server;

@@ -6,10 +6,11 @@
 #   perf/compare/redis_wakeups.sh                      # set -P16, REPS=2
 #   ROW="get 1 150000" REPS=3 perf/compare/redis_wakeups.sh
 #   ACTNET_FLAGS=--busy_poll_us=50 perf/compare/redis_wakeups.sh
+#   ACTNET_FLAGS=";--coalesce_us=0" perf/compare/redis_wakeups.sh  # default vs flag
 #
 # ROW is "COMMAND PIPELINE REQUESTS". Each repetition runs redis-server
 # (--save "" --appendonly no) and then actnet's examples/redis (--loops=1
-# $ACTNET_FLAGS), each fresh on its own loopback port, pinned to CPU 0, with
+# plus each ';'-separated variant of $ACTNET_FLAGS in turn), each fresh on its own loopback port, pinned to CPU 0, with
 # redis-benchmark -c 50 pinned to CPU 1. Needs perf with syscall
 # tracepoints (perf_event_paranoid <= 1 or root), redis-server,
 # redis-benchmark, redis-cli, taskset, bazel. Bounded: every client run is
@@ -29,15 +30,15 @@ trap 'bench_cleanup; rm -rf "$TMP"' EXIT  # bench.sh's trap, plus $TMP
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-run() {  # run NAME: one server, one client run, one result line
-  local name=$1 perf_pid t0 t1 rate
+run() {  # run NAME [FLAGS]: one server, one client run, one result line
+  local name=$1 flags=${2:-} perf_pid t0 t1 rate
   fresh_port  # sets $port
   if [[ $name == redis-server ]]; then
     taskset -c 0 redis-server --save "" --appendonly no --port "$port" \
       --bind 127.0.0.1 >/dev/null 2>&1 &
   else
     taskset -c 0 "$ACTNET" --addr="tcp://127.0.0.1:$port" --loops=1 \
-      ${ACTNET_FLAGS:-} >/dev/null 2>&1 &
+      $flags >/dev/null 2>&1 &
   fi
   server_pid=$!  # taskset execs: $! is the server
   if ! server_started listening_on "$port"; then
@@ -67,11 +68,15 @@ run() {  # run NAME: one server, one client run, one result line
     }' "$TMP/server"
 }
 
-echo "row: redis-benchmark -c 50 -t $CMD -P $PIPE -n $N; actnet flags: ${ACTNET_FLAGS:-none}"
+echo "row: redis-benchmark -c 50 -t $CMD -P $PIPE -n $N; actnet flag variants: ${ACTNET_FLAGS:-none}"
 echo
 echo "| server | requests/s | server µs CPU/req | syscalls/req | epoll_waits/req | context switches/req | client µs CPU/req |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
 for ((rep = 0; rep < REPS; rep++)); do
   run redis-server
-  run actnet
+  IFS=';' read -r -a variants <<<"${ACTNET_FLAGS:-}"
+  ((${#variants[@]})) || variants=("")
+  for flags in "${variants[@]}"; do
+    run "actnet${flags:+ $flags}" "$flags"
+  done
 done
