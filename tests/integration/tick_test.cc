@@ -194,9 +194,10 @@ TEST_CASE("OnTick returning kClose closes the connection after flushing") {
   CHECK(s.ticks.load() == 3);
 }
 
-// EngineOptions::busy_poll: a loop that polls before blocking must still
-// see everything a blocking loop sees: socket readiness, timers, and
-// messages from other threads (parked, the mailbox wakes it by eventfd).
+// EngineOptions::busy_poll and EngineOptions::coalesce: a loop that polls,
+// or sleeps a coalescing window, before blocking must still see everything
+// a blocking loop sees: socket readiness from many clients at once, timers,
+// and messages from other threads (parked, the mailbox wakes it by eventfd).
 struct MessageCounter : public LoggedHandler {
   MessageCounter(ConnLog* log, std::atomic<int>* messages)
       : LoggedHandler(log), messages_(messages) {}
@@ -214,12 +215,10 @@ struct MessageCounter : public LoggedHandler {
   std::atomic<int>* messages_;
 };
 
-TEST_CASE("with busy_poll, sockets, ticks and foreign messages are all served") {
+void ServeEverything(EngineOptions options) {
   const int fds_before = CountOpenFds();
   {
-    EngineOptions options;
     options.loops = 2;
-    options.busy_poll = absl::Microseconds(200);
     Engine engine(options);
     std::atomic<int> ticks{0};
     std::atomic<int> messages{0};
@@ -238,11 +237,29 @@ TEST_CASE("with busy_poll, sockets, ticks and foreign messages are all served") 
     Client client = Client::Connect(FirstAddress(engine));
     REQUIRE(client.valid());
     for (int i = 0; i < 50; ++i) REQUIRE(client.RoundTrip("poll " + std::to_string(i), Soon()));
+    // Many clients at once, so events arrive while a loop polls or sleeps
+    // a window (a coalescing window then gathers several).
+    constexpr int kClients = 16;
+    std::atomic<int> round_trips{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kClients; ++t) {
+      threads.emplace_back([&engine, &round_trips, t] {
+        Client c = Client::Connect(FirstAddress(engine));
+        if (!c.valid()) return;
+        for (int i = 0; i < 200; ++i) {
+          if (!c.RoundTrip("c" + std::to_string(t) + "/" + std::to_string(i), Soon())) return;
+          round_trips.fetch_add(1);
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    CHECK(round_trips.load() == kClients * 200);
+    REQUIRE(log.WaitCloses(kClients));
     // Idle gaps longer than the poll window: the loop blocks, then wakes.
     std::this_thread::sleep_for(milliseconds(300));
     CHECK(ticks.load() >= 5);
     const std::vector<ActorRef> refs = log.opened_refs();
-    REQUIRE(refs.size() == 1);
+    REQUIRE(refs.size() == 1 + kClients);
     for (int i = 0; i < 20; ++i) {
       REQUIRE(engine.Tell<int>(refs[0], 1).ok());
       std::string m;
@@ -255,6 +272,18 @@ TEST_CASE("with busy_poll, sockets, ticks and foreign messages are all served") 
     CHECK(WaitWithin(engine, seconds(10)));
   }
   CheckNoFdLeak(fds_before);
+}
+
+TEST_CASE("with busy_poll, sockets, ticks and foreign messages are all served") {
+  EngineOptions options;
+  options.busy_poll = absl::Microseconds(200);
+  ServeEverything(options);
+}
+
+TEST_CASE("with coalescing windows, sockets, ticks and foreign messages are all served") {
+  EngineOptions options;
+  options.coalesce = absl::Microseconds(100);
+  ServeEverything(options);
 }
 
 }  // namespace
