@@ -28,6 +28,9 @@ namespace actnet {
 class CoalescePolicy {
  public:
   static constexpr uint32_t kMaxBackoff = 256;
+  // A poll that finds fewer events ready than this is a trickle: the loop
+  // sleeps the window before handling them. More, and it takes them at once.
+  static constexpr int kTrickle = 4;
 
   // window_ns <= 0 disables coalescing.
   explicit CoalescePolicy(int64_t window_ns) : window_ns_(window_ns) {}

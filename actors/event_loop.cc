@@ -183,14 +183,29 @@ int EventLoop::WaitForEvents(absl::Span<io::PollEvent> events, int timeout) {
       if (n != 0) return n;
     } while (MonotonicNs() < until);
   } else if (timeout != 0 && coalesce_.ShouldCoalesce()) {
-    // Parked already: messages sent meanwhile write the mailbox eventfd,
-    // which the poll after the window reports.
+    // A loop that finds kTrickle or more events ready takes them at once
+    // (a saturated loop must never sleep); fewer is a trickle, and the
+    // window gathers more before any of them is handled. Parked already:
+    // messages sent meanwhile write the mailbox eventfd, which polls report.
+    const int ready = poller_->Wait(events, 0);
+    if (ready >= CoalescePolicy::kTrickle) return ready;
     int64_t window = coalesce_.window_ns();
     if (timeout > 0) window = std::min<int64_t>(window, int64_t{timeout} * 1'000'000);
     struct timespec ts = {static_cast<time_t>(window / 1'000'000'000),
                           static_cast<long>(window % 1'000'000'000)};
     clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);  // EINTR: poll early
-    const int n = poller_->Wait(events, 0);
+    const int more = poller_->Wait(events.subspan(ready), 0);
+    // A level-triggered fd from the first poll is reported again: merge.
+    int n = ready;
+    for (int i = ready; i < ready + more; ++i) {
+      int j = 0;
+      while (j < ready && events[j].token != events[i].token) ++j;
+      if (j < ready) {
+        events[j].events |= events[i].events;
+      } else {
+        events[n++] = events[i];
+      }
+    }
     coalesce_.Gathered(n);
     if (n != 0) return n;
   }

@@ -12,7 +12,8 @@
 # $OUT/results.tsv. Then summarize_echo.py writes $OUT/summary.md.
 #
 # Knobs (environment): REPS, DUR, WARM, ROWS ("100:16:1 ..."), SERVERS
-# (subset of "epoll uv actnet"), OUT (default perf/out/<timestamp>),
+# (subset of "epoll uv actnet actnet-nc"; actnet-nc is actnet without wake-up
+# coalescing, --coalesce_us=0), OUT (default perf/out/<timestamp>),
 # MAX_OTHER (summarise only runs whose other_cpu, in cores, is at most this;
 # re-summarise later with summarize_echo.py RESULTS.tsv META.txt 0.2).
 # Only loopback is used and only PIDs this script started are signalled.
@@ -36,7 +37,7 @@ mkdir -p "$OUT/bin" "$OUT/logs"
 read -r -a rows <<<"$ROWS"
 read -r -a servers <<<"$SERVERS"
 for s in "${servers[@]}"; do
-  case $s in epoll | uv | actnet) ;; *) echo "unknown server '$s'" >&2; exit 2 ;; esac
+  case $s in epoll | uv | actnet | actnet-nc) ;; *) echo "unknown server '$s'" >&2; exit 2 ;; esac
 done
 if [[ ${servers[0]} != epoll ]]; then
   echo "note: ratios are against 'epoll'; keep it in SERVERS for them" >&2

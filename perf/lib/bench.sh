@@ -12,7 +12,8 @@
 #                              then SIGKILL; reaps it
 #   machine_lines              nproc, cpu and kernel lines for meta files
 #   start_echo_server NAME PORT LOG
-#                              epoll | uv | actnet (1 loop) from $OUT/bin,
+#                              epoll | uv | actnet (1 loop) | actnet-nc (1
+#                              loop, --coalesce_us=0) from $OUT/bin,
 #                              pinned to CPU 0; returns once it listens
 
 server_pid=""
@@ -68,6 +69,7 @@ start_echo_server() {
     epoll) cmd=("$OUT/bin/epoll_echo" -p "$2") ;;
     uv) cmd=("$OUT/bin/uv_echo" -p "$2") ;;
     actnet) cmd=("$OUT/bin/echo" "--addr=tcp://127.0.0.1:$2" --loops=1) ;;
+    actnet-nc) cmd=("$OUT/bin/echo" "--addr=tcp://127.0.0.1:$2" --loops=1 --coalesce_us=0) ;;
     *) echo "unknown echo server '$1'" >&2; return 1 ;;
   esac
   taskset -c 0 "${cmd[@]}" >"$3" 2>&1 &  # taskset execs: $! is the server
