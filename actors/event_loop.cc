@@ -185,10 +185,12 @@ int EventLoop::WaitForEvents(absl::Span<io::PollEvent> events, int timeout) {
   } else if (timeout != 0 && coalesce_.ShouldCoalesce()) {
     // A loop that finds kTrickle or more events ready takes them at once
     // (a saturated loop must never sleep); fewer is a trickle, and the
-    // window gathers more before any of them is handled. Parked already:
-    // messages sent meanwhile write the mailbox eventfd, which polls report.
+    // window gathers more before any of them is handled.
     const int ready = poller_->Wait(events, 0);
     if (ready >= CoalescePolicy::kTrickle) return ready;
+    // Unparked for the window: other loops' messages meanwhile are taken
+    // after it without an eventfd write each.
+    mailbox_->Unpark();
     int64_t window = coalesce_.window_ns();
     if (timeout > 0) window = std::min<int64_t>(window, int64_t{timeout} * 1'000'000);
     struct timespec ts = {static_cast<time_t>(window / 1'000'000'000),
@@ -206,8 +208,13 @@ int EventLoop::WaitForEvents(absl::Span<io::PollEvent> events, int timeout) {
         events[n++] = events[i];
       }
     }
-    coalesce_.Gathered(n);
-    if (n != 0) return n;
+    const bool messages = mailbox_->HasPending();
+    coalesce_.Gathered(n + (messages ? 1 : 0));
+    if (n != 0 || messages) return n;
+    // Nothing came: park again (re-checking the stop flag and the next
+    // timer deadline) and block.
+    timeout = ComputeTimeout();
+    if (timeout == 0) return 0;
   }
   return poller_->Wait(events, timeout);
 }

@@ -8,8 +8,8 @@
 # Every repetition (server order rotated each time):
 #   1. peak: for each server, //perf/loadgen closed loop ($CONNS connections,
 #      $SIZE bytes, depth 1) for DUR seconds: its echoes per second;
-#   2. P = the lower of the two peaks of this repetition (so every offered
-#      rate is one both servers were seen to sustain);
+#   2. P = the lowest of the peaks of this repetition (so every offered
+#      rate is one every server was seen to sustain);
 #   3. for each load L in $LOADS and each server: loadgen --rate=L% of P,
 #      open loop (requests on a fixed schedule whatever the server does,
 #      latency from the scheduled send time, late requests waited for
@@ -20,7 +20,8 @@
 # $OUT/latency.md, also written to $DOC (default docs/latency.md; empty = no).
 #
 # Knobs (environment): REPS, DUR, WARM, CONNS, SIZE, LOADS (percent of P),
-# SERVERS (subset of "epoll actnet"), DRAIN, QUIET_MAX and QUIET_WAIT (before
+# SERVERS (subset of "epoll actnet actnet-nc"; actnet-nc is actnet with
+# --coalesce_us=0), DRAIN, QUIET_MAX and QUIET_WAIT (before
 # each repetition wait up to QUIET_WAIT s, in 1 s samples of /proc/stat,
 # for the machine's busy CPU to drop to QUIET_MAX cores; then go on
 # regardless: the "other cores" columns say how disturbed each run was),
@@ -52,7 +53,7 @@ mkdir -p "$OUT/bin" "$OUT/logs"
 read -r -a loads <<<"$LOADS"
 read -r -a servers <<<"$SERVERS"
 for s in "${servers[@]}"; do
-  case $s in epoll | actnet) ;; *) echo "unknown server '$s'" >&2; exit 2 ;; esac
+  case $s in epoll | actnet | actnet-nc) ;; *) echo "unknown server '$s'" >&2; exit 2 ;; esac
 done
 for tool in taskset ss python3 timeout bazel; do
   command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 2; }
@@ -202,7 +203,7 @@ for s in servers:
           f"{med(vals(s, 'peak', 'p99_us'), 1)} | {med(vals(s, 'peak', 'srv_us_per_op'), 2)} | "
           f"{med(vals(s, 'peak', 'srv_cpu'), 2)} | {med(vals(s, 'peak', 'other_cpu'), 2)} |")
 print()
-print("P (per repetition, the lower of the two peaks): "
+print("P (per repetition, the lowest of the peaks): "
       + ", ".join(f"{int(float(r['target_rps']) * 100 / int(loads[0])):,}"
                   for r in rows if r["load"] == loads[0] and r["server"] == servers[0])
       + " echoes/s (from the first load's rate).")
