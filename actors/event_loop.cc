@@ -70,7 +70,8 @@ EventLoop::EventLoop(Engine* engine, uint32_t index,
       scratch_size_(options.read_buffer_size),
       datagram_buffer_size_(std::max<size_t>(options.read_buffer_size, kMaxDatagram)),
       busy_poll_ns_(absl::ToInt64Nanoseconds(options.busy_poll)),
-      coalesce_(busy_poll_ns_ > 0 ? 0 : absl::ToInt64Nanoseconds(options.coalesce)) {
+      coalesce_(busy_poll_ns_ > 0 ? 0 : absl::ToInt64Nanoseconds(options.coalesce),
+                options.coalesce_min_busy_percent) {
   now_ns_ = MonotonicNs();
 }
 
@@ -134,9 +135,16 @@ void EventLoop::Run() {
   io::PollEvent events[kMaxEvents];
   for (;;) {
     const int timeout = ComputeTimeout();
+    // Coalescing needs the loop's load: the time it spends waiting.
+    const int64_t wait_from =
+        timeout != 0 && coalesce_.window_ns() > 0 ? MonotonicNs() : -1;
     const int n = WaitForEvents(absl::MakeSpan(events, kMaxEvents), timeout);
     if (timeout != 0) mailbox_->Unpark();
     now_ns_ = MonotonicNs();
+    if (coalesce_.window_ns() > 0) {
+      if (wait_from >= 0) coalesce_.RecordIdle(now_ns_ - wait_from);
+      coalesce_.Observe(now_ns_);
+    }
     for (int i = 0; i < n; ++i) HandleEvent(events[i].token, events[i].events);
     if (!read_again_.empty()) {
       std::vector<ActorRef> again;

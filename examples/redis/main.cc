@@ -24,6 +24,9 @@ ABSL_FLAG(int, busy_poll_us, 0,
           "poll this many microseconds before an idle loop blocks (0 = block at once)");
 ABSL_FLAG(int, coalesce_us, -1,
           "wake-up coalescing window in microseconds (0 = off, -1 = the engine's default)");
+ABSL_FLAG(int, coalesce_min_busy, -1,
+          "coalesce only while the loop is busy this percent of the time "
+          "(-1 = the engine's default)");
 ABSL_FLAG(int64_t, max_bulk, 64 << 20, "largest bulk string accepted, bytes");
 ABSL_FLAG(int, max_in_flight, 1024, "unanswered requests per connection");
 
@@ -39,6 +42,9 @@ int main(int argc, char** argv) {
   options.busy_poll = absl::Microseconds(absl::GetFlag(FLAGS_busy_poll_us));
   if (absl::GetFlag(FLAGS_coalesce_us) >= 0) {
     options.coalesce = absl::Microseconds(absl::GetFlag(FLAGS_coalesce_us));
+  }
+  if (absl::GetFlag(FLAGS_coalesce_min_busy) >= 0) {
+    options.coalesce_min_busy_percent = absl::GetFlag(FLAGS_coalesce_min_busy);
   }
   actnet::Engine engine(options);
 

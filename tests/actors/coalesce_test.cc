@@ -1,5 +1,6 @@
 // CoalescePolicy: when an event loop sleeps a coalescing window before
-// blocking, and how it backs off when windows gather nothing to batch.
+// blocking: only while it is loaded (busy share with hysteresis), and how
+// it backs off when windows gather nothing to batch.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "actors/coalesce.h"
 
@@ -7,6 +8,24 @@
 
 namespace actnet {
 namespace {
+
+constexpr int64_t kPeriod = CoalescePolicy::kPeriodNs;
+
+// One period in which the loop waited `idle_percent` of the time.
+void Period(CoalescePolicy& policy, int64_t* now, int idle_percent) {
+  policy.Observe(*now);
+  policy.RecordIdle(kPeriod * idle_percent / 100);
+  *now += kPeriod;
+  policy.Observe(*now);
+}
+
+CoalescePolicy LoadedPolicy(int64_t window_ns) {
+  CoalescePolicy policy(window_ns);
+  int64_t now = 1'000;
+  Period(policy, &now, 0);
+  REQUIRE(policy.loaded());
+  return policy;
+}
 
 // Blocking waits until the policy asks for the next window (0 = at once).
 int WaitsUntilNextWindow(CoalescePolicy& policy) {
@@ -16,8 +35,8 @@ int WaitsUntilNextWindow(CoalescePolicy& policy) {
 }
 
 TEST_CASE("a zero or negative window never coalesces") {
-  CoalescePolicy off(0);
-  CoalescePolicy negative(-5);
+  CoalescePolicy off = LoadedPolicy(0);
+  CoalescePolicy negative = LoadedPolicy(-5);
   for (int i = 0; i < 10; ++i) {
     CHECK_FALSE(off.ShouldCoalesce());
     CHECK_FALSE(negative.ShouldCoalesce());
@@ -25,7 +44,7 @@ TEST_CASE("a zero or negative window never coalesces") {
 }
 
 TEST_CASE("windows that gather two or more events keep coalescing on") {
-  CoalescePolicy policy(20'000);
+  CoalescePolicy policy = LoadedPolicy(20'000);
   CHECK(policy.window_ns() == 20'000);
   for (int i = 0; i < 100; ++i) {
     REQUIRE(policy.ShouldCoalesce());
@@ -35,7 +54,7 @@ TEST_CASE("windows that gather two or more events keep coalescing on") {
 }
 
 TEST_CASE("windows that gather one event or none back off exponentially") {
-  CoalescePolicy policy(20'000);
+  CoalescePolicy policy = LoadedPolicy(20'000);
   REQUIRE(policy.ShouldCoalesce());
   policy.Gathered(1);
   CHECK(WaitsUntilNextWindow(policy) == 1);
@@ -55,7 +74,7 @@ TEST_CASE("windows that gather one event or none back off exponentially") {
 }
 
 TEST_CASE("one window that batches ends the back-off") {
-  CoalescePolicy policy(20'000);
+  CoalescePolicy policy = LoadedPolicy(20'000);
   for (int i = 0; i < 5; ++i) {
     REQUIRE(WaitsUntilNextWindow(policy) >= 0);
     policy.Gathered(0);
@@ -66,6 +85,60 @@ TEST_CASE("one window that batches ends the back-off") {
   CHECK(WaitsUntilNextWindow(policy) == 0);
   policy.Gathered(1);  // back-off restarts from one wait
   CHECK(WaitsUntilNextWindow(policy) == 1);
+}
+
+TEST_CASE("only a loaded loop coalesces: on at the busy threshold, off below the lower one") {
+  CoalescePolicy policy(20'000);
+  int64_t now = 5'000;
+  CHECK_FALSE(policy.loaded());
+  CHECK_FALSE(policy.ShouldCoalesce());  // a new loop starts unloaded
+  constexpr int kOn = CoalescePolicy::kBusyOnPercent;
+  constexpr int kOff = kOn - CoalescePolicy::kHysteresisPercent;
+  constexpr int kBetween = (kOn + kOff) / 2;
+  static_assert(kOff < kBetween && kBetween < kOn);
+  Period(policy, &now, 100 - (kOn - 1));  // busy just under the threshold
+  CHECK_FALSE(policy.ShouldCoalesce());
+  Period(policy, &now, 100 - kOn);  // busy at it
+  CHECK(policy.ShouldCoalesce());
+  // Coalescing lowers the busy share; between the thresholds it stays on.
+  Period(policy, &now, 100 - kBetween);
+  CHECK(policy.ShouldCoalesce());
+  Period(policy, &now, 100 - kOff);
+  CHECK(policy.ShouldCoalesce());
+  Period(policy, &now, 100 - (kOff - 1));  // just under the lower one
+  CHECK_FALSE(policy.ShouldCoalesce());
+  Period(policy, &now, 100 - kBetween);  // and between them it stays off
+  CHECK_FALSE(policy.ShouldCoalesce());
+}
+
+TEST_CASE("a busy threshold of zero coalesces whatever the load") {
+  CoalescePolicy policy(20'000, 0);
+  int64_t now = 0;
+  Period(policy, &now, 100);  // idle all along
+  CHECK(policy.ShouldCoalesce());
+  Period(policy, &now, 100);
+  CHECK(policy.ShouldCoalesce());
+}
+
+TEST_CASE("the load is judged over whole periods") {
+  CoalescePolicy policy(20'000);
+  int64_t now = 0;
+  policy.Observe(now);
+  // Busy all along, but observed only a tenth of a period apart: no verdict
+  // until a full period has passed.
+  for (int i = 1; i < 10; ++i) {
+    now += kPeriod / 10;
+    policy.Observe(now);
+    CHECK_FALSE(policy.loaded());
+  }
+  now += kPeriod / 10;
+  policy.Observe(now);
+  CHECK(policy.loaded());
+  // Idle time beyond the elapsed time (a clock step) counts as all idle.
+  policy.RecordIdle(10 * kPeriod);
+  now += kPeriod;
+  policy.Observe(now);
+  CHECK_FALSE(policy.loaded());
 }
 
 }  // namespace
