@@ -221,24 +221,25 @@ for load in loads:
               f"{med(vals(s, load, 'max_us'), 1)} | {med(vals(s, load, 'unfinished'))} | "
               f"{med(vals(s, load, 'srv_cpu'), 2)} | {med(vals(s, load, 'other_cpu'), 2)} |")
 print()
-if len(servers) == 2:
-    a, b = servers
-    print(f"## Same-repetition ratios {b} / {a} (median over repetitions)")
+if len(servers) >= 2:
+    a = servers[0]
+    print(f"## Same-repetition ratios to {a} (median over repetitions)")
     print()
-    print("| load | p50 | p99 | p99.9 |")
-    print("|---|---|---|---|")
+    print("| load | server | p50 | p99 | p99.9 |")
+    print("|---|---|---|---|---|")
     for load in loads:
-        cells = []
-        for field in ("p50_us", "p99_us", "p999_us"):
-            ratios = []
-            for rep in reps:
-                x = [r for r in rows if r["rep"] == rep and r["load"] == load and r.get("rc") == "0"]
-                va = [float(r[field]) for r in x if r["server"] == a]
-                vb = [float(r[field]) for r in x if r["server"] == b]
-                if va and vb and va[0] > 0:
-                    ratios.append(vb[0] / va[0])
-            cells.append(med(ratios, 2))
-        print(f"| {load}% | " + " | ".join(cells) + " |")
+        for b in servers[1:]:
+            cells = []
+            for field in ("p50_us", "p99_us", "p999_us"):
+                ratios = []
+                for rep in reps:
+                    x = [r for r in rows if r["rep"] == rep and r["load"] == load and r.get("rc") == "0"]
+                    va = [float(r[field]) for r in x if r["server"] == a]
+                    vb = [float(r[field]) for r in x if r["server"] == b]
+                    if va and vb and va[0] > 0:
+                        ratios.append(vb[0] / va[0])
+                cells.append(med(ratios, 2))
+            print(f"| {load}% | {b} | " + " | ".join(cells) + " |")
     print()
 print("Columns: *offered* = --rate; *answered* = requests scheduled in the window and echoed, "
       "per second; *unfinished* = requests of the window not echoed by the end of the drain "
