@@ -1,5 +1,6 @@
 #include "actors/engine.h"
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <errno.h>
@@ -118,10 +119,21 @@ absl::Status Engine::Start() {
   if (on_tick_) ScheduleTick(first_tick_);
   started_ = true;
   const int cpus = static_cast<int>(std::thread::hardware_concurrency());
-  for (size_t i = 0; i < loops_.size(); ++i) {
-    loops_[i]->StartThread(options_.pin_cpus && cpus > 0
-                               ? static_cast<int>(i) % cpus
-                               : -1);
+  // Loops share CPUs when there are more of them than CPUs they may run on:
+  // pinned, when another loop is pinned to the same CPU; unpinned, when the
+  // process's affinity (taskset, cgroup cpusets) allows fewer CPUs than loops.
+  int allowed = cpus;
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) allowed = CPU_COUNT(&set);
+  const int loops = static_cast<int>(loops_.size());
+  for (int i = 0; i < loops; ++i) {
+    const bool pinned = options_.pin_cpus && cpus > 0;
+    // Loops pinned to CPU c: one per full round of `cpus`, plus one if c
+    // comes before the remainder.
+    const int on_my_cpu =
+        pinned ? loops / cpus + ((i % cpus) < loops % cpus ? 1 : 0) : 0;
+    const bool shares = pinned ? on_my_cpu > 1 : loops > allowed;
+    loops_[static_cast<size_t>(i)]->StartThread(pinned ? i % cpus : -1, shares);
   }
   if (on_boot_) on_boot_(*this);
   return absl::OkStatus();

@@ -99,7 +99,8 @@ void EventLoop::AddListener(Listener* listener, int fd) {
   }
 }
 
-void EventLoop::StartThread(int cpu) {
+void EventLoop::StartThread(int cpu, bool shares_cpu) {
+  shares_cpu_ = shares_cpu;
   thread_ = std::thread([this] { Run(); });
   if (cpu >= 0) {
     cpu_set_t set;
@@ -118,7 +119,7 @@ void EventLoop::Join() {
 
 void EventLoop::Run() {
   tls_current_loop = this;
-  if (coalesce_.window_ns() > 0) {
+  if (coalesce_.window_ns() > 0 && !shares_cpu_) {
     // The default timer slack (50 us) would stretch a 20 us window to 70.
     prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(
                                  std::max<int64_t>(1'000, coalesce_.window_ns() / 8)));
@@ -142,7 +143,9 @@ void EventLoop::Run() {
     if (timeout != 0) mailbox_->Unpark();
     now_ns_ = MonotonicNs();
     if (coalesce_.window_ns() > 0) {
-      if (wait_from >= 0) coalesce_.RecordIdle(now_ns_ - wait_from);
+      // Time yielded to other loops is not this loop idling: they ran.
+      if (wait_from >= 0) coalesce_.RecordIdle(now_ns_ - wait_from - yielded_ns_);
+      yielded_ns_ = 0;
       coalesce_.Observe(now_ns_);
     }
     for (int i = 0; i < n; ++i) HandleEvent(events[i].token, events[i].events);
@@ -199,11 +202,22 @@ int EventLoop::WaitForEvents(absl::Span<io::PollEvent> events, int timeout) {
     // Unparked for the window: other loops' messages meanwhile are taken
     // after it without an eventfd write each.
     mailbox_->Unpark();
-    int64_t window = coalesce_.window_ns();
-    if (timeout > 0) window = std::min<int64_t>(window, int64_t{timeout} * 1'000'000);
-    struct timespec ts = {static_cast<time_t>(window / 1'000'000'000),
-                          static_cast<long>(window % 1'000'000'000)};
-    clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);  // EINTR: poll early
+    if (shares_cpu_) {
+      // Loops sharing a CPU: a timer window would end while another loop
+      // runs and preempt it, and each loop blocking in turn would be woken
+      // by the other's messages. Yielding lets the others run their pass
+      // (their messages to this loop need no eventfd write meanwhile) and
+      // costs nothing when none of them is runnable.
+      const int64_t from = MonotonicNs();
+      sched_yield();
+      yielded_ns_ = MonotonicNs() - from;
+    } else {
+      int64_t window = coalesce_.window_ns();
+      if (timeout > 0) window = std::min<int64_t>(window, int64_t{timeout} * 1'000'000);
+      struct timespec ts = {static_cast<time_t>(window / 1'000'000'000),
+                            static_cast<long>(window % 1'000'000'000)};
+      clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);  // EINTR: poll early
+    }
     const int more = poller_->Wait(events.subspan(ready), 0);
     // A level-triggered fd from the first poll is reported again: merge.
     int n = ready;

@@ -94,7 +94,10 @@ class EventLoop {
             std::unique_ptr<Mailbox> mailbox);
 
   // Engine side (any thread, before Start / after Wait).
-  void StartThread(int cpu);
+  // cpu >= 0 pins the loop's thread. shares_cpu: other loops of the engine
+  // can only run on the CPU(s) this one runs on, so a coalescing window
+  // yields to them rather than sleeping on a timer (see WaitForEvents).
+  void StartThread(int cpu, bool shares_cpu);
   void Join();
   void AddListener(Listener* listener, int fd);
   void SetOutboxes(std::vector<Mailbox*> destinations);
@@ -188,6 +191,8 @@ class EventLoop {
   size_t datagram_buffer_size_;   // bytes per datagram read (>= 64 KiB)
   const int64_t busy_poll_ns_;    // EngineOptions::busy_poll
   CoalescePolicy coalesce_;       // EngineOptions::coalesce
+  bool shares_cpu_ = false;       // StartThread's; set before the thread runs
+  int64_t yielded_ns_ = 0;        // time given to other loops in a window
   uint64_t truncated_datagrams_ = 0;
   uint64_t dropped_datagrams_ = 0;
   std::vector<std::pair<Listener*, int>> datagram_listeners_;

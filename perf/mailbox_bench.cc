@@ -37,6 +37,9 @@ ABSL_FLAG(std::string, only, "",
 ABSL_FLAG(int, spin_us, 20,
           "sleeping-consumer runs: how long an idle consumer keeps polling "
           "before it parks");
+ABSL_FLAG(int, empty_poll_pauses, 1,
+          "throughput cases: pause instructions a consumer that found its "
+          "queue empty waits before polling again (every queue alike)");
 ABSL_FLAG(int, gap_us, 100,
           "sleeping-consumer runs with gaps: producer pause after each batch");
 
@@ -92,6 +95,7 @@ double RunThroughput(size_t producers, bool pinned,
     control.ArriveAndWait();
     uint64_t per_producer[kMaxProducers] = {};
     Backoff backoff;
+    const int empty_poll_pauses = absl::GetFlag(FLAGS_empty_poll_pauses);
     while (true) {
       const size_t n = q->Consume([&](Envelope& e) {
         const Payload<N>* m = e.As<Payload<N>>();
@@ -113,6 +117,7 @@ double RunThroughput(size_t producers, bool pinned,
           received == sent_total.load(std::memory_order_relaxed)) {
         break;
       }
+      for (int i = 1; i < empty_poll_pauses; ++i) _mm_pause();
       backoff.Wait();
     }
     end = Clock::now();
@@ -180,22 +185,72 @@ void PrintRow(const std::string& name, const std::vector<double>& v,
               unit);
 }
 
+// How long one cache line takes to go from CPU 0 to CPU 1 and back: two
+// pinned threads bounce a counter for `duration`; returns ns per round
+// trip. The VM's vCPUs are placed anew by the host from time to time (same
+// core's SMT siblings, cores sharing a cache, or farther apart), and every
+// queue's rate, and the ratios between them, follow that placement; a probe
+// before each case says which placement that case ran on.
+double ProbeRoundTripNs(std::chrono::milliseconds duration) {
+  alignas(kLine) std::atomic<uint64_t> ball{0};
+  alignas(kLine) std::atomic<bool> stop{false};
+  std::thread other([&] {
+    PinTo(1);
+    uint64_t seen = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+      const uint64_t v = ball.load(std::memory_order_acquire);
+      if (v != seen && v % 2 == 1) {
+        seen = v + 1;
+        ball.store(seen, std::memory_order_release);
+      }
+    }
+  });
+  double ns_per_trip = 0;
+  // Its own thread, so that the caller's affinity (unpinned cases start
+  // their threads from it) is left alone.
+  std::thread self([&] {
+    PinTo(0);
+    const Clock::time_point start = Clock::now();
+    uint64_t trips = 0;
+    uint64_t v = 1;
+    do {  // the clock is read once per 256 trips: it costs a trip or more
+      for (int i = 0; i < 256; ++i, v += 2, ++trips) {
+        ball.store(v, std::memory_order_release);
+        while (ball.load(std::memory_order_acquire) != v + 1) _mm_pause();
+      }
+    } while (Clock::now() - start < duration);
+    const double ns =
+        std::chrono::duration<double, std::nano>(Clock::now() - start).count();
+    ns_per_trip = trips ? ns / trips : 0;
+    stop.store(true, std::memory_order_relaxed);
+  });
+  self.join();
+  other.join();
+  return ns_per_trip;
+}
+
 // A ratio a/b per repetition (same run), summarised; `higher` says which
-// way the target points.
+// way the target points. The last column lists each repetition's ratio with
+// the cross-core round trip probed before case a of that repetition.
 void PrintRatio(const Samples& s, const std::string& label,
                 const std::string& a, const std::string& b, double target,
-                bool higher) {
+                bool higher, const Samples* probes = nullptr) {
   const std::vector<double>& va = s.at(a);
   const std::vector<double>& vb = s.at(b);
   std::vector<double> r;
+  std::string per_rep;
   for (size_t i = 0; i < va.size() && i < vb.size(); ++i) {
     r.push_back(va[i] / vb[i]);
+    if (probes != nullptr && probes->count(a) && i < probes->at(a).size()) {
+      absl::StrAppendFormat(&per_rep, "%s%.2f@%.0f", per_rep.empty() ? "" : " ",
+                            r.back(), probes->at(a)[i]);
+    }
   }
   const double m = Median(r);
   const bool met = higher ? m >= target : m <= target;
-  std::printf("| %-58s | %5.2f | %5.2f – %-5.2f | %s%.1f | %s |\n",
+  std::printf("| %-58s | %5.2f | %5.2f – %-5.2f | %s%.1f | %s | %s |\n",
               label.c_str(), m, Min(r), Max(r), higher ? ">=" : "<=", target,
-              met ? "met" : "**missed**");
+              met ? "met" : "**missed**", per_rep.c_str());
 }
 
 // The machine is shared: CPU time that other processes used during the
@@ -238,10 +293,14 @@ int Main() {
       return c.name.find(only) == std::string::npos;
     });
   }
-  Samples mmsgs, latency, sleep;
+  Samples mmsgs, latency, sleep, probes;
+  const auto probe_time = std::chrono::milliseconds(5);
   for (int rep = 0; rep < reps; ++rep) {
     std::fprintf(stderr, "repetition %d/%d\n", rep + 1, reps);
-    for (const Case& c : cases) mmsgs[c.name].push_back(c.run(duration));
+    for (const Case& c : cases) {
+      probes[c.name].push_back(ProbeRoundTripNs(probe_time));
+      mmsgs[c.name].push_back(c.run(duration));
+    }
     if (!only.empty()) continue;
     for (int link = 0; link < 2; ++link) {
       const std::vector<uint32_t> rtt =
@@ -289,6 +348,13 @@ int Main() {
               "min – max\n\n", reps, absl::GetFlag(FLAGS_case_ms));
   std::printf("| case | median | min – max | unit |\n|---|---:|---|---|\n");
   for (const Case& c : cases) PrintRow(c.name, mmsgs[c.name], "Mmsg/s");
+  std::vector<double> all_probes;
+  for (const auto& [name, v] : probes) {
+    all_probes.insert(all_probes.end(), v.begin(), v.end());
+  }
+  std::printf("\nCross-core round trip probed before each case (ns): median "
+              "%.0f, min %.0f, max %.0f\n", Median(all_probes),
+              Min(all_probes), Max(all_probes));
   if (!only.empty()) return 0;
 
   std::printf("\n## Ping-pong round trip (ns), pinned 0/1, busy-polling\n\n");
@@ -305,31 +371,31 @@ int Main() {
   for (const auto& [name, v] : sleep) PrintRow(name, v, "", 3);
 
   std::printf("\n## Same-run ratios (median of per-repetition ratios)\n\n");
-  std::printf("| ratio | median | min – max | target | |\n"
-              "|---|---:|---|---|---|\n");
+  std::printf("| ratio | median | min – max | target | | per repetition: "
+              "ratio@round trip ns |\n|---|---:|---|---|---|---|\n");
   for (bool pinned : {true, false}) {
     for (size_t bytes : {size_t{16}, size_t{48}}) {
       const std::string tag = absl::StrFormat(
           "%s %dB", pinned ? "pinned" : "unpinned", bytes);
       PrintRatio(mmsgs, "1P1C ring-per-msg / cq-tok, " + tag,
                  Name(1, pinned, bytes, "ring-per-msg"),
-                 Name(1, pinned, bytes, "cq-tok"), 1.2, true);
+                 Name(1, pinned, bytes, "cq-tok"), 1.2, true, &probes);
       PrintRatio(mmsgs, "1P1C outbox-flush / cq-bulk-tok, " + tag,
                  Name(1, pinned, bytes, "outbox-flush"),
-                 Name(1, pinned, bytes, "cq-bulk-tok"), 1.5, true);
+                 Name(1, pinned, bytes, "cq-bulk-tok"), 1.5, true, &probes);
       PrintRatio(mmsgs, "2P1C ring-per-msg / cq-tok, " + tag,
                  Name(2, pinned, bytes, "ring-per-msg"),
-                 Name(2, pinned, bytes, "cq-tok"), 0.9, true);
+                 Name(2, pinned, bytes, "cq-tok"), 0.9, true, &probes);
       PrintRatio(mmsgs, "2P1C outbox-flush / cq-bulk-tok, " + tag,
                  Name(2, pinned, bytes, "outbox-flush"),
-                 Name(2, pinned, bytes, "cq-bulk-tok"), 1.3, true);
+                 Name(2, pinned, bytes, "cq-bulk-tok"), 1.3, true, &probes);
     }
   }
   PrintRatio(latency, "ping-pong p50 ring / p50 cq", "ring pair p50",
              "cq pair (tokens) p50", 0.6, false);
   const std::vector<double>& busy =
       sleep.at("continuous, poll spin_us then park: eventfd writes / 1000 msgs");
-  std::printf("| %-58s | %5.3f | %5.3f – %-5.3f | <=1.0 | %s |\n",
+  std::printf("| %-58s | %5.3f | %5.3f – %-5.3f | <=1.0 | %s | |\n",
               "busy consumer: eventfd writes per 1000 msgs", Median(busy),
               Min(busy), Max(busy),
               Median(busy) <= 1.0 ? "met" : "**missed**");

@@ -3,6 +3,8 @@
 // and stop with the engine or the connection. Counts have wide margins: the
 // machine may be loaded; what matters is "repeatedly" and "then never".
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <sched.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
@@ -285,6 +287,22 @@ TEST_CASE("with coalescing windows, sockets, ticks and foreign messages are all 
   options.coalesce = absl::Microseconds(100);
   options.coalesce_min_busy_percent = 0;  // windows whatever the load
   ServeEverything(options);
+}
+
+TEST_CASE("two loops confined to one CPU: coalescing windows yield, and everything is served") {
+  // The engine sees one allowed CPU for two loops (as under `taskset -c 0`),
+  // so a window yields to the other loop instead of sleeping on a timer.
+  cpu_set_t saved;
+  REQUIRE(sched_getaffinity(0, sizeof(saved), &saved) == 0);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(sched_getcpu(), &one);
+  REQUIRE(sched_setaffinity(0, sizeof(one), &one) == 0);
+  EngineOptions options;
+  options.coalesce = absl::Microseconds(100);
+  options.coalesce_min_busy_percent = 0;
+  ServeEverything(options);
+  REQUIRE(sched_setaffinity(0, sizeof(saved), &saved) == 0);
 }
 
 }  // namespace
