@@ -119,7 +119,7 @@ void EventLoop::Join() {
 
 void EventLoop::Run() {
   tls_current_loop = this;
-  if (coalesce_.window_ns() > 0 && !shares_cpu_) {
+  if (coalesce_.window_ns() > 0) {
     // The default timer slack (50 us) would stretch a 20 us window to 70.
     prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(
                                  std::max<int64_t>(1'000, coalesce_.window_ns() / 8)));
@@ -184,6 +184,24 @@ void EventLoop::Run() {
   tls_current_loop = nullptr;
 }
 
+// Polls (zero timeout) into events[ready..] and merges what the earlier
+// poll(s) reported already (a level-triggered fd is reported again).
+// Returns the number of distinct events now in events[0..].
+int EventLoop::PollMore(absl::Span<io::PollEvent> events, int ready) {
+  const int more = poller_->Wait(events.subspan(static_cast<size_t>(ready)), 0);
+  int n = ready;
+  for (int i = ready; i < ready + more; ++i) {
+    int j = 0;
+    while (j < ready && events[j].token != events[i].token) ++j;
+    if (j < ready) {
+      events[j].events |= events[i].events;
+    } else {
+      events[n++] = events[i];
+    }
+  }
+  return n;
+}
+
 int EventLoop::WaitForEvents(absl::Span<io::PollEvent> events, int timeout) {
   if (timeout != 0 && busy_poll_ns_ > 0) {
     // Parked already: a message still arrives as the mailbox eventfd's
@@ -197,38 +215,33 @@ int EventLoop::WaitForEvents(absl::Span<io::PollEvent> events, int timeout) {
     // A loop that finds kTrickle or more events ready takes them at once
     // (a saturated loop must never sleep); fewer is a trickle, and the
     // window gathers more before any of them is handled.
-    const int ready = poller_->Wait(events, 0);
-    if (ready >= CoalescePolicy::kTrickle) return ready;
+    int n = poller_->Wait(events, 0);
+    if (n >= CoalescePolicy::kTrickle) return n;
     // Unparked for the window: other loops' messages meanwhile are taken
     // after it without an eventfd write each.
     mailbox_->Unpark();
+    bool window = true;
     if (shares_cpu_) {
       // Loops sharing a CPU: a timer window would end while another loop
       // runs and preempt it, and each loop blocking in turn would be woken
-      // by the other's messages. Yielding lets the others run their pass
-      // (their messages to this loop need no eventfd write meanwhile) and
-      // costs nothing when none of them is runnable.
+      // by the other's messages. So the other loops run their pass first
+      // (their messages to this loop need no eventfd write meanwhile; the
+      // yield returns at once if none is runnable), and only if that still
+      // leaves a trickle, which says the CPU is not contended, does this
+      // loop sleep a window as a lone loop would.
       const int64_t from = MonotonicNs();
       sched_yield();
       yielded_ns_ = MonotonicNs() - from;
-    } else {
-      int64_t window = coalesce_.window_ns();
-      if (timeout > 0) window = std::min<int64_t>(window, int64_t{timeout} * 1'000'000);
-      struct timespec ts = {static_cast<time_t>(window / 1'000'000'000),
-                            static_cast<long>(window % 1'000'000'000)};
-      clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);  // EINTR: poll early
+      n = PollMore(events, n);
+      window = n + (mailbox_->HasPending() ? 1 : 0) < CoalescePolicy::kTrickle;
     }
-    const int more = poller_->Wait(events.subspan(ready), 0);
-    // A level-triggered fd from the first poll is reported again: merge.
-    int n = ready;
-    for (int i = ready; i < ready + more; ++i) {
-      int j = 0;
-      while (j < ready && events[j].token != events[i].token) ++j;
-      if (j < ready) {
-        events[j].events |= events[i].events;
-      } else {
-        events[n++] = events[i];
-      }
+    if (window) {
+      int64_t window_ns = coalesce_.window_ns();
+      if (timeout > 0) window_ns = std::min<int64_t>(window_ns, int64_t{timeout} * 1'000'000);
+      struct timespec ts = {static_cast<time_t>(window_ns / 1'000'000'000),
+                            static_cast<long>(window_ns % 1'000'000'000)};
+      clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);  // EINTR: poll early
+      n = PollMore(events, n);
     }
     const bool messages = mailbox_->HasPending();
     coalesce_.Gathered(n + (messages ? 1 : 0));

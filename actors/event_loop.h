@@ -109,6 +109,7 @@ class EventLoop {
   int ComputeTimeout();
   // poller_->Wait, after up to options_.busy_poll of zero-timeout polls
   // or a coalescing window (options_.coalesce) when it would block.
+  int PollMore(absl::Span<io::PollEvent> events, int ready);
   int WaitForEvents(absl::Span<io::PollEvent> events, int timeout);
   void HandleEvent(uint64_t token, uint32_t events);
   void Dispatch(Envelope& message);

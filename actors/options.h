@@ -81,8 +81,9 @@ struct EngineOptions {
   // event arriving during a window waits up to the window plus the timer's
   // wake-up latency (about 45 us more in some VMs). Loops that share a CPU
   // (more loops than CPUs the process may use, or pin_cpus putting two on
-  // one) yield the CPU to each other instead of sleeping the window. Zero
-  // disables it; it is ignored when busy_poll is set.
+  // one) first yield the CPU to each other, and sleep the window only if
+  // that still leaves fewer than four events. Zero disables it; it is
+  // ignored when busy_poll is set.
   absl::Duration coalesce = absl::Microseconds(20);
   int coalesce_min_busy_percent = 45;
 };
