@@ -122,12 +122,12 @@ absl::Status Engine::Start() {
   // Loops share CPUs when there are more of them than CPUs they may run on:
   // pinned, when another loop is pinned to the same CPU; unpinned, when the
   // process's affinity (taskset, cgroup cpusets) allows fewer CPUs than loops.
+  const bool pinned = options_.pin_cpus && cpus > 0;
   int allowed = cpus;
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) allowed = CPU_COUNT(&set);
   const int loops = static_cast<int>(loops_.size());
   for (int i = 0; i < loops; ++i) {
-    const bool pinned = options_.pin_cpus && cpus > 0;
     // Loops pinned to CPU c: one per full round of `cpus`, plus one if c
     // comes before the remainder.
     const int on_my_cpu =

@@ -96,7 +96,8 @@ class EventLoop {
   // Engine side (any thread, before Start / after Wait).
   // cpu >= 0 pins the loop's thread. shares_cpu: other loops of the engine
   // can only run on the CPU(s) this one runs on, so a coalescing window
-  // yields to them rather than sleeping on a timer (see WaitForEvents).
+  // first yields to them and sleeps only if that leaves a trickle (see
+  // WaitForEvents).
   void StartThread(int cpu, bool shares_cpu);
   void Join();
   void AddListener(Listener* listener, int fd);
@@ -107,9 +108,11 @@ class EventLoop {
 
   void Run();
   int ComputeTimeout();
+  // A zero-timeout poll into events[ready..], merged with events[0..ready);
+  // returns the number of distinct events.
+  int PollMore(absl::Span<io::PollEvent> events, int ready);
   // poller_->Wait, after up to options_.busy_poll of zero-timeout polls
   // or a coalescing window (options_.coalesce) when it would block.
-  int PollMore(absl::Span<io::PollEvent> events, int ready);
   int WaitForEvents(absl::Span<io::PollEvent> events, int timeout);
   void HandleEvent(uint64_t token, uint32_t events);
   void Dispatch(Envelope& message);
