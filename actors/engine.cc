@@ -338,4 +338,11 @@ uint64_t Engine::DeadLetters() const {
   return total;
 }
 
+std::vector<LoopStats> Engine::Stats() const {
+  std::vector<LoopStats> out;
+  out.reserve(loops_.size());
+  for (const auto& l : loops_) out.push_back(l->stats());
+  return out;
+}
+
 }  // namespace actnet

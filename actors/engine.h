@@ -31,6 +31,7 @@
 #include "actors/event_loop.h"
 #include "actors/handler.h"
 #include "actors/listener.h"
+#include "actors/loop_stats.h"
 #include "actors/options.h"
 
 namespace actnet {
@@ -145,6 +146,10 @@ class Engine {
   // The addresses actually bound (port 0 resolved), in Listen order.
   std::vector<std::string> ListenAddresses() const;
   uint64_t DeadLetters() const;
+  // Every loop's counters since Start (empty before the loops exist): polls,
+  // blocks, coalescing windows, yields, mailbox messages and wake-ups...
+  // See loop_stats.h.
+  std::vector<LoopStats> Stats() const;
   const EngineOptions& options() const { return options_; }
 
  private:

@@ -135,6 +135,7 @@ void EventLoop::Run() {
   for (auto& [listener, fd] : datagram_listeners_) OpenDatagramView(listener, fd);
   io::PollEvent events[kMaxEvents];
   for (;;) {
+    counters_.iterations.Add();
     const int timeout = ComputeTimeout();
     // Coalescing needs the loop's load: the time it spends waiting.
     const int64_t wait_from =
@@ -188,7 +189,7 @@ void EventLoop::Run() {
 // poll(s) reported already (a level-triggered fd is reported again).
 // Returns the number of distinct events now in events[0..].
 int EventLoop::PollMore(absl::Span<io::PollEvent> events, int ready) {
-  const int more = poller_->Wait(events.subspan(static_cast<size_t>(ready)), 0);
+  const int more = Poll(events.subspan(static_cast<size_t>(ready)), 0);
   int n = ready;
   for (int i = ready; i < ready + more; ++i) {
     int j = 0;
@@ -208,14 +209,14 @@ int EventLoop::WaitForEvents(absl::Span<io::PollEvent> events, int timeout) {
     // readiness, which the zero-timeout polls report like any other event.
     const int64_t until = MonotonicNs() + busy_poll_ns_;
     do {
-      const int n = poller_->Wait(events, 0);
+      const int n = Poll(events, 0);
       if (n != 0) return n;
     } while (MonotonicNs() < until);
   } else if (timeout != 0 && coalesce_.ShouldCoalesce()) {
     // A loop that finds kTrickle or more events ready takes them at once
     // (a saturated loop must never sleep); fewer is a trickle, and the
     // window gathers more before any of them is handled.
-    int n = poller_->Wait(events, 0);
+    int n = Poll(events, 0);
     if (n >= CoalescePolicy::kTrickle) return n;
     // Unparked for the window: other loops' messages meanwhile are taken
     // after it without an eventfd write each.
@@ -231,6 +232,7 @@ int EventLoop::WaitForEvents(absl::Span<io::PollEvent> events, int timeout) {
       // loop sleep a window as a lone loop would.
       const int64_t from = MonotonicNs();
       sched_yield();
+      counters_.yields.Add();
       yielded_ns_ = MonotonicNs() - from;
       n = PollMore(events, n);
       window = n + (mailbox_->HasPending() ? 1 : 0) < CoalescePolicy::kTrickle;
@@ -241,6 +243,7 @@ int EventLoop::WaitForEvents(absl::Span<io::PollEvent> events, int timeout) {
       struct timespec ts = {static_cast<time_t>(window_ns / 1'000'000'000),
                             static_cast<long>(window_ns % 1'000'000'000)};
       clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);  // EINTR: poll early
+      counters_.windows.Add();
       n = PollMore(events, n);
     }
     const bool messages = mailbox_->HasPending();
@@ -251,7 +254,30 @@ int EventLoop::WaitForEvents(absl::Span<io::PollEvent> events, int timeout) {
     timeout = ComputeTimeout();
     if (timeout == 0) return 0;
   }
+  return Poll(events, timeout);
+}
+
+int EventLoop::Poll(absl::Span<io::PollEvent> events, int timeout) {
+  counters_.polls.Add();
+  if (timeout != 0) counters_.blocks.Add();
   return poller_->Wait(events, timeout);
+}
+
+LoopStats EventLoop::stats() const {
+  LoopStats s;
+  s.loop = index_;
+  s.iterations = counters_.iterations.Get();
+  s.polls = counters_.polls.Get();
+  s.blocks = counters_.blocks.Get();
+  s.windows = counters_.windows.Get();
+  s.yields = counters_.yields.Get();
+  s.messages = counters_.messages.Get();
+  s.wakeups = mailbox_->wakeups();
+  s.dead_letters = actors_.dead_letters();
+  if (engine_->loads() != nullptr) {
+    s.connections = engine_->loads()[index_].load(std::memory_order_relaxed);
+  }
+  return s;
 }
 
 int EventLoop::ComputeTimeout() {
@@ -347,6 +373,7 @@ void EventLoop::Dispatch(Envelope& message) {
 
 size_t EventLoop::ProcessMessages() {
   size_t n = mailbox_->Drain([this](Envelope& e) { Dispatch(e); });
+  if (n != 0) counters_.messages.Add(n);
   // Local messages may beget local messages; a bound keeps I/O flowing.
   size_t budget = options_.mailbox_batch;
   while (!local_.empty() && budget-- > 0) {

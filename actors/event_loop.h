@@ -34,6 +34,7 @@
 #include "actors/coalesce.h"
 #include "actors/connection.h"
 #include "actors/envelope_queue.h"
+#include "actors/loop_stats.h"
 #include "actors/mailbox.h"
 #include "actors/options.h"
 #include "actors/timer_queue.h"
@@ -71,6 +72,8 @@ class EventLoop {
   // Monotonic time of the current iteration, in nanoseconds.
   int64_t now_ns() const { return now_ns_; }
   uint64_t dead_letters() const { return actors_.dead_letters(); }
+  // Thread-safe: this loop's counters (see loop_stats.h).
+  LoopStats stats() const;
 
  private:
   friend class Engine;
@@ -114,6 +117,8 @@ class EventLoop {
   // poller_->Wait, after up to options_.busy_poll of zero-timeout polls
   // or a coalescing window (options_.coalesce) when it would block.
   int WaitForEvents(absl::Span<io::PollEvent> events, int timeout);
+  // poller_->Wait, counted.
+  int Poll(absl::Span<io::PollEvent> events, int timeout);
   void HandleEvent(uint64_t token, uint32_t events);
   void Dispatch(Envelope& message);
   size_t ProcessMessages();
@@ -197,6 +202,10 @@ class EventLoop {
   CoalescePolicy coalesce_;       // EngineOptions::coalesce
   bool shares_cpu_ = false;       // StartThread's; set before the thread runs
   int64_t yielded_ns_ = 0;        // time given to other loops in a window
+  struct Counters {
+    internal::LoopCounter iterations, polls, blocks, windows, yields, messages;
+  };
+  Counters counters_;             // what stats() reports
   uint64_t truncated_datagrams_ = 0;
   uint64_t dropped_datagrams_ = 0;
   std::vector<std::pair<Listener*, int>> datagram_listeners_;

@@ -1,7 +1,7 @@
 // Echo server: every byte a client sends comes back, byte-exact.
 //
 //   bazel-bin/examples/echo/echo --addr=tcp://127.0.0.1:9000,unix:///tmp/echo.sock \
-//       --loops=4 --lb=least_conn
+//       --loops=4 --lb=least_conn [--stats_every_s=1]
 //
 // Prints one line containing "listening" once every address accepts, and
 // exits 0 shortly after SIGINT or SIGTERM.
@@ -24,6 +24,9 @@ ABSL_FLAG(int, busy_poll_us, 0,
           "poll this many microseconds before an idle loop blocks (0 = block at once)");
 ABSL_FLAG(int, coalesce_us, -1,
           "wake-up coalescing window in microseconds (0 = off, -1 = the engine's default)");
+ABSL_FLAG(int, stats_every_s, 0,
+          "print every loop's counters (Engine::Stats) to stderr this often, "
+          "and once at shutdown (0 = never)");
 ABSL_FLAG(int, coalesce_min_busy, -1,
           "coalesce only while the loop is busy this percent of the time "
           "(-1 = the engine's default)");
@@ -37,6 +40,24 @@ class Echo final : public actnet::Handler {
     return actnet::Action::kNone;
   }
 };
+
+// One line per loop: what Engine::Stats() reports.
+void PrintStats(const actnet::Engine& engine) {
+  for (const actnet::LoopStats& s : engine.Stats()) {
+    std::fprintf(stderr,
+                 "echo: loop %u: connections %lld, iterations %llu, polls %llu "
+                 "(blocking %llu), windows %llu, yields %llu, messages %llu, "
+                 "wake-ups %llu\n",
+                 s.loop, static_cast<long long>(s.connections),
+                 static_cast<unsigned long long>(s.iterations),
+                 static_cast<unsigned long long>(s.polls),
+                 static_cast<unsigned long long>(s.blocks),
+                 static_cast<unsigned long long>(s.windows),
+                 static_cast<unsigned long long>(s.yields),
+                 static_cast<unsigned long long>(s.messages),
+                 static_cast<unsigned long long>(s.wakeups));
+  }
+}
 
 }  // namespace
 
@@ -67,6 +88,15 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "echo: %s\n", s.ToString().c_str());
       return 2;
     }
+  }
+  if (const int every = absl::GetFlag(FLAGS_stats_every_s); every > 0) {
+    engine.SetOnTick(
+        [every](actnet::Engine& e) {
+          PrintStats(e);
+          return absl::Seconds(every);
+        },
+        absl::Seconds(every));
+    engine.SetOnShutdown([](actnet::Engine& e) { PrintStats(e); });
   }
   actnet::StopOnSignals(engine);  // SIGINT/SIGTERM: graceful stop
   actnet::AnnounceListening(engine, "echo");

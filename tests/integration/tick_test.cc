@@ -6,6 +6,7 @@
 #include <sched.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -217,7 +218,25 @@ struct MessageCounter : public LoggedHandler {
   std::atomic<int>* messages_;
 };
 
-void ServeEverything(EngineOptions options) {
+LoopStats Sum(const std::vector<LoopStats>& all) {
+  LoopStats t;
+  for (const LoopStats& s : all) {
+    t.iterations += s.iterations;
+    t.polls += s.polls;
+    t.blocks += s.blocks;
+    t.windows += s.windows;
+    t.yields += s.yields;
+    t.messages += s.messages;
+    t.wakeups += s.wakeups;
+    t.connections += s.connections;
+  }
+  return t;
+}
+
+// Runs the workload below on two loops, then hands Engine::Stats() (taken
+// before Stop) to `check` for what the options at hand must show.
+void ServeEverything(EngineOptions options,
+                     const std::function<void(const LoopStats&)>& check) {
   const int fds_before = CountOpenFds();
   {
     options.loops = 2;
@@ -270,6 +289,24 @@ void ServeEverything(EngineOptions options) {
     }
     CHECK(messages.load() == 20);
     CHECK(client.RoundTrip("after", Soon()));
+    const std::vector<LoopStats> stats = engine.Stats();
+    REQUIRE(stats.size() == 2);
+    CHECK(stats[0].loop == 0);
+    CHECK(stats[1].loop == 1);
+    const LoopStats total = Sum(stats);
+    INFO("iterations " << total.iterations << " polls " << total.polls
+         << " blocks " << total.blocks << " windows " << total.windows
+         << " yields " << total.yields << " messages " << total.messages
+         << " wakeups " << total.wakeups);
+    CHECK(total.iterations > 0);
+    CHECK(total.polls >= total.blocks);
+    // The idle gaps: each loop blocked, and the foreign Tells, 2 ms apart,
+    // reached a parked loop through its eventfd at least once.
+    CHECK(total.blocks >= 2);
+    CHECK(total.messages >= 20);
+    CHECK(total.wakeups >= 1);
+    CHECK(total.connections == 1);  // `client`; the others have closed
+    check(total);
     engine.Stop();
     CHECK(WaitWithin(engine, seconds(10)));
   }
@@ -279,14 +316,25 @@ void ServeEverything(EngineOptions options) {
 TEST_CASE("with busy_poll, sockets, ticks and foreign messages are all served") {
   EngineOptions options;
   options.busy_poll = absl::Microseconds(200);
-  ServeEverything(options);
+  ServeEverything(options, [](const LoopStats& total) {
+    // Each would-be block first polls without blocking for 200 us.
+    CHECK(total.polls > 2 * total.blocks);
+    CHECK(total.windows == 0);
+    CHECK(total.yields == 0);
+  });
 }
 
 TEST_CASE("with coalescing windows, sockets, ticks and foreign messages are all served") {
   EngineOptions options;
   options.coalesce = absl::Microseconds(100);
   options.coalesce_min_busy_percent = 0;  // windows whatever the load
-  ServeEverything(options);
+  ServeEverything(options, [](const LoopStats& total) {
+    CHECK(total.windows > 0);
+    // Only loops that share a CPU yield (here: two loops, two CPUs or more).
+    cpu_set_t allowed;
+    REQUIRE(sched_getaffinity(0, sizeof(allowed), &allowed) == 0);
+    if (CPU_COUNT(&allowed) >= 2) CHECK(total.yields == 0);
+  });
 }
 
 // Confines the calling thread (and threads it starts) to one CPU until
@@ -314,7 +362,10 @@ TEST_CASE("two loops confined to one CPU: coalescing windows yield, and everythi
   EngineOptions options;
   options.coalesce = absl::Microseconds(100);
   options.coalesce_min_busy_percent = 0;
-  ServeEverything(options);
+  ServeEverything(options, [](const LoopStats& total) {
+    // Loops sharing a CPU yield before any window.
+    CHECK(total.yields > 0);
+  });
 }
 
 }  // namespace

@@ -1,0 +1,52 @@
+// LoopStats: what one event loop has done since its engine started, for
+// monitoring, benchmarks and tests. Engine::Stats() returns one per loop.
+//
+//   for (const actnet::LoopStats& s : engine.Stats()) {
+//     printf("loop %u: %llu messages, %llu wake-ups\n", s.loop,
+//            (unsigned long long)s.messages, (unsigned long long)s.wakeups);
+//   }
+//
+// Thread-safe to read while the engine runs: each counter is written by its
+// loop alone and read with a relaxed load, so each value is exact when read
+// but a snapshot of several is not taken at one instant.
+#ifndef ACTNET_ACTORS_LOOP_STATS_H_
+#define ACTNET_ACTORS_LOOP_STATS_H_
+
+#include <atomic>
+#include <cstdint>
+
+namespace actnet {
+
+struct LoopStats {
+  uint32_t loop = 0;
+  uint64_t iterations = 0;  // passes through the loop
+  uint64_t polls = 0;       // epoll_wait calls, zero-timeout ones included
+  uint64_t blocks = 0;      // polls that could block (the mailbox parked)
+  uint64_t windows = 0;     // coalescing windows slept (EngineOptions::coalesce)
+  uint64_t yields = 0;      // sched_yield calls by a loop sharing its CPU
+  uint64_t messages = 0;    // envelopes taken from the mailbox
+  uint64_t wakeups = 0;     // eventfd writes that woke this loop's mailbox
+  uint64_t dead_letters = 0;
+  int64_t connections = 0;  // open now
+};
+
+namespace internal {
+
+// A counter with one writer (its loop) and any number of readers.
+class LoopCounter {
+ public:
+  // Loop thread only: a plain load and store, no locked instruction.
+  void Add(uint64_t n = 1) {
+    value_.store(value_.load(std::memory_order_relaxed) + n,
+                 std::memory_order_relaxed);
+  }
+  uint64_t Get() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> value_{0};
+};
+
+}  // namespace internal
+}  // namespace actnet
+
+#endif  // ACTNET_ACTORS_LOOP_STATS_H_
