@@ -28,6 +28,20 @@ struct LoopStats {
   uint64_t wakeups = 0;     // eventfd writes that woke this loop's mailbox
   uint64_t dead_letters = 0;
   int64_t connections = 0;  // open now
+
+  // Adds another loop's counters (`loop` is left as it is): totals.
+  LoopStats& operator+=(const LoopStats& o) {
+    iterations += o.iterations;
+    polls += o.polls;
+    blocks += o.blocks;
+    windows += o.windows;
+    yields += o.yields;
+    messages += o.messages;
+    wakeups += o.wakeups;
+    dead_letters += o.dead_letters;
+    connections += o.connections;
+    return *this;
+  }
 };
 
 namespace internal {

@@ -220,16 +220,7 @@ struct MessageCounter : public LoggedHandler {
 
 LoopStats Sum(const std::vector<LoopStats>& all) {
   LoopStats t;
-  for (const LoopStats& s : all) {
-    t.iterations += s.iterations;
-    t.polls += s.polls;
-    t.blocks += s.blocks;
-    t.windows += s.windows;
-    t.yields += s.yields;
-    t.messages += s.messages;
-    t.wakeups += s.wakeups;
-    t.connections += s.connections;
-  }
+  for (const LoopStats& s : all) t += s;
   return t;
 }
 
