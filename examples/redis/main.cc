@@ -20,6 +20,8 @@ ABSL_FLAG(std::string, addr, "tcp://127.0.0.1:6380",
           "comma-separated addresses: tcp://, tcp4://, tcp6://, unix://");
 ABSL_FLAG(int, loops, 0, "event loops, one keyspace shard each (0 = per core)");
 ABSL_FLAG(bool, pin, false, "pin loop i to CPU i");
+ABSL_FLAG(bool, edge_triggered, false,
+          "register sockets edge-triggered (EngineOptions::edge_triggered)");
 ABSL_FLAG(int, busy_poll_us, 0,
           "poll this many microseconds before an idle loop blocks (0 = block at once)");
 ABSL_FLAG(int, coalesce_us, -1,
@@ -39,6 +41,7 @@ int main(int argc, char** argv) {
         static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
   options.pin_cpus = absl::GetFlag(FLAGS_pin);
+  options.edge_triggered = absl::GetFlag(FLAGS_edge_triggered);
   options.busy_poll = absl::Microseconds(absl::GetFlag(FLAGS_busy_poll_us));
   if (absl::GetFlag(FLAGS_coalesce_us) >= 0) {
     options.coalesce = absl::Microseconds(absl::GetFlag(FLAGS_coalesce_us));
