@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -25,14 +26,26 @@ namespace {
 // Holds a dial's callback across the hand-off to its loop; if the task dies
 // undelivered (the engine stopped first), the callback still hears of it,
 // so no DialAndWait can wait forever.
-struct PendingDial {
-  DialCallback done;
-  explicit PendingDial(DialCallback d) : done(std::move(d)) {}
-  PendingDial(PendingDial&&) noexcept = default;
-  ~PendingDial() {
-    if (done) done(absl::CancelledError("dial: the engine stopped first"));
-  }
-  DialCallback Take() { return std::exchange(done, nullptr); }
+// The callback of a dial in flight: reported exactly once, by the loop that
+// runs the dial, or with Cancelled if the task is destroyed unrun (the
+// engine stopped first). Copies share the callback, so that Dial, keeping
+// one, can withdraw it when the task is refused (the loop has stopped) and
+// report through its return value instead of twice.
+class PendingDial {
+ public:
+  explicit PendingDial(DialCallback done)
+      : state_(std::make_shared<State>(std::move(done))) {}
+  DialCallback Take() { return std::exchange(state_->done, nullptr); }
+
+ private:
+  struct State {
+    explicit State(DialCallback d) : done(std::move(d)) {}
+    ~State() {
+      if (done) done(absl::CancelledError("dial: the engine stopped first"));
+    }
+    DialCallback done;
+  };
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace
@@ -229,12 +242,18 @@ absl::Status Engine::Dial(absl::string_view url,
         absl::StrCat("dial ", url, ": start the engine first"));
   }
   const uint32_t loop = PickDialLoop(options.loop);
-  return Post(loop, [address = std::move(*address), remote = *remote,
-                     handler = std::move(handler),
-                     pending = PendingDial(std::move(done)),
-                     timeout = options.timeout](EventLoop& l) mutable {
+  PendingDial pending(std::move(done));
+  PendingDial withdraw = pending;
+  absl::Status s = Post(loop, [address = std::move(*address), remote = *remote,
+                               handler = std::move(handler),
+                               pending = std::move(pending),
+                               timeout = options.timeout](EventLoop& l) mutable {
     l.Connect(address, remote, std::move(handler), pending.Take(), timeout);
   });
+  // Refused (the loop has stopped, or its queue is full): the status says
+  // so, and `done` is never called.
+  if (!s.ok()) withdraw.Take();
+  return s;
 }
 
 absl::StatusOr<ActorRef> Engine::DialAndWait(absl::string_view url,
@@ -279,13 +298,17 @@ absl::Status Engine::Enroll(io::UniqueFd fd, std::unique_ptr<Handler> handler,
     return io::ErrnoStatus(errno, "enroll: fcntl(O_NONBLOCK)");
   }
   const bool datagram = type == SOCK_DGRAM;
-  return Post(PickDialLoop(loop),
-              [fd = std::move(fd), handler = std::move(handler),
-               pending = PendingDial(std::move(done)),
-               datagram](EventLoop& l) mutable {
-                l.Enroll(std::move(fd), std::move(handler), pending.Take(),
-                         datagram);
-              });
+  PendingDial pending(std::move(done));
+  PendingDial withdraw = pending;
+  absl::Status s = Post(PickDialLoop(loop),
+                        [fd = std::move(fd), handler = std::move(handler),
+                         pending = std::move(pending),
+                         datagram](EventLoop& l) mutable {
+                          l.Enroll(std::move(fd), std::move(handler),
+                                   pending.Take(), datagram);
+                        });
+  if (!s.ok()) withdraw.Take();  // as in Dial: the status reports it
+  return s;
 }
 
 uint32_t Engine::PickDialLoop(int requested) {

@@ -108,7 +108,9 @@ class Engine {
     return Send(to, Envelope::Make<T>(to.target(), std::forward<Args>(args)...));
   }
   absl::Status Send(const ActorRef& to, Envelope&& message);
-  // Runs fn(EventLoop&) on loop `loop`.
+  // Runs fn(EventLoop&) on loop `loop`. Like every send from a thread that
+  // is not a loop, refused with FailedPrecondition once that loop has
+  // stopped (fn is then destroyed unrun); queued before that, it runs.
   template <class F>
   absl::Status Post(uint32_t loop, F&& fn) {
     Envelope e;
@@ -119,8 +121,10 @@ class Engine {
   // Connects to `url` (tcp://, tcp4://, tcp6://, unix://, udp://...)
   // without blocking. The new connection is a connection actor like any
   // accepted one, driven by `handler`; `done` runs on its loop with its
-  // ref after OnOpen, or with the error (refused, unreachable, timed out).
-  // UDP "connections" are connected datagram sockets, open at once.
+  // ref after OnOpen, or with the error (refused, unreachable, timed out;
+  // Cancelled if the engine stops first). If Dial itself returns an error
+  // (bad URL, not started, the loop already stopped), `done` is never
+  // called. UDP "connections" are connected datagram sockets, open at once.
   absl::Status Dial(absl::string_view url, std::unique_ptr<Handler> handler,
                     DialCallback done, DialOptions options = {});
   // Dial and wait for the outcome. Not from a loop thread (it would block

@@ -43,6 +43,13 @@ absl::Status Mailbox::PushForeign(Envelope&& message) {
   // count pairs with it (a parked consumer either sees it or is woken).
   const int64_t queued =
       foreign_count_.fetch_add(1, std::memory_order_seq_cst);
+  // Memory ordering: seq_cst load after the seq_cst count; pairs with
+  // CloseForeign's store of `closed_` then load of the count.
+  if (closed_.load(std::memory_order_seq_cst)) {
+    foreign_count_.fetch_sub(1, std::memory_order_relaxed);
+    return absl::FailedPreconditionError(
+        "mailbox closed: the target loop has stopped");
+  }
   if (queued >= static_cast<int64_t>(options_.foreign_limit)) {
     foreign_count_.fetch_sub(1, std::memory_order_relaxed);
     return absl::ResourceExhaustedError(

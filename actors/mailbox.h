@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -60,8 +61,30 @@ class Mailbox {
   const MailboxOptions& options() const { return options_; }
 
   // Thread-safe. Enqueues from a thread that is not a loop of this engine.
-  // ResourceExhausted when `foreign_limit` messages are already queued.
+  // ResourceExhausted when `foreign_limit` messages are already queued;
+  // FailedPrecondition once the consumer has closed the mailbox (its loop
+  // stopped). On an error the message stays with the caller.
   absl::Status PushForeign(Envelope&& message);
+
+  // Consumer thread only, as its loop exits: refuses foreign messages from
+  // now on, then runs fn(Envelope&) on every one that got in before (a
+  // sender that passed the check is waited for), so none is stranded until
+  // the mailbox is destroyed. Returns how many.
+  template <class Fn>
+  size_t CloseForeign(Fn&& fn) {
+    // Memory ordering: seq_cst store then seq_cst loads of the count;
+    // PushForeign raises the count (seq_cst) then loads `closed_`, so a
+    // sender either sees the mailbox closed or is counted here.
+    closed_.store(true, std::memory_order_seq_cst);
+    size_t n = 0;
+    while (foreign_count_.load(std::memory_order_seq_cst) > 0) {
+      const size_t got = DrainForeign(fn);
+      // A counted sender between its count and its enqueue: let it finish.
+      if (got == 0) std::this_thread::yield();
+      n += got;
+    }
+    return n;
+  }
 
   // Thread-safe. Called by producers after publishing.
   void WakeIfSleeping() {
@@ -141,6 +164,7 @@ class Mailbox {
   // Memory ordering: see TryPark / WakeIfSleeping.
   alignas(kFalseSharingRange) std::atomic<bool> sleeping_{false};
   alignas(kFalseSharingRange) std::atomic<int64_t> foreign_count_{0};
+  std::atomic<bool> closed_{false};  // CloseForeign ran
   std::atomic<uint64_t> wakeups_{0};
   moodycamel::ConcurrentQueue<Envelope> foreign_;
 };

@@ -218,6 +218,73 @@ TEST_SUITE("Mailbox") {
     CHECK_FALSE(mailbox.HasPending());
   }
 
+  TEST_CASE("CloseForeign runs what was queued, then PushForeign is "
+            "FailedPrecondition and the message stays with the caller") {
+    auto mailbox = MakeMailbox(64);
+    for (uint64_t i = 0; i < 5; ++i) {
+      REQUIRE(mailbox->PushForeign(MakeMsg(0, i)).ok());
+    }
+    OrderChecker check(1);
+    CHECK(mailbox->CloseForeign(check) == 5);
+    CHECK(check.received == 5);
+    CHECK(check.errors == 0);
+    Envelope late = MakeMsg(0, 5);
+    const absl::Status s = mailbox->PushForeign(std::move(late));
+    CHECK(s.code() == absl::StatusCode::kFailedPrecondition);
+    REQUIRE(late.As<Msg>() != nullptr);  // still the caller's
+    CHECK(late.As<Msg>()->seq == 5);
+    CHECK_FALSE(mailbox->HasPending());
+    CHECK(mailbox->CloseForeign(check) == 0);  // closing again: nothing
+  }
+
+  TEST_CASE("foreign threads racing with CloseForeign: every message is "
+            "either refused or run exactly once, never stranded") {
+    constexpr uint64_t kThreads = 3;
+    const uint64_t per_thread = Scaled(100'000);
+    auto mailbox = MakeMailbox(64);
+    std::atomic<uint64_t> accepted{0};
+    std::atomic<uint64_t> refused{0};
+    std::atomic<bool> go{false};
+    std::vector<std::thread> threads;
+    for (uint64_t t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+        for (uint64_t i = 0; i < per_thread; ++i) {
+          Envelope e = MakeMsg(t, i);
+          while (true) {
+            const absl::Status s = mailbox->PushForeign(std::move(e));
+            if (s.ok()) {
+              accepted.fetch_add(1, std::memory_order_relaxed);
+              break;
+            }
+            if (s.code() == absl::StatusCode::kFailedPrecondition) {
+              refused.fetch_add(1, std::memory_order_relaxed);
+              break;
+            }
+            CHECK(s.code() == absl::StatusCode::kResourceExhausted);
+            std::this_thread::yield();  // the queue is at its limit: retry
+          }
+        }
+      });
+    }
+    OrderChecker check(kThreads);
+    go.store(true, std::memory_order_release);
+    // Consume for a while, then close in the middle of the senders' runs.
+    while (check.received < per_thread / 2) {
+      if (mailbox->Drain(check) == 0) std::this_thread::yield();
+    }
+    mailbox->CloseForeign(check);
+    const uint64_t run_at_close = check.received;
+    for (auto& t : threads) t.join();
+    CHECK(mailbox->Drain(check) == 0);  // nothing got in after the close
+    CHECK(check.received == run_at_close);
+    CHECK(check.errors == 0);
+    CHECK(check.received == accepted.load());
+    CHECK(accepted.load() + refused.load() == kThreads * per_thread);
+    CHECK(refused.load() > 0);
+    CHECK_FALSE(mailbox->HasPending());
+  }
+
   TEST_CASE("messages from four foreign threads arrive in per-thread FIFO "
             "order, with the limit pushing back") {
     constexpr uint64_t kThreads = 4;

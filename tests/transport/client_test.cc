@@ -347,6 +347,34 @@ TEST_CASE("Dial refuses misuse with a status: before Start, a bad URL, no handle
   CHECK(r.events.empty());
 }
 
+TEST_CASE("after the loops have stopped, Dial, DialAndWait, Enroll and Post "
+          "are refused at once and no callback runs") {
+  Engine engine(EngineOptions{.loops = 2});
+  REQUIRE(engine.Start().ok());
+  engine.Stop();
+  engine.Wait();
+  Record r;
+  const absl::Status dialed =
+      engine.Dial("tcp://127.0.0.1:1", std::make_unique<Echo>(), r.Callback());
+  CHECK(dialed.code() == absl::StatusCode::kFailedPrecondition);
+  const Clock::time_point start = Clock::now();
+  const absl::StatusOr<ActorRef> waited =
+      engine.DialAndWait("tcp://127.0.0.1:1", std::make_unique<Echo>());
+  CHECK(waited.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(Clock::now() - start < seconds(5));
+  int fds[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+  ::close(fds[1]);
+  CHECK(engine.Enroll(io::UniqueFd(fds[0]), std::make_unique<Echo>(), r.Callback())
+            .code() == absl::StatusCode::kFailedPrecondition);
+  bool ran = false;
+  CHECK(engine.Post(1, [&ran](EventLoop&) { ran = true; }).code() ==
+        absl::StatusCode::kFailedPrecondition);
+  CHECK_FALSE(ran);
+  std::lock_guard<std::mutex> lock(r.mu);
+  CHECK(r.events.empty());  // a refused Dial or Enroll never calls `done`
+}
+
 // Regression guard: a dial still connecting when the engine stops must
 // still hear back (an error), or DialAndWait would block forever.
 TEST_CASE("a dial still connecting when the engine stops gets its callback") {
