@@ -313,6 +313,7 @@ std::vector<CommandSpec> MakeTable() {
   using internal::Command;
   using internal::Config;
   using internal::Echo;
+  using internal::InfoWithoutServer;
   using internal::Ping;
   using internal::Quit;
   using internal::Select;
@@ -323,6 +324,9 @@ std::vector<CommandSpec> MakeTable() {
       {"quit", -1, R::kLocal, M::kNone, Quit, nullptr, "allow_busy", 0, 0, 0},
       {"config", -2, R::kLocal, M::kNone, Config, nullptr, "admin", 0, 0, 0},
       {"command", -1, R::kLocal, M::kNone, Command, nullptr, "loading stale", 0, 0, 0},
+      // The session answers INFO itself (it has the engine and its loops'
+      // counters); InfoWithoutServer is what a bare keyspace can say.
+      {"info", -1, R::kLocal, M::kNone, InfoWithoutServer, nullptr, "loading stale", 0, 0, 0},
       {"get", 2, R::kKey, M::kNone, Get, nullptr, "readonly fast", 1, 1, 1},
       {"set", -3, R::kKey, M::kNone, Set, nullptr, "write denyoom", 1, 1, 1},
       {"getset", 3, R::kKey, M::kNone, GetSet, nullptr, "write denyoom fast", 1, 1, 1},

@@ -99,6 +99,7 @@ void Select(Keyspace&, Args, std::string*);
 void Quit(Keyspace&, Args, std::string*);
 void Config(Keyspace&, Args, std::string*);
 void Command(Keyspace&, Args, std::string*);
+void InfoWithoutServer(Keyspace&, Args, std::string*);
 }  // namespace internal
 
 }  // namespace actnet::redis

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
 namespace actnet::redis {
@@ -138,6 +139,40 @@ void Session::SendRemote(uint32_t shard, uint64_t seq, const CommandSpec& spec,
   b->Add(seq, &spec, part, is_part, args);
 }
 
+// INFO [section ...]: the sections this server has, "server" and "loops"
+// (every loop's Engine::Stats counters); no argument, "all", "default" or
+// "everything" is both; an unknown section contributes nothing, as in Redis.
+void Session::AppendInfo(Args args, std::string* out) {
+  bool server = args.size() == 1, loops = args.size() == 1;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string section = absl::AsciiStrToLower(args[i]);
+    const bool every =
+        section == "all" || section == "default" || section == "everything";
+    server = server || every || section == "server";
+    loops = loops || every || section == "loops";
+  }
+  const Engine& engine = EventLoop::Current()->engine();
+  std::string text;
+  if (server) {
+    absl::StrAppend(&text, "# Server\r\nserver_name:actnet-redis\r\n",
+                    "redis_mode:standalone\r\nloops:", engine.num_loops(),
+                    "\r\nshard_of_this_connection:", local_index_, "\r\n");
+  }
+  if (loops) {
+    if (!text.empty()) text += "\r\n";
+    text += "# Loops\r\n";
+    for (const LoopStats& l : engine.Stats()) {
+      absl::StrAppend(&text, "loop", l.loop, ":connections=", l.connections,
+                      ",iterations=", l.iterations, ",polls=", l.polls,
+                      ",blocking_polls=", l.blocks, ",windows=", l.windows,
+                      ",yields=", l.yields, ",messages=", l.messages,
+                      ",wakeups=", l.wakeups, ",dead_letters=", l.dead_letters,
+                      "\r\n");
+    }
+  }
+  AppendBulk(out, text);
+}
+
 void Session::Dispatch(Args args) {
   const CommandSpec* spec = LookupCommand(args[0]);
   if (spec == nullptr) return AppendUnknownCommand(args, ImmediateReply());
@@ -149,6 +184,7 @@ void Session::Dispatch(Args args) {
   switch (spec->route) {
     case Route::kLocal:
       if (spec->name == "quit") quit_ = true;
+      if (spec->name == "info") return AppendInfo(args, ImmediateReply());
       return spec->run(local(), args, ImmediateReply());
     case Route::kKey: {
       const uint32_t shard = ShardOf(args[1], shards_);

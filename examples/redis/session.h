@@ -61,6 +61,8 @@ class Session final : public Handler {
   // Parses and dispatches buffered requests up to the in-flight bound.
   void Pump(Conn& conn);
   void Dispatch(Args args);
+  // INFO, which needs the engine rather than a keyspace.
+  void AppendInfo(Args args, std::string* out);
   void DispatchMultiKey(const CommandSpec& spec, Args args);
   void DispatchAll(const CommandSpec& spec, Args args);
   // Where a reply produced right now goes: straight to the output if

@@ -90,6 +90,16 @@ ours_cli command info get | head -2 | tr '\n' ' ' | grep -q '^get 2 ' ||
   fail "COMMAND INFO get: $(ours_cli command info get)"
 ours_cli command | grep -qx mset || fail "COMMAND lists no mset"
 
+# INFO: a server section and one counter line per loop (Engine::Stats).
+info=$(ours_cli info | tr -d '\r')
+grep -qx "loops:$loops" <<<"$info" || fail "INFO has no 'loops:$loops': $info"
+grep -qx '# Loops' <<<"$info" || fail "INFO has no Loops section: $info"
+lines=$(grep -cE '^loop[0-9]+:connections=[0-9]+,iterations=[0-9]+,polls=[0-9]+,' <<<"$info")
+[ "$lines" -eq "$loops" ] || fail "INFO: $lines loop lines for $loops loops: $info"
+only=$(ours_cli info loops | tr -d '\r')
+grep -q '# Server' <<<"$only" && fail "INFO loops printed the Server section"
+grep -qx '# Loops' <<<"$only" || fail "INFO loops: $only"
+[ -z "$(ours_cli info nosuchsection | tr -d '\r\n')" ] || fail "INFO of an unknown section is not empty"
 # redis-cli reading commands from stdin (its scripting mode).
 got=$(printf 'set piped 1\nincr piped\nget piped\n' | timeout 10 redis-cli -p "$port")
 [ "$got" = $'OK\n2\n2' ] || fail "stdin mode: $got"
