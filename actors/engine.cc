@@ -23,14 +23,10 @@
 namespace actnet {
 namespace {
 
-// Holds a dial's callback across the hand-off to its loop; if the task dies
-// undelivered (the engine stopped first), the callback still hears of it,
-// so no DialAndWait can wait forever.
-// The callback of a dial in flight: reported exactly once, by the loop that
-// runs the dial, or with Cancelled if the task is destroyed unrun (the
-// engine stopped first). Copies share the callback, so that Dial, keeping
-// one, can withdraw it when the task is refused (the loop has stopped) and
-// report through its return value instead of twice.
+// Holds a dial's callback across the hand-off to its loop: reported exactly
+// once, by the loop that runs the dial, or with Cancelled if the task dies
+// unrun (the engine stopped first), so no DialAndWait can wait forever.
+// Copies share the callback (see PostDial).
 class PendingDial {
  public:
   explicit PendingDial(DialCallback done)
@@ -47,6 +43,22 @@ class PendingDial {
   };
   std::shared_ptr<State> state_;
 };
+
+// Posts fn(EventLoop&, DialCallback) to `loop` for Dial and Enroll. If the
+// post is refused (the loop has stopped, or its queue is full) the status
+// says so and `done` is never called: the copy kept here withdraws it
+// before the refused task's copy could report it a second time.
+template <class F>
+absl::Status PostDial(Engine& engine, uint32_t loop, DialCallback done, F fn) {
+  PendingDial pending(std::move(done));
+  PendingDial withdraw = pending;
+  absl::Status s = engine.Post(
+      loop, [fn = std::move(fn), pending = std::move(pending)](EventLoop& l) mutable {
+        fn(l, pending.Take());
+      });
+  if (!s.ok()) withdraw.Take();
+  return s;
+}
 
 }  // namespace
 
@@ -241,19 +253,13 @@ absl::Status Engine::Dial(absl::string_view url,
     return absl::FailedPreconditionError(
         absl::StrCat("dial ", url, ": start the engine first"));
   }
-  const uint32_t loop = PickDialLoop(options.loop);
-  PendingDial pending(std::move(done));
-  PendingDial withdraw = pending;
-  absl::Status s = Post(loop, [address = std::move(*address), remote = *remote,
-                               handler = std::move(handler),
-                               pending = std::move(pending),
-                               timeout = options.timeout](EventLoop& l) mutable {
-    l.Connect(address, remote, std::move(handler), pending.Take(), timeout);
-  });
-  // Refused (the loop has stopped, or its queue is full): the status says
-  // so, and `done` is never called.
-  if (!s.ok()) withdraw.Take();
-  return s;
+  return PostDial(*this, PickDialLoop(options.loop), std::move(done),
+                  [address = std::move(*address), remote = *remote,
+                   handler = std::move(handler), timeout = options.timeout](
+                      EventLoop& l, DialCallback callback) mutable {
+                    l.Connect(address, remote, std::move(handler),
+                              std::move(callback), timeout);
+                  });
 }
 
 absl::StatusOr<ActorRef> Engine::DialAndWait(absl::string_view url,
@@ -298,17 +304,12 @@ absl::Status Engine::Enroll(io::UniqueFd fd, std::unique_ptr<Handler> handler,
     return io::ErrnoStatus(errno, "enroll: fcntl(O_NONBLOCK)");
   }
   const bool datagram = type == SOCK_DGRAM;
-  PendingDial pending(std::move(done));
-  PendingDial withdraw = pending;
-  absl::Status s = Post(PickDialLoop(loop),
-                        [fd = std::move(fd), handler = std::move(handler),
-                         pending = std::move(pending),
-                         datagram](EventLoop& l) mutable {
-                          l.Enroll(std::move(fd), std::move(handler),
-                                   pending.Take(), datagram);
-                        });
-  if (!s.ok()) withdraw.Take();  // as in Dial: the status reports it
-  return s;
+  return PostDial(*this, PickDialLoop(loop), std::move(done),
+                  [fd = std::move(fd), handler = std::move(handler), datagram](
+                      EventLoop& l, DialCallback callback) mutable {
+                    l.Enroll(std::move(fd), std::move(handler),
+                             std::move(callback), datagram);
+                  });
 }
 
 uint32_t Engine::PickDialLoop(int requested) {

@@ -173,12 +173,12 @@ void EventLoop::Run() {
     }
     if (stopping_ && StopFinished()) break;
   }
-  // Run what is still queued now (a stopping loop refuses new work, so
-  // dials report Cancelled and hand-offs close their fds) rather than when
-  // the engine is destroyed, which may be much later.
   // Foreign threads are refused from here on (a Dial or Post racing with
   // the stop gets an error at once); what they queued before runs now.
   mailbox_->CloseForeign([this](Envelope& e) { Dispatch(e); });
+  // Run what is still queued now (a stopping loop refuses new work, so
+  // dials report Cancelled and hand-offs close their fds) rather than when
+  // the engine is destroyed, which may be much later.
   for (int rounds = 0; rounds < 64 && ProcessMessages() > 0; ++rounds) {
   }
   FlushOutboxes();
