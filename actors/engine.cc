@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -152,13 +153,29 @@ absl::Status Engine::Start() {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) allowed = CPU_COUNT(&set);
   const int loops = static_cast<int>(loops_.size());
-  for (int i = 0; i < loops; ++i) {
-    // Loops pinned to CPU c: one per full round of `cpus`, plus one if c
-    // comes before the remainder.
-    const int on_my_cpu =
-        pinned ? loops / cpus + ((i % cpus) < loops % cpus ? 1 : 0) : 0;
-    const bool shares = pinned ? on_my_cpu > 1 : loops > allowed;
-    loops_[static_cast<size_t>(i)]->StartThread(pinned ? i % cpus : -1, shares);
+  const int capacity = std::max(1, pinned ? cpus : allowed);
+  if (options_.cohost_loops && loops > capacity) {
+    // One thread per CPU, each running the loops that would share that CPU
+    // (loop i on thread i % threads, pinned to CPU i % cpus when pinning).
+    const int per_thread_max = static_cast<int>(EventLoop::kMaxGroup) - 1;
+    const int threads = std::max(capacity, (loops + per_thread_max - 1) / per_thread_max);
+    for (int h = 0; h < threads; ++h) {
+      std::vector<EventLoop*> guests;
+      for (int i = h + threads; i < loops; i += threads) {
+        guests.push_back(loops_[static_cast<size_t>(i)].get());
+      }
+      loops_[static_cast<size_t>(h)]->StartThread(pinned ? h % cpus : -1,
+                                                   threads > capacity, guests);
+    }
+  } else {
+    for (int i = 0; i < loops; ++i) {
+      // Loops pinned to CPU c: one per full round of `cpus`, plus one if c
+      // comes before the remainder.
+      const int on_my_cpu =
+          pinned ? loops / cpus + ((i % cpus) < loops % cpus ? 1 : 0) : 0;
+      const bool shares = pinned ? on_my_cpu > 1 : loops > allowed;
+      loops_[static_cast<size_t>(i)]->StartThread(pinned ? i % cpus : -1, shares);
+    }
   }
   if (on_boot_) on_boot_(*this);
   return absl::OkStatus();

@@ -23,13 +23,12 @@ namespace {
 
 thread_local EventLoop* tls_current_loop = nullptr;
 
-// Poller tokens: generation << 32 | slot for connections. Generation 0
-// never names a live actor, so it marks the loop's own fds: slot 0 is the
+// Poller tokens (EventLoop::Token): generation << 32 | host slot << 24 |
+// slot for connections; the host slot says which loop of a co-hosted group
+// the fd belongs to (0 for a loop alone on its thread). Generation 0 never
+// names a live actor, so it marks the loop's own fds: slot 0 is the
 // mailbox's eventfd, slot 1 + i is listener binding i.
-constexpr uint64_t kWakeToken = 0;
-uint64_t ConnToken(const ActorRef& ref) {
-  return (static_cast<uint64_t>(ref.generation) << 32) | ref.slot;
-}
+constexpr uint32_t kWakeSlot = 0;
 
 // write/writev with MSG_NOSIGNAL: a peer that went away is an EPIPE for
 // this connection, never a SIGPIPE for the process.
@@ -63,7 +62,8 @@ EventLoop::EventLoop(Engine* engine, uint32_t index,
     : engine_(engine),
       index_(index),
       options_(options),
-      poller_(std::move(poller)),
+      own_poller_(std::move(poller)),
+      poller_(own_poller_.get()),
       mailbox_(std::move(mailbox)),
       actors_(index),
       scratch_(new char[std::max<size_t>(options.read_buffer_size, kMaxDatagram)]),
@@ -99,8 +99,19 @@ void EventLoop::AddListener(Listener* listener, int fd) {
   }
 }
 
-void EventLoop::StartThread(int cpu, bool shares_cpu) {
+void EventLoop::StartThread(int cpu, bool shares_cpu,
+                            const std::vector<EventLoop*>& guests) {
+  ACTNET_CHECK(guests.size() < kMaxGroup);
   shares_cpu_ = shares_cpu;
+  group_.assign(1, this);
+  for (EventLoop* guest : guests) {
+    guest->host_slot_ = static_cast<uint32_t>(group_.size());
+    guest->poller_ = poller_;
+    // Its own poller has nothing registered yet (fds are registered from
+    // the loop's thread, which is about to start).
+    guest->own_poller_.reset();
+    group_.push_back(guest);
+  }
   thread_ = std::thread([this] { Run(); });
   if (cpu >= 0) {
     cpu_set_t set;
@@ -118,61 +129,95 @@ void EventLoop::Join() {
 // The loop.
 
 void EventLoop::Run() {
-  tls_current_loop = this;
   if (coalesce_.window_ns() > 0) {
     // The default timer slack (50 us) would stretch a 20 us window to 70.
     prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(
                                  std::max<int64_t>(1'000, coalesce_.window_ns() / 8)));
   }
-  now_ns_ = MonotonicNs();
-  absl::Status s = poller_->Add(mailbox_->wake_fd(),
-                                io::kReadable | io::kEdgeTriggered, kWakeToken);
-  ACTNET_CHECK_MSG(s.ok(), "registering the mailbox eventfd");
-  for (size_t i = 0; i < listeners_.size(); ++i) {
-    s = poller_->Add(listeners_[i].fd, io::kReadable, 1 + i);
-    ACTNET_CHECK_MSG(s.ok(), "registering a listener");
+  for (EventLoop* loop : group_) {
+    tls_current_loop = loop;
+    loop->Open();
   }
-  for (auto& [listener, fd] : datagram_listeners_) OpenDatagramView(listener, fd);
   io::PollEvent events[kMaxEvents];
-  for (;;) {
-    counters_.iterations.Add();
-    const int timeout = ComputeTimeout();
+  size_t running = group_.size();
+  while (running > 0) {
+    const int timeout = ComputeGroupTimeout();
     // Coalescing needs the loop's load: the time it spends waiting.
     const int64_t wait_from =
         timeout != 0 && coalesce_.window_ns() > 0 ? MonotonicNs() : -1;
     const int n = WaitForEvents(absl::MakeSpan(events, kMaxEvents), timeout);
-    if (timeout != 0) mailbox_->Unpark();
-    now_ns_ = MonotonicNs();
+    if (timeout != 0) UnparkGroup();
+    const int64_t now = MonotonicNs();
     if (coalesce_.window_ns() > 0) {
       // Time yielded to other loops is not this loop idling: they ran.
-      if (wait_from >= 0) coalesce_.RecordIdle(now_ns_ - wait_from - yielded_ns_);
+      if (wait_from >= 0) coalesce_.RecordIdle(now - wait_from - yielded_ns_);
       yielded_ns_ = 0;
-      coalesce_.Observe(now_ns_);
+      coalesce_.Observe(now);
     }
-    for (int i = 0; i < n; ++i) HandleEvent(events[i].token, events[i].events);
-    if (!read_again_.empty()) {
-      std::vector<ActorRef> again;
-      again.swap(read_again_);
-      for (const ActorRef& ref : again) {
-        if (Conn* c = FindConn(ref)) HandleReadable(*c, /*peer_hangup=*/true);
+    for (EventLoop* loop : group_) loop->now_ns_ = now;
+    if (group_.size() == 1) {
+      for (int i = 0; i < n; ++i) HandleEvent(events[i].token, events[i].events);
+    } else {
+      for (int i = 0; i < n; ++i) {
+        EventLoop* loop = group_[(static_cast<uint32_t>(events[i].token) >> kSlotBits) %
+                                 group_.size()];
+        if (loop->stopped_) continue;
+        tls_current_loop = loop;
+        loop->HandleEvent(events[i].token, events[i].events);
       }
     }
-    ProcessMessages();
-    timers_.RunDue(now_ns_);
-    ProcessMessages();
-    while (!dirty_.empty()) {
-      Conn* c = dirty_.back();
-      dirty_.pop_back();
-      c->dirty_ = false;
-      FlushAndNotify(*c);
+    for (EventLoop* loop : group_) {
+      if (loop->stopped_) continue;
+      tls_current_loop = loop;
+      if (loop->FinishIteration()) --running;
     }
-    FlushOutboxes();
-    graveyard_.clear();
-    if (!stopping_ && engine_->stop_requested_.load(std::memory_order_acquire)) {
-      BeginStop();
-    }
-    if (stopping_ && StopFinished()) break;
   }
+  tls_current_loop = nullptr;
+}
+
+void EventLoop::Open() {
+  now_ns_ = MonotonicNs();
+  absl::Status s = poller_->Add(mailbox_->wake_fd(), io::kReadable | io::kEdgeTriggered,
+                                Token(0, kWakeSlot));
+  ACTNET_CHECK_MSG(s.ok(), "registering the mailbox eventfd");
+  for (size_t i = 0; i < listeners_.size(); ++i) {
+    s = poller_->Add(listeners_[i].fd, io::kReadable,
+                     Token(0, static_cast<uint32_t>(1 + i)));
+    ACTNET_CHECK_MSG(s.ok(), "registering a listener");
+  }
+  for (auto& [listener, fd] : datagram_listeners_) OpenDatagramView(listener, fd);
+}
+
+bool EventLoop::FinishIteration() {
+  counters_.iterations.Add();
+  if (!read_again_.empty()) {
+    std::vector<ActorRef> again;
+    again.swap(read_again_);
+    for (const ActorRef& ref : again) {
+      if (Conn* c = FindConn(ref)) HandleReadable(*c, /*peer_hangup=*/true);
+    }
+  }
+  ProcessMessages();
+  timers_.RunDue(now_ns_);
+  ProcessMessages();
+  while (!dirty_.empty()) {
+    Conn* c = dirty_.back();
+    dirty_.pop_back();
+    c->dirty_ = false;
+    FlushAndNotify(*c);
+  }
+  FlushOutboxes();
+  graveyard_.clear();
+  if (!stopping_ && engine_->stop_requested_.load(std::memory_order_acquire)) {
+    BeginStop();
+  }
+  if (!stopping_ || !StopFinished()) return false;
+  Exit();
+  return true;
+}
+
+void EventLoop::Exit() {
+  stopped_ = true;
   // Foreign threads are refused from here on (a Dial or Post racing with
   // the stop gets an error at once); what they queued before runs now.
   mailbox_->CloseForeign([this](Envelope& e) { Dispatch(e); });
@@ -185,7 +230,32 @@ void EventLoop::Run() {
   graveyard_.clear();
   timers_.Clear();
   engine_->OnLoopStopped();
-  tls_current_loop = nullptr;
+}
+
+int EventLoop::ComputeGroupTimeout() {
+  if (group_.size() == 1) return ComputeTimeout();
+  int timeout = -1;
+  for (EventLoop* loop : group_) {
+    if (loop->stopped_) continue;
+    const int t = loop->ComputeTimeout();
+    if (t == 0) {
+      UnparkGroup();  // the loops before this one parked
+      return 0;
+    }
+    if (t > 0 && (timeout < 0 || t < timeout)) timeout = t;
+  }
+  return timeout;
+}
+
+void EventLoop::UnparkGroup() {
+  for (EventLoop* loop : group_) loop->mailbox_->Unpark();
+}
+
+bool EventLoop::GroupHasPending() const {
+  for (const EventLoop* loop : group_) {
+    if (!loop->stopped_ && loop->mailbox_->HasPending()) return true;
+  }
+  return false;
 }
 
 // Polls (zero timeout) into events[ready..] and merges what the earlier
@@ -223,7 +293,7 @@ int EventLoop::WaitForEvents(absl::Span<io::PollEvent> events, int timeout) {
     if (n >= CoalescePolicy::kTrickle) return n;
     // Unparked for the window: other loops' messages meanwhile are taken
     // after it without an eventfd write each.
-    mailbox_->Unpark();
+    UnparkGroup();
     bool window = true;
     if (shares_cpu_) {
       // Loops sharing a CPU: a timer window would end while another loop
@@ -238,7 +308,7 @@ int EventLoop::WaitForEvents(absl::Span<io::PollEvent> events, int timeout) {
       counters_.yields.Add();
       yielded_ns_ = MonotonicNs() - from;
       n = PollMore(events, n);
-      window = n + (mailbox_->HasPending() ? 1 : 0) < CoalescePolicy::kTrickle;
+      window = n + (GroupHasPending() ? 1 : 0) < CoalescePolicy::kTrickle;
     }
     if (window) {
       int64_t window_ns = coalesce_.window_ns();
@@ -249,12 +319,12 @@ int EventLoop::WaitForEvents(absl::Span<io::PollEvent> events, int timeout) {
       counters_.windows.Add();
       n = PollMore(events, n);
     }
-    const bool messages = mailbox_->HasPending();
+    const bool messages = GroupHasPending();
     coalesce_.Gathered(n + (messages ? 1 : 0));
     if (n != 0 || messages) return n;
     // Nothing came: park again (re-checking the stop flag and the next
     // timer deadline) and block.
-    timeout = ComputeTimeout();
+    timeout = ComputeGroupTimeout();
     if (timeout == 0) return 0;
   }
   return Poll(events, timeout);
@@ -315,7 +385,7 @@ int EventLoop::ComputeTimeout() {
 }
 
 void EventLoop::HandleEvent(uint64_t token, uint32_t events) {
-  const uint32_t slot = static_cast<uint32_t>(token);
+  const uint32_t slot = static_cast<uint32_t>(token) & kSlotMask;
   const uint32_t generation = static_cast<uint32_t>(token >> 32);
   if (generation == 0) {
     if (slot == 0) return;  // mailbox wake-up: drained by ProcessMessages
@@ -526,7 +596,10 @@ Conn* EventLoop::RegisterConn(io::UniqueFd fd, std::unique_ptr<Handler> handler,
   if (counted && options_.idle_timeout > absl::ZeroDuration()) {
     ScheduleIdleCheck(ref, now_ns_ + absl::ToInt64Nanoseconds(options_.idle_timeout));
   }
-  absl::Status s = poller_->Add(conn.fd(), conn.interest_, ConnToken(ref));
+  // A poller token has 24 bits for the slot (16.7 M live actors a loop).
+  absl::Status s = ref.slot <= kSlotMask
+                       ? poller_->Add(conn.fd(), conn.interest_, Token(ref))
+                       : absl::ResourceExhaustedError("too many actors on one loop");
   if (!s.ok()) {
     ABSL_RAW_LOG(WARNING, "registering fd %d: %s", conn.fd(),
                  s.ToString().c_str());
@@ -845,12 +918,12 @@ void EventLoop::SetInterest(Conn& conn, uint32_t interest) {
     // Reading resumed: back on the poller, which reports the unread bytes
     // and then the EOF.
     conn.hup_parked_ = false;
-    (void)poller_->Add(conn.fd(), interest, ConnToken(conn.ref()));
+    (void)poller_->Add(conn.fd(), interest, Token(conn.ref()));
     return;
   }
   if (interest == conn.interest_) return;
   conn.interest_ = interest;
-  (void)poller_->Modify(conn.fd(), interest, ConnToken(conn.ref()));
+  (void)poller_->Modify(conn.fd(), interest, Token(conn.ref()));
 }
 
 void EventLoop::CloseGracefully(Conn& conn, CloseReason reason) {

@@ -97,11 +97,14 @@ class EventLoop {
             std::unique_ptr<Mailbox> mailbox);
 
   // Engine side (any thread, before Start / after Wait).
-  // cpu >= 0 pins the loop's thread. shares_cpu: other loops of the engine
-  // can only run on the CPU(s) this one runs on, so a coalescing window
-  // first yields to them and sleeps only if that leaves a trickle (see
-  // WaitForEvents).
-  void StartThread(int cpu, bool shares_cpu);
+  // cpu >= 0 pins the loop's thread. shares_cpu: other loop threads of the
+  // engine can only run on the CPU(s) this one runs on, so a coalescing
+  // window first yields to them and sleeps only if that leaves a trickle
+  // (see WaitForEvents). guests: loops that run on this loop's thread
+  // (co-hosting, EngineOptions::cohost_loops), polling this loop's poller;
+  // they get no thread of their own.
+  void StartThread(int cpu, bool shares_cpu,
+                   const std::vector<EventLoop*>& guests = {});
   void Join();
   void AddListener(Listener* listener, int fd);
   void SetOutboxes(std::vector<Mailbox*> destinations);
@@ -109,7 +112,20 @@ class EventLoop {
   // Routes from this loop's thread: local queue or an outbox.
   absl::Status SendFromLoop(uint32_t to_loop, Envelope&& message);
 
+  // The thread's body: runs this loop and its guests until all stopped.
   void Run();
+  // Registers the loop's own fds (mailbox eventfd, listeners) on the poller.
+  void Open();
+  // The rest of an iteration after the socket events: messages, timers,
+  // deferred flushes, outboxes, the stop check. Returns true once the loop
+  // has stopped (its exit steps done).
+  bool FinishIteration();
+  void Exit();
+  // The group's poll timeout: 0 if any loop has work, else every loop is
+  // parked and this is the nearest deadline (-1: none).
+  int ComputeGroupTimeout();
+  void UnparkGroup();
+  bool GroupHasPending() const;
   int ComputeTimeout();
   // A zero-timeout poll into events[ready..], merged with events[0..ready);
   // returns the number of distinct events.
@@ -171,10 +187,21 @@ class EventLoop {
            data.data() + data.size() <= scratch_.get() + scratch_size_;
   }
 
+  // Poller tokens: generation << 32 | host slot << kSlotBits | slot.
+  static constexpr int kSlotBits = 24;
+  static constexpr uint32_t kSlotMask = (1u << kSlotBits) - 1;
+  static constexpr size_t kMaxGroup = 256;  // loops per thread
+  uint64_t Token(uint32_t generation, uint32_t slot) const {
+    return (static_cast<uint64_t>(generation) << 32) |
+           (static_cast<uint64_t>(host_slot_) << kSlotBits) | slot;
+  }
+  uint64_t Token(const ActorRef& ref) const { return Token(ref.generation, ref.slot); }
+
   Engine* engine_;
   uint32_t index_;
   EngineOptions options_;
-  std::unique_ptr<io::Poller> poller_;
+  std::unique_ptr<io::Poller> own_poller_;
+  io::Poller* poller_;  // own_poller_, or the host's for a guest
   std::unique_ptr<Mailbox> mailbox_;
   std::vector<Outbox> outboxes_;  // by destination loop (own index unused)
   std::vector<uint32_t> busy_outboxes_;
@@ -214,7 +241,12 @@ class EventLoop {
   Conn* gather_conn_ = nullptr;
 
   bool stopping_ = false;
+  bool stopped_ = false;
   int64_t stop_deadline_ns_ = 0;
+  // Co-hosting: the loops this thread runs (this one first), by host slot;
+  // empty for a guest.
+  std::vector<EventLoop*> group_;
+  uint32_t host_slot_ = 0;  // position in the host's group_
   std::thread thread_;
 };
 

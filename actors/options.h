@@ -21,6 +21,18 @@ struct EngineOptions {
   balance::Strategy balancer = balance::Strategy::kRoundRobin;
   // Register connections edge-triggered instead of level-triggered.
   bool edge_triggered = false;
+  // Co-hosting: when there are more loops than CPUs they may run on (more
+  // loops than the process's affinity allows, e.g. under `taskset`, or
+  // pin_cpus with more loops than CPUs), run one thread per CPU and put the
+  // loops that would share it on that thread: loop i on thread
+  // i % (threads), all of a thread's loops polling one epoll set. Each loop
+  // keeps its own connections, mailbox, timers and index, so nothing
+  // changes for handlers, but a message between loops of one thread costs
+  // no context switch and no eventfd wake-up (gnet's loops are goroutines
+  // and share threads the same way when GOMAXPROCS is smaller). A handler
+  // that blocks stalls every loop of its thread. false: a thread per loop,
+  // and loops sharing a CPU yield it to each other (see coalesce below).
+  bool cohost_loops = true;
 
   // Bytes read per readiness event into the loop's scratch buffer.
   size_t read_buffer_size = 64 * 1024;
@@ -79,10 +91,12 @@ struct EngineOptions {
   // while they gather two or more events (a lone request/response
   // connection backs off, probing after 1, 2, 4 ... 256 blocking waits). An
   // event arriving during a window waits up to the window plus the timer's
-  // wake-up latency (about 45 us more in some VMs). Loops that share a CPU
-  // (more loops than CPUs the process may use, or pin_cpus putting two on
-  // one) first yield the CPU to each other, and sleep the window only if
-  // that still leaves fewer than four events. Zero disables it; it is
+  // wake-up latency (about 45 us more in some VMs). Loop threads that
+  // share a CPU (with cohost_loops false: more loops than CPUs the process
+  // may use, or pin_cpus putting two on one) first yield the CPU to each
+  // other, and sleep the window only if that still leaves fewer than four
+  // events. Co-hosted loops coalesce as one: their thread's window gathers
+  // the events of all of them. Zero disables it; it is
   // ignored when busy_poll is set.
   absl::Duration coalesce = absl::Microseconds(20);
   int coalesce_min_busy_percent = 45;

@@ -299,6 +299,16 @@ LoopBlocker::LoopBlocker(Engine& engine, uint32_t loop) {
   if (s.ok()) WaitFor([this] { return running_->load() != 0; });
 }
 
+OneCpu::OneCpu() {
+  REQUIRE(sched_getaffinity(0, sizeof(saved_), &saved_) == 0);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(sched_getcpu(), &one);
+  REQUIRE(sched_setaffinity(0, sizeof(one), &one) == 0);
+}
+
+OneCpu::~OneCpu() { sched_setaffinity(0, sizeof(saved_), &saved_); }
+
 std::string FirstAddress(const Engine& engine) {
   std::vector<std::string> all = engine.ListenAddresses();
   return all.empty() ? std::string() : all.front();

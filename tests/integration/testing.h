@@ -9,6 +9,8 @@
 #ifndef ACTNET_TESTS_INTEGRATION_TESTING_H_
 #define ACTNET_TESTS_INTEGRATION_TESTING_H_
 
+#include <sched.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -100,6 +102,20 @@ class Client {
 
   int fd_ = -1;
   int last_error_ = 0;
+};
+
+// Confines the calling thread (and threads it starts) to one CPU until
+// destroyed, even when a REQUIRE ends the test early. An engine started
+// meanwhile sees one allowed CPU, as under `taskset -c 0`.
+class OneCpu {
+ public:
+  OneCpu();
+  ~OneCpu();
+  OneCpu(const OneCpu&) = delete;
+  OneCpu& operator=(const OneCpu&) = delete;
+
+ private:
+  cpu_set_t saved_;
 };
 
 // Echoes every byte back (examples/echo's handler).
