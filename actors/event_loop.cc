@@ -130,7 +130,7 @@ void EventLoop::Join() {
 
 void EventLoop::Run() {
   if (coalesce_.window_ns() > 0) {
-    // The default timer slack (50 us) would stretch a 20 us window to 70.
+    // The default timer slack (50 us) would stretch a 40 us window to 90.
     prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(
                                  std::max<int64_t>(1'000, coalesce_.window_ns() / 8)));
   }

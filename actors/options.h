@@ -98,7 +98,7 @@ struct EngineOptions {
   // events. Co-hosted loops coalesce as one: their thread's window gathers
   // the events of all of them. Zero disables it; it is
   // ignored when busy_poll is set.
-  absl::Duration coalesce = absl::Microseconds(20);
+  absl::Duration coalesce = absl::Microseconds(40);
   int coalesce_min_busy_percent = 45;
 };
 
