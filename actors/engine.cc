@@ -192,6 +192,17 @@ void Engine::Wait() {
   if (!started_ || joined_) return;
   for (auto& loop : loops_) loop->Join();
   joined_ = true;
+  // A loop that stopped while another still ran may have been sent more
+  // (a loop-to-loop task, a hand-off, a dial): run it now, on this thread,
+  // as the loop's own exit would have (the loop is stopping, so dials
+  // report Cancelled and hand-offs close their fds). No loop thread is
+  // left to race with; what one loop's leftovers send another is taken in
+  // the next round.
+  for (int round = 0; round < 64; ++round) {
+    size_t ran = 0;
+    for (auto& loop : loops_) ran += loop->RunLeftovers();
+    if (ran == 0) break;
+  }
   for (auto& l : listeners_) l->Close();
   if (on_shutdown_) on_shutdown_(*this);
 }

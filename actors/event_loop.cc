@@ -232,6 +232,16 @@ void EventLoop::Exit() {
   engine_->OnLoopStopped();
 }
 
+size_t EventLoop::RunLeftovers() {
+  EventLoop* const outer = tls_current_loop;
+  tls_current_loop = this;
+  const size_t n = ProcessMessages();
+  FlushOutboxes();
+  graveyard_.clear();
+  tls_current_loop = outer;
+  return n;
+}
+
 int EventLoop::ComputeGroupTimeout() {
   if (group_.size() == 1) return ComputeTimeout();
   int timeout = -1;

@@ -121,6 +121,9 @@ class EventLoop {
   // has stopped (its exit steps done).
   bool FinishIteration();
   void Exit();
+  // After the thread has been joined: runs what reached the mailbox since
+  // the loop stopped (Engine::Wait). Returns the messages run.
+  size_t RunLeftovers();
   // The group's poll timeout: 0 if any loop has work, else every loop is
   // parked and this is the nearest deadline (-1: none).
   int ComputeGroupTimeout();

@@ -116,6 +116,38 @@ TEST_CASE("Stop from another thread stops an idle engine") {
   CheckNoFdLeak(fds_before);
 }
 
+TEST_CASE("a task one loop posts to another that has already stopped runs by the time Wait returns") {
+  EngineOptions options = Loops(2);
+  options.cohost_loops = false;  // a thread each, so loop 1 can finish first
+  Engine engine(options);
+  REQUIRE(engine.Start().ok());
+  std::atomic<bool> loop1_stopped{false};
+  std::atomic<bool> posted{false};
+  std::atomic<int> ran_on{-1};
+  REQUIRE(engine.Post(0, [&](EventLoop& loop) {
+    loop.engine().Stop();
+    // Held here until loop 1 (nothing open) has stopped.
+    const Clock::time_point until = Clock::now() + seconds(10);
+    while (!loop1_stopped && Clock::now() < until) std::this_thread::sleep_for(milliseconds(1));
+    posted = loop.engine()
+                 .Post(1,
+                       [&ran_on](EventLoop& there) {
+                         ran_on = EventLoop::Current() == &there ? static_cast<int>(there.index())
+                                                                 : -2;
+                       })
+                 .ok();
+  }).ok());
+  // A stopped loop refuses posts from other threads.
+  const Clock::time_point until = Clock::now() + seconds(10);
+  while (Clock::now() < until && engine.Post(1, [](EventLoop&) {}).ok()) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  loop1_stopped = true;
+  engine.Wait();
+  CHECK(posted.load());
+  CHECK(ran_on.load() == 1);
+}
+
 TEST_CASE("an engine destroyed without Stop stops and closes its connections") {
   const int fds_before = CountOpenFds();
   Client client;
