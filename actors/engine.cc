@@ -75,8 +75,10 @@ Engine::~Engine() {
     Stop();
     Wait();
   }
-  // Loops (and their mailboxes) go before the listeners they point to.
-  loops_.clear();
+  // Loops (and their mailboxes) go before the listeners they point to;
+  // last first, so co-hosted guests go before the host whose poller they
+  // use.
+  while (!loops_.empty()) loops_.pop_back();
   for (auto& l : listeners_) l->Close();
 }
 

@@ -1,6 +1,9 @@
 // EventLoop: one thread, one poller, one mailbox: the actor that owns a
 // share of the engine's connections (its child actors), its timers and any
-// user actors spawned on it.
+// user actors spawned on it. With more loops than CPUs (co-hosting,
+// EngineOptions::cohost_loops) several loops share a thread and its
+// poller: the first (the host) waits for all of them, routes each event to
+// its loop by the poller token, then lets each finish its iteration.
 //
 // An iteration: wait for readiness (not at all if work is queued) -> handle
 // socket events (writable before readable) -> drain the mailbox (a batch

@@ -9,6 +9,10 @@
 // Thread-safe to read while the engine runs: each counter is written by its
 // loop alone and read with a relaxed load, so each value is exact when read
 // but a snapshot of several is not taken at one instant.
+//
+// Co-hosted loops (EngineOptions::cohost_loops) share their thread's waits:
+// the thread's first loop counts the polls, blocks, windows and yields of
+// all of them, and the others report 0 for those four.
 #ifndef ACTNET_ACTORS_LOOP_STATS_H_
 #define ACTNET_ACTORS_LOOP_STATS_H_
 

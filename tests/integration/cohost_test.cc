@@ -3,8 +3,8 @@
 // Each keeps its index, connections and mailbox; messages between them are
 // taken without an eventfd wake-up; the engine stops as usual.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
-#include <set>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -71,6 +71,19 @@ class HopEcho : public Handler {
   Sightings* seen_;
 };
 
+EngineOptions Loops(int n, bool cohost = true) {
+  EngineOptions options;
+  options.loops = n;
+  options.cohost_loops = cohost;
+  return options;
+}
+
+void StartHopEcho(Engine& engine, Sightings* seen) {
+  REQUIRE(engine.Listen("tcp://127.0.0.1:0", [seen] { return std::make_unique<HopEcho>(seen); })
+              .ok());
+  REQUIRE(engine.Start().ok());
+}
+
 // Clients on every loop (round robin), each doing round trips that hop
 // loops. Returns the round trips that succeeded.
 int HopAround(Engine& engine, int clients, int trips) {
@@ -94,13 +107,9 @@ TEST_CASE("three loops confined to one CPU share one thread; messages between th
   const int fds_before = CountOpenFds();
   {
     OneCpu one_cpu;
-    EngineOptions options;
-    options.loops = 3;
-    Engine engine(options);
+    Engine engine(Loops(3));
     Sightings seen;
-    REQUIRE(engine.Listen("tcp://127.0.0.1:0", [&seen] { return std::make_unique<HopEcho>(&seen); })
-                .ok());
-    REQUIRE(engine.Start().ok());
+    StartHopEcho(engine, &seen);
     CHECK(HopAround(engine, 6, 100) == 600);
     CHECK(seen.loops() == std::set<uint32_t>{0, 1, 2});
     CHECK(seen.threads() == 1);
@@ -127,14 +136,9 @@ TEST_CASE("three loops confined to one CPU share one thread; messages between th
 
 TEST_CASE("with cohost_loops off, three loops on one CPU get a thread each") {
   OneCpu one_cpu;
-  EngineOptions options;
-  options.loops = 3;
-  options.cohost_loops = false;
-  Engine engine(options);
+  Engine engine(Loops(3, /*cohost=*/false));
   Sightings seen;
-  REQUIRE(engine.Listen("tcp://127.0.0.1:0", [&seen] { return std::make_unique<HopEcho>(&seen); })
-              .ok());
-  REQUIRE(engine.Start().ok());
+  StartHopEcho(engine, &seen);
   CHECK(HopAround(engine, 6, 20) == 120);
   CHECK(seen.threads() == 3);
   engine.Stop();
@@ -155,9 +159,7 @@ TEST_CASE("pin_cpus with twice as many loops as CPUs: one thread per CPU, two lo
   options.pin_cpus = true;
   Engine engine(options);
   Sightings seen;
-  REQUIRE(engine.Listen("tcp://127.0.0.1:0", [&seen] { return std::make_unique<HopEcho>(&seen); })
-              .ok());
-  REQUIRE(engine.Start().ok());
+  StartHopEcho(engine, &seen);
   CHECK(HopAround(engine, 2 * options.loops, 20) == 40 * options.loops);
   CHECK(seen.loops().size() == static_cast<size_t>(options.loops));
   CHECK(seen.threads() == static_cast<size_t>(cpus));
@@ -165,23 +167,19 @@ TEST_CASE("pin_cpus with twice as many loops as CPUs: one thread per CPU, two lo
   engine.Wait();
 }
 
-TEST_CASE("a co-hosted engine stops from a handler's shutdown action and from a foreign thread") {
+TEST_CASE("a co-hosted engine stops from a task on one of its loops and from a foreign thread") {
   OneCpu one_cpu;
-  for (const bool from_handler : {true, false}) {
-    CAPTURE(from_handler);
-    EngineOptions options;
-    options.loops = 4;
-    Engine engine(options);
+  for (const bool from_loop : {true, false}) {
+    CAPTURE(from_loop);
+    Engine engine(Loops(4));
     Sightings seen;
-    REQUIRE(engine.Listen("tcp://127.0.0.1:0", [&seen] { return std::make_unique<HopEcho>(&seen); })
-                .ok());
-    REQUIRE(engine.Start().ok());
+    StartHopEcho(engine, &seen);
     CHECK(HopAround(engine, 8, 10) == 80);
     // Open connections on every loop, left open across the stop.
     std::vector<Client> open;
     for (int i = 0; i < 8; ++i) open.push_back(Client::Connect(FirstAddress(engine)));
     for (Client& c : open) REQUIRE(c.RoundTrip("x", Soon()));
-    if (from_handler) {
+    if (from_loop) {
       REQUIRE(engine.Post(3, [](EventLoop& loop) { loop.engine().Stop(); }).ok());
     } else {
       engine.Stop();
