@@ -227,6 +227,11 @@ void EventLoop::Exit() {
   for (int rounds = 0; rounds < 64 && ProcessMessages() > 0; ++rounds) {
   }
   FlushOutboxes();
+  // The actors die now: messages sent to them later (RunLeftovers) must
+  // find no actor, and count as dead letters.
+  for (const std::unique_ptr<Actor>& actor : graveyard_) {
+    if (actor->self().valid()) actors_.Unregister(actor->self());
+  }
   graveyard_.clear();
   timers_.Clear();
   engine_->OnLoopStopped();

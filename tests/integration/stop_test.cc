@@ -116,10 +116,26 @@ TEST_CASE("Stop from another thread stops an idle engine") {
   CheckNoFdLeak(fds_before);
 }
 
-TEST_CASE("a task one loop posts to another that has already stopped runs by the time Wait returns") {
+// Counts what it receives; its destruction is recorded too.
+class Recorder : public Actor {
+ public:
+  Recorder(std::atomic<int>* received, std::atomic<bool>* destroyed)
+      : received_(received), destroyed_(destroyed) {}
+  ~Recorder() override { *destroyed_ = true; }
+  void Receive(Envelope&) override { received_->fetch_add(1); }
+
+ private:
+  std::atomic<int>* received_;
+  std::atomic<bool>* destroyed_;
+};
+
+TEST_CASE("what one loop sends a loop that has already stopped is handled by the time Wait returns") {
   EngineOptions options = Loops(2);
   options.cohost_loops = false;  // a thread each, so loop 1 can finish first
   Engine engine(options);
+  std::atomic<int> received{0};
+  std::atomic<bool> destroyed{false};
+  const ActorRef actor = engine.Spawn(1, std::make_unique<Recorder>(&received, &destroyed));
   REQUIRE(engine.Start().ok());
   std::atomic<bool> loop1_stopped{false};
   std::atomic<bool> posted{false};
@@ -135,7 +151,8 @@ TEST_CASE("a task one loop posts to another that has already stopped runs by the
                          ran_on = EventLoop::Current() == &there ? static_cast<int>(there.index())
                                                                  : -2;
                        })
-                 .ok();
+                 .ok() &&
+             loop.engine().Tell<int>(actor, 7).ok();
   }).ok());
   // A stopped loop refuses posts from other threads.
   const Clock::time_point until = Clock::now() + seconds(10);
@@ -145,7 +162,12 @@ TEST_CASE("a task one loop posts to another that has already stopped runs by the
   loop1_stopped = true;
   engine.Wait();
   CHECK(posted.load());
+  // The task runs on the stopped loop...
   CHECK(ran_on.load() == 1);
+  // ...but the actor died with its loop: the message is a dead letter.
+  CHECK(destroyed.load());
+  CHECK(received.load() == 0);
+  CHECK(engine.DeadLetters() == 1);
 }
 
 TEST_CASE("an engine destroyed without Stop stops and closes its connections") {
