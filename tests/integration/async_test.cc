@@ -76,17 +76,12 @@ class Sink : public LoggedHandler {
 };
 
 struct Server {
-  explicit Server(int loops) : engine(Options(loops)) {
+  explicit Server(int loops) : engine(Loops(loops)) {
     Shared* s = &shared;
     REQUIRE(engine.Listen("tcp://127.0.0.1:0",
                           [s] { return std::make_unique<Sink>(s); })
                 .ok());
     REQUIRE(engine.Start().ok());
-  }
-  static EngineOptions Options(int loops) {
-    EngineOptions o;
-    o.loops = loops;
-    return o;
   }
   // Connects n clients; returns them with the server-side ref of each.
   void ConnectClients(int n, std::vector<Client>* clients,

@@ -71,13 +71,6 @@ class HopEcho : public Handler {
   Sightings* seen_;
 };
 
-EngineOptions Loops(int n, bool cohost = true) {
-  EngineOptions options;
-  options.loops = n;
-  options.cohost_loops = cohost;
-  return options;
-}
-
 void StartHopEcho(Engine& engine, Sightings* seen) {
   REQUIRE(engine.Listen("tcp://127.0.0.1:0", [seen] { return std::make_unique<HopEcho>(seen); })
               .ok());
@@ -136,7 +129,9 @@ TEST_CASE("three loops confined to one CPU share one thread; messages between th
 
 TEST_CASE("with cohost_loops off, three loops on one CPU get a thread each") {
   OneCpu one_cpu;
-  Engine engine(Loops(3, /*cohost=*/false));
+  EngineOptions options = Loops(3);
+  options.cohost_loops = false;
+  Engine engine(options);
   Sightings seen;
   StartHopEcho(engine, &seen);
   CHECK(HopAround(engine, 6, 20) == 120);

@@ -82,7 +82,7 @@ class Scripted : public LoggedHandler {
 
 // An engine serving Scripted on a TCP port of 127.0.0.1.
 struct Server {
-  explicit Server(int loops = 1) : engine(Options(loops)) {
+  explicit Server(int loops = 1) : engine(Loops(loops)) {
     Shared* s = &shared;
     REQUIRE(engine
                 .Listen("tcp://127.0.0.1:0",
@@ -90,11 +90,6 @@ struct Server {
                 .ok());
     REQUIRE(engine.Start().ok());
     url = FirstAddress(engine);
-  }
-  static EngineOptions Options(int loops) {
-    EngineOptions o;
-    o.loops = loops;
-    return o;
   }
   Client Connect(int rcvbuf = 0) {
     std::string error;

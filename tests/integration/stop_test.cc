@@ -28,12 +28,6 @@ namespace {
 
 Clock::time_point Soon() { return Clock::now() + seconds(20); }
 
-EngineOptions Loops(int n) {
-  EngineOptions o;
-  o.loops = n;
-  return o;
-}
-
 double SecondsSince(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }

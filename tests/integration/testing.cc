@@ -299,6 +299,12 @@ LoopBlocker::LoopBlocker(Engine& engine, uint32_t loop) {
   if (s.ok()) WaitFor([this] { return running_->load() != 0; });
 }
 
+EngineOptions Loops(int n) {
+  EngineOptions o;
+  o.loops = n;
+  return o;
+}
+
 OneCpu::OneCpu() {
   REQUIRE(sched_getaffinity(0, sizeof(saved_), &saved_) == 0);
   cpu_set_t one;

@@ -104,6 +104,9 @@ class Client {
   int last_error_ = 0;
 };
 
+// Engine options with `n` loops and everything else at its default.
+EngineOptions Loops(int n);
+
 // Confines the calling thread (and threads it starts) to one CPU until
 // destroyed, even when a REQUIRE ends the test early. An engine started
 // meanwhile sees one allowed CPU, as under `taskset -c 0`.

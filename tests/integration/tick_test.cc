@@ -22,12 +22,6 @@ namespace {
 
 Clock::time_point Soon() { return Clock::now() + seconds(20); }
 
-EngineOptions Loops(int n) {
-  EngineOptions o;
-  o.loops = n;
-  return o;
-}
-
 // Watching for ticks that must not come.
 void QuietPeriod() { std::this_thread::sleep_for(milliseconds(150)); }
 
