@@ -130,7 +130,7 @@ void EventLoop::Join() {
 
 void EventLoop::Run() {
   if (coalesce_.window_ns() > 0) {
-    // The default timer slack (50 us) would stretch a 40 us window to 90.
+    // The default timer slack (50 us) would stretch an 80 us window to 130.
     prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(
                                  std::max<int64_t>(1'000, coalesce_.window_ns() / 8)));
   }
@@ -642,7 +642,7 @@ void EventLoop::HandleReadable(Conn& conn, bool peer_hangup) {
       read_again_.push_back(conn.ref());
       return;
     }
-    const ssize_t n = ::read(conn.fd(), scratch_.get(), scratch_size_);
+    const ssize_t n = ::recv(conn.fd(), scratch_.get(), scratch_size_, 0);
     if (n > 0) {
       conn.last_active_ns_ = now_ns_;
       if (conn.in_.empty()) {
@@ -999,7 +999,7 @@ void EventLoop::FinishClose(Conn& conn) {
 
 void EventLoop::DrainAfterFin(Conn& conn) {
   for (int i = 0; i < kEdgeReadsPerTurn && conn.state_ == Conn::State::kClosing; ++i) {
-    const ssize_t n = ::read(conn.fd(), scratch_.get(), scratch_size_);
+    const ssize_t n = ::recv(conn.fd(), scratch_.get(), scratch_size_, 0);
     if (n > 0) continue;
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     CloseNow(conn, conn.pending_reason_);  // EOF (or the peer reset: done)

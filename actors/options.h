@@ -91,14 +91,20 @@ struct EngineOptions {
   // while they gather two or more events (a lone request/response
   // connection backs off, probing after 1, 2, 4 ... 256 blocking waits). An
   // event arriving during a window waits up to the window plus the timer's
-  // wake-up latency (about 45 us more in some VMs). Loop threads that
-  // share a CPU (with cohost_loops false: more loops than CPUs the process
-  // may use, or pin_cpus putting two on one) first yield the CPU to each
-  // other, and sleep the window only if that still leaves fewer than four
-  // events. Co-hosted loops coalesce as one: their thread's window gathers
-  // the events of all of them. Zero disables it; it is
+  // wake-up latency (about 30 us more in some VMs). The default is sized
+  // for VMs, where a sleep is dear: on the reference host every window
+  // costs the loop ~19 us of CPU whatever its length (timer, halt and
+  // switch each trap to the hypervisor; perf/reference/wake_cost), so a
+  // longer window amortises it over more requests; it costs median latency
+  // at moderate load (docs/latency.md). On bare metal, where a sleep costs
+  // a few microseconds, 20-40 us gathers as much as is worth it. Loop
+  // threads that share a CPU (with cohost_loops false: more loops than CPUs
+  // the process may use, or pin_cpus putting two on one) first yield the
+  // CPU to each other, and sleep the window only if that still leaves fewer
+  // than four events. Co-hosted loops coalesce as one: their thread's
+  // window gathers the events of all of them. Zero disables it; it is
   // ignored when busy_poll is set.
-  absl::Duration coalesce = absl::Microseconds(40);
+  absl::Duration coalesce = absl::Microseconds(80);
   int coalesce_min_busy_percent = 45;
 };
 

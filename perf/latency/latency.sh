@@ -20,8 +20,8 @@
 # $OUT/latency.md, also written to $DOC (default docs/latency.md; empty = no).
 #
 # Knobs (environment): REPS, DUR, WARM, CONNS, SIZE, LOADS (percent of P),
-# SERVERS (subset of "epoll actnet actnet-nc"; actnet-nc is actnet with
-# --coalesce_us=0), DRAIN, QUIET_MAX and QUIET_WAIT (before
+# SERVERS (subset of "epoll actnet actnet-nc actnet-wN"; actnet-nc is
+# actnet with --coalesce_us=0, actnet-wN with --coalesce_us=N), DRAIN, QUIET_MAX and QUIET_WAIT (before
 # each repetition wait up to QUIET_WAIT s, in 1 s samples of /proc/stat,
 # for the machine's busy CPU to drop to QUIET_MAX cores; then go on
 # regardless: the "other cores" columns say how disturbed each run was),
@@ -53,7 +53,7 @@ mkdir -p "$OUT/bin" "$OUT/logs"
 read -r -a loads <<<"$LOADS"
 read -r -a servers <<<"$SERVERS"
 for s in "${servers[@]}"; do
-  case $s in epoll | actnet | actnet-nc) ;; *) echo "unknown server '$s'" >&2; exit 2 ;; esac
+  case $s in epoll | actnet | actnet-nc | actnet-w[0-9]*) ;; *) echo "unknown server '$s'" >&2; exit 2 ;; esac
 done
 for tool in taskset ss python3 timeout bazel; do
   command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 2; }

@@ -13,7 +13,8 @@
 #   machine_lines              nproc, cpu and kernel lines for meta files
 #   start_echo_server NAME PORT LOG
 #                              epoll | uv | actnet (1 loop) | actnet-nc (1
-#                              loop, --coalesce_us=0) from $OUT/bin,
+#                              loop, --coalesce_us=0) | actnet-wN (1 loop,
+#                              --coalesce_us=N) from $OUT/bin,
 #                              pinned to CPU 0; returns once it listens
 
 server_pid=""
@@ -70,6 +71,8 @@ start_echo_server() {
     uv) cmd=("$OUT/bin/uv_echo" -p "$2") ;;
     actnet) cmd=("$OUT/bin/echo" "--addr=tcp://127.0.0.1:$2" --loops=1) ;;
     actnet-nc) cmd=("$OUT/bin/echo" "--addr=tcp://127.0.0.1:$2" --loops=1 --coalesce_us=0) ;;
+    actnet-w[0-9]*)  # a coalescing window of N microseconds
+      cmd=("$OUT/bin/echo" "--addr=tcp://127.0.0.1:$2" --loops=1 "--coalesce_us=${1#actnet-w}") ;;
     *) echo "unknown echo server '$1'" >&2; return 1 ;;
   esac
   taskset -c 0 "${cmd[@]}" >"$3" 2>&1 &  # taskset execs: $! is the server
