@@ -326,7 +326,7 @@ int EventLoop::WaitForEvents(absl::Span<io::PollEvent> events, int timeout) {
       window = n + (GroupHasPending() ? 1 : 0) < CoalescePolicy::kTrickle;
     }
     if (window) {
-      int64_t window_ns = coalesce_.window_ns();
+      int64_t window_ns = coalesce_.sleep_ns();
       if (timeout > 0) window_ns = std::min<int64_t>(window_ns, int64_t{timeout} * 1'000'000);
       struct timespec ts = {static_cast<time_t>(window_ns / 1'000'000'000),
                             static_cast<long>(window_ns % 1'000'000'000)};

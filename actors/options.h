@@ -89,9 +89,12 @@ struct EngineOptions {
   // 10 ms, until that falls 5 points lower; below it a loop blocks at once,
   // so a lightly loaded server pays no latency for it. Windows stay on only
   // while they gather two or more events (a lone request/response
-  // connection backs off, probing after 1, 2, 4 ... 256 blocking waits). An
-  // event arriving during a window waits up to the window plus the timer's
-  // wake-up latency (about 30 us more in some VMs). The default is sized
+  // connection backs off, probing after 1, 2, 4 ... 256 blocking waits). A
+  // loop near saturation sleeps shorter windows: at most its idle share of
+  // 250 us (CoalescePolicy::sleep_ns), so that sleeps do not stretch its
+  // cycles and queue requests behind them. An event arriving during a
+  // window waits up to the window plus the timer's wake-up latency (about
+  // 30 us more in some VMs). The default is sized
   // for VMs, where a sleep is dear: on the reference host every window
   // costs the loop ~19 us of CPU whatever its length (timer, halt and
   // switch each trap to the hypervisor; perf/reference/wake_cost), so a

@@ -141,5 +141,43 @@ TEST_CASE("the load is judged over whole periods") {
   CHECK_FALSE(policy.loaded());
 }
 
+TEST_CASE("the window slept shrinks with the loop's idle share, within its bounds") {
+  constexpr int64_t kWindow = 80'000;
+  CoalescePolicy policy(kWindow, 0);
+  CHECK(policy.sleep_ns() == kWindow);  // before any verdict: the window
+  int64_t now = 0;
+  // 35% idle: 0.35 of kCycleNs is more than the window, so the window.
+  Period(policy, &now, 35);
+  CHECK(policy.sleep_ns() == kWindow);
+  // 20% idle: a fifth of the cycle.
+  Period(policy, &now, 20);
+  CHECK(policy.sleep_ns() == CoalescePolicy::kCycleNs / 5);
+  // 10% idle (echo at 90% of its peak): a tenth.
+  Period(policy, &now, 10);
+  CHECK(policy.sleep_ns() == CoalescePolicy::kCycleNs / 10);
+  CHECK(policy.sleep_ns() < kWindow);
+  // Saturated: never below the floor, and coalescing itself stays on (the
+  // policy decides whether, sleep_ns() only how long).
+  Period(policy, &now, 0);
+  CHECK(policy.sleep_ns() == CoalescePolicy::kMinSleepNs);
+  CHECK(policy.ShouldCoalesce());
+  // Load falls again: back to the full window.
+  Period(policy, &now, 60);
+  CHECK(policy.sleep_ns() == kWindow);
+  // A window shorter than the floor is slept as configured.
+  CoalescePolicy short_window(4'000, 0);
+  Period(short_window, &now, 0);
+  CHECK(short_window.sleep_ns() == 4'000);
+  // A period that spans a very long wait (idle all along) does not
+  // overflow: the window.
+  CoalescePolicy long_wait(kWindow, 0);
+  int64_t t = 0;
+  long_wait.Observe(t);
+  long_wait.RecordIdle(int64_t{40} * 24 * 3600 * 1'000'000'000);  // 40 days
+  t += int64_t{40} * 24 * 3600 * 1'000'000'000;
+  long_wait.Observe(t);
+  CHECK(long_wait.sleep_ns() == kWindow);
+}
+
 }  // namespace
 }  // namespace actnet
