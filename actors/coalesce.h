@@ -30,10 +30,9 @@
 // they gather two or more events and backs off exponentially (skipping up
 // to kMaxBackoff blocking waits) while they gather one or none: a single
 // request/response connection soon goes back to blocking at once and only
-// probes now and then. And the window it
-// sleeps shrinks as the loop nears saturation (sleep_ns()), so that a loop
-// with little idle time does not stretch its cycles and queue requests
-// behind its sleeps.
+// probes now and then. And the window it sleeps shrinks as the loop nears
+// saturation (sleep_ns()), so that a loop with little idle time does not
+// stretch its cycles and queue requests behind its sleeps.
 #ifndef ACTNET_ACTORS_COALESCE_H_
 #define ACTNET_ACTORS_COALESCE_H_
 

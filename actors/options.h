@@ -94,13 +94,13 @@ struct EngineOptions {
   // 250 us (CoalescePolicy::sleep_ns), so that sleeps do not stretch its
   // cycles and queue requests behind them. An event arriving during a
   // window waits up to the window plus the timer's wake-up latency (about
-  // 30 us more in some VMs). The default is sized
-  // for VMs, where a sleep is dear: on the reference host every window
-  // costs the loop ~19 us of CPU whatever its length (timer, halt and
-  // switch each trap to the hypervisor; perf/reference/wake_cost), so a
-  // longer window amortises it over more requests; it costs median latency
-  // at moderate load (docs/latency.md). On bare metal, where a sleep costs
-  // a few microseconds, 20-40 us gathers as much as is worth it. Loop
+  // 30 us more in some VMs). The default is sized for VMs, where a sleep is
+  // dear: on the reference host every window costs the loop ~19 us of CPU
+  // whatever its length (timer, halt and switch each trap to the
+  // hypervisor; perf/reference/wake_cost), so a longer window amortises it
+  // over more requests; it costs median latency at moderate load
+  // (docs/latency.md). On bare metal, where a sleep costs a few
+  // microseconds, 20-40 us gathers as much as is worth it. Loop
   // threads that share a CPU (with cohost_loops false: more loops than CPUs
   // the process may use, or pin_cpus putting two on one) first yield the
   // CPU to each other, and sleep the window only if that still leaves fewer

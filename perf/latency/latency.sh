@@ -21,9 +21,10 @@
 #
 # Knobs (environment): REPS, DUR, WARM, CONNS, SIZE, LOADS (percent of P),
 # SERVERS (subset of "epoll actnet actnet-nc actnet-wN"; actnet-nc is
-# actnet with --coalesce_us=0, actnet-wN with --coalesce_us=N), DRAIN, QUIET_MAX and QUIET_WAIT (before
-# each repetition wait up to QUIET_WAIT s, in 1 s samples of /proc/stat,
-# for the machine's busy CPU to drop to QUIET_MAX cores; then go on
+# actnet with --coalesce_us=0, actnet-wN with --coalesce_us=N), DRAIN,
+# QUIET_MAX and QUIET_WAIT (before each repetition wait up to QUIET_WAIT
+# s, in 1 s samples of /proc/stat, for the machine's busy CPU to drop to
+# QUIET_MAX cores; then go on
 # regardless: the "other cores" columns say how disturbed each run was),
 # OUT (default
 # perf/out/latency-<timestamp>), DOC, BAZEL_OUTPUT_BASE (passed to bazel as
