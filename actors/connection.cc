@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "actors/check.h"
+#include "actors/conn_context.h"
 #include "actors/conn_messages.h"
-#include "actors/event_loop.h"
 #include "io/socket.h"
 
 namespace actnet {
@@ -33,36 +33,24 @@ std::string CloseReason::ToString() const {
   return "unknown";
 }
 
-Conn::Conn(EventLoop* loop, io::UniqueFd fd, std::unique_ptr<Handler> handler,
+Conn::Conn(internal::ConnContext* context, std::unique_ptr<Handler> handler,
            const io::SocketAddress& remote)
-    : loop_(loop),
-      fd_(std::move(fd)),
+    : ctx_(context),
       handler_(std::move(handler)),
-      remote_(remote) {}
+      remote_(remote),
+      last_active_ns_(context->clock_ns) {}
 
-Conn::~Conn() {
-  if (!owns_fd_) fd_.Release();  // the listener owns it
-}
+Conn::~Conn() = default;
 
-void Conn::PauseReading() {
-  AssertOnLoop();
-  user_paused_ = true;
-  loop_->AfterOutput(*this);
-}
-
-void Conn::ResumeReading() {
-  AssertOnLoop();
-  if (!user_paused_) return;
-  user_paused_ = false;
-  loop_->AfterOutput(*this);
-  // Bytes that arrived meanwhile raise no new edge in edge-triggered mode.
-  if (loop_->options_.edge_triggered) loop_->read_again_.push_back(ref());
-}
+EventLoop& Conn::loop() const { return *ctx_->loop; }
 
 void Conn::AssertOnLoop() const {
-  ACTNET_DCHECK_MSG(loop_->IsCurrent() || !loop_->thread_.joinable(),
+  ACTNET_DCHECK_MSG(ctx_->OnLoopThread(),
                     "Conn used off its loop thread; use Engine::AsyncWrite/Tell");
 }
+
+// ---------------------------------------------------------------------------
+// Inbound bytes: this event's lent view first, else the ring.
 
 absl::string_view Conn::Peek(size_t n) {
   AssertOnLoop();
@@ -108,43 +96,27 @@ size_t Conn::Read(void* dst, size_t n) {
 size_t Conn::InboundBytes() const {
   return view_len_ != 0 ? view_len_ : in_.size() - consumed_;
 }
-size_t Conn::OutboundBytes() const { return out_.size(); }
 
-void Conn::Write(absl::string_view data) {
-  AssertOnLoop();
-  loop_->Write(*this, data);
+void Conn::Settle(bool keep_unread) {
+  if (consumed_ != 0) {
+    in_.Discard(consumed_);
+    consumed_ = 0;
+  }
+  if (view_len_ != 0 && keep_unread) in_.Append(view_, view_len_);
+  view_ = nullptr;
+  view_len_ = 0;
 }
+
+// ---------------------------------------------------------------------------
+// Lifecycle shared by every kind of connection.
 
 void Conn::Writev(absl::Span<const absl::string_view> parts) {
-  AssertOnLoop();
-  for (absl::string_view p : parts) loop_->Write(*this, p);
-}
-
-void Conn::Flush() {
-  AssertOnLoop();
-  if (loop_->gather_conn_ == this) loop_->FlushGather(*this);
-  loop_->FlushQueued(*this);
+  for (absl::string_view p : parts) Write(p);
 }
 
 void Conn::Close() {
   AssertOnLoop();
-  loop_->CloseGracefully(*this, CloseReason{CloseReason::Kind::kLocal, 0});
-}
-
-void Conn::ShutdownWrite() {
-  AssertOnLoop();
-  if (state_ != State::kOpen || datagram_ || shutdown_write_) return;
-  if (peer_eof_) {  // both directions done: an ordinary close
-    Close();
-    return;
-  }
-  shutdown_write_ = true;
-  loop_->AfterOutput(*this);  // sends the FIN now if nothing is queued
-}
-
-void Conn::Abort() {
-  AssertOnLoop();
-  loop_->Abort(*this);
+  CloseGracefully(CloseReason{CloseReason::Kind::kLocal, 0});
 }
 
 void Conn::Close(absl::AnyInvocable<void()> on_closed) {
@@ -157,44 +129,90 @@ void Conn::Close(absl::AnyInvocable<void()> on_closed) {
   Close();
 }
 
+void Conn::ApplyAction(Action action) {
+  switch (action) {
+    case Action::kNone:
+      break;
+    case Action::kClose:
+      CloseGracefully(CloseReason{CloseReason::Kind::kLocal, 0});
+      break;
+    case Action::kShutdown:
+      ctx_->RequestStop();
+      break;
+  }
+}
+
 void Conn::SetTick(absl::Duration interval) {
   AssertOnLoop();
   ++tick_generation_;
   tick_interval_ = interval;
-  if (interval <= absl::ZeroDuration()) return;
-  loop_->ScheduleTick(*this);
+  if (interval > absl::ZeroDuration()) ScheduleTick();
 }
 
-io::SocketAddress Conn::local_address() const {
-  absl::StatusOr<io::SocketAddress> a = io::LocalAddress(fd());
-  return a.ok() ? *a : io::SocketAddress();
+void Conn::ScheduleTick() {
+  // The timer outlives nothing: it finds the connection by its ref, and a
+  // newer SetTick (a new generation) retires it.
+  ctx_->RunAfter(tick_interval_, [ctx = ctx_, ref = ref(),
+                                  generation = tick_generation_] {
+    auto* c = static_cast<Conn*>(ctx->Find(ref));
+    if (c == nullptr || c->tick_generation_ != generation ||
+        c->state_ != State::kOpen) {
+      return;
+    }
+    c->RunHandler([c] { return c->handler_->OnTick(*c); });
+    if (c->state_ == State::kOpen && c->tick_generation_ == generation) {
+      c->ScheduleTick();
+    }
+  });
 }
 
-absl::Status Conn::SetNoDelay(bool on) { return io::SetNoDelay(fd(), on); }
-absl::Status Conn::SetKeepAlive(bool on, absl::Duration idle) {
-  return io::SetKeepAlive(fd(), on,
-                          static_cast<int>(absl::ToInt64Seconds(idle)));
-}
-absl::Status Conn::SetSendBufferSize(int bytes) {
-  return io::SetSendBufferSize(fd(), bytes);
-}
-absl::Status Conn::SetRecvBufferSize(int bytes) {
-  return io::SetRecvBufferSize(fd(), bytes);
+void Conn::ScheduleIdleCheck(int64_t deadline_ns) {
+  ctx_->RunAfter(absl::Nanoseconds(deadline_ns - ctx_->clock_ns), [ctx = ctx_, ref = ref()] {
+    auto* c = static_cast<Conn*>(ctx->Find(ref));
+    if (c == nullptr || c->state_ == State::kClosed) return;
+    const int64_t deadline =
+        c->last_active_ns_ + absl::ToInt64Nanoseconds(ctx->options->idle_timeout);
+    const CloseReason idle{CloseReason::Kind::kIdle, 0};
+    if (ctx->clock_ns < deadline) {
+      c->ScheduleIdleCheck(deadline);
+    } else if (c->state_ == State::kConnecting) {
+      return;  // the dial timeout owns connecting sockets
+    } else if (c->state_ == State::kOpen) {
+      c->CloseGracefully(idle);
+    } else {
+      c->CloseNow(idle);
+    }
+  });
 }
 
-void Conn::Settle() {
-  if (consumed_ != 0) {
-    in_.Discard(consumed_);
-    consumed_ = 0;
+void Conn::CompleteWrites() {
+  size_t fired = 0;
+  while (fired < write_callbacks_.size() &&
+         write_callbacks_[fired].first <= bytes_sent_) {
+    write_callbacks_[fired].second(absl::OkStatus());
+    ++fired;
   }
-  // A datagram's unread bytes are dropped; a stream's are kept.
-  if (view_len_ != 0 && state_ == State::kOpen && !datagram_) {
-    in_.Append(view_, view_len_);
+  if (fired != 0) {
+    write_callbacks_.erase(write_callbacks_.begin(),
+                           write_callbacks_.begin() + static_cast<ptrdiff_t>(fired));
   }
-  view_ = nullptr;
-  view_len_ = 0;
 }
 
+void Conn::FailWrites(const CloseReason& reason) {
+  std::vector<std::pair<uint64_t, WriteCallback>> callbacks;
+  callbacks.swap(write_callbacks_);
+  const absl::Status closed = absl::FailedPreconditionError(
+      "connection closed before the write was sent: " + reason.ToString());
+  for (auto& [mark, cb] : callbacks) cb(mark <= bytes_sent_ ? absl::OkStatus() : closed);
+}
+
+void Conn::RunCloseCallbacks() {
+  std::vector<absl::AnyInvocable<void()>> callbacks;
+  callbacks.swap(close_callbacks_);
+  for (auto& cb : callbacks) cb();
+}
+
+// The engine's own messages (conn_messages.h), then the user's.
 void Conn::Receive(Envelope& message) {
   if (auto* w = message.As<internal::AsyncWriteMsg>()) {
     WriteCallback done = std::move(w->done);
@@ -204,7 +222,7 @@ void Conn::Receive(Envelope& message) {
       if (done) done(absl::FailedPreconditionError("AsyncWrite: the connection is closing"));
       return;
     }
-    loop_->RunHandler(*this, [&] {
+    RunHandler([&] {
       Write(data);
       if (done) write_callbacks_.emplace_back(bytes_queued_, std::move(done));
       return Action::kNone;
@@ -212,15 +230,33 @@ void Conn::Receive(Envelope& message) {
     return;
   }
   if (message.Is<internal::WakeMsg>()) {
-    loop_->RunHandler(*this, [this] { return handler_->OnData(*this); });
+    RunHandler([this] { return handler_->OnData(*this); });
     return;
   }
   if (message.Is<internal::CloseMsg>()) {
     Close();
     return;
   }
-  loop_->RunHandler(*this,
-                    [this, &message] { return handler_->OnMessage(*this, message); });
+  RunHandler([this, &message] { return handler_->OnMessage(*this, message); });
+}
+
+// ---------------------------------------------------------------------------
+// Identity and socket options.
+
+io::SocketAddress Conn::local_address() const {
+  absl::StatusOr<io::SocketAddress> a = io::LocalAddress(fd_);
+  return a.ok() ? *a : io::SocketAddress();
+}
+
+absl::Status Conn::SetNoDelay(bool on) { return io::SetNoDelay(fd_, on); }
+absl::Status Conn::SetKeepAlive(bool on, absl::Duration idle) {
+  return io::SetKeepAlive(fd_, on, static_cast<int>(absl::ToInt64Seconds(idle)));
+}
+absl::Status Conn::SetSendBufferSize(int bytes) {
+  return io::SetSendBufferSize(fd_, bytes);
+}
+absl::Status Conn::SetRecvBufferSize(int bytes) {
+  return io::SetRecvBufferSize(fd_, bytes);
 }
 
 }  // namespace actnet

@@ -1,9 +1,12 @@
-// Conn: one connection, a child actor of the event loop that owns it. It
-// owns the socket, its inbound and outbound byte rings and the user's
-// Handler, and receives Data/Tick/Close/user messages from its loop.
+// Conn: one connection, a child actor of the event loop that owns it, as
+// its Handler sees it. A stream connection (TCP, unix) owns its socket, its
+// inbound and outbound byte buffers and its state (reading, writing,
+// closing); a datagram connection (UDP) is one datagram at a time. The loop
+// turns I/O into messages for it: Data, Tick, Close, and whatever other
+// actors Tell it.
 //
-// Thread contract: every method here is loop thread only (the connection's
-// own loop) and asserts it in debug builds. From other threads, address a
+// Thread contract: every method is loop thread only (the connection's own
+// loop), asserted in debug builds. From other threads, address a
 // connection by its ActorRef through the thread-safe Engine calls
 // (AsyncWrite, Wake, Close, Tell): a Conn& never crosses threads.
 //
@@ -16,25 +19,27 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "actors/actor.h"
-#include "actors/admission.h"
 #include "actors/handler.h"
 #include "io/address.h"
 #include "io/buffer.h"
-#include "io/unique_fd.h"
 
 namespace actnet {
 
 class EventLoop;
+namespace internal {
+class ConnContext;
+}  // namespace internal
 
 // Called on the loop once the bytes of an AsyncWrite have been handed to the
 // kernel (OK) or could not be, because the connection closed first.
@@ -45,7 +50,7 @@ using WriteCallback = absl::AnyInvocable<void(absl::Status)>;
 // failed.
 using DialCallback = absl::AnyInvocable<void(absl::StatusOr<ActorRef>)>;
 
-class Conn final : public Actor {
+class Conn : public Actor {
  public:
   static constexpr size_t kAll = static_cast<size_t>(-1);
 
@@ -68,12 +73,13 @@ class Conn final : public Actor {
   // Queues bytes (copying them unless they are a view of this event's
   // inbound data). Writes made inside a handler go out in one write/writev
   // when the handler returns; elsewhere at the end of the loop iteration.
-  // Ignored once the connection is closing.
-  void Write(absl::string_view data);
+  // Ignored once the connection is closing. For UDP, each Write sends one
+  // datagram at once.
+  virtual void Write(absl::string_view data) = 0;
   void Writev(absl::Span<const absl::string_view> parts);
   // Writes what is queued now rather than when the handler returns.
-  void Flush();
-  size_t OutboundBytes() const;
+  virtual void Flush() = 0;
+  virtual size_t OutboundBytes() const = 0;
 
   // ---- Lifecycle ----
   // Closes after queued output is flushed (bounded by close_linger).
@@ -82,38 +88,38 @@ class Conn final : public Actor {
   void Close(absl::AnyInvocable<void()> on_closed);
   // Closes at once, dropping queued output, with a reset (RST) for TCP:
   // for peers that must not be waited on. OnClose runs before it returns.
-  void Abort();
+  virtual void Abort() = 0;
   bool closing() const { return state_ != State::kOpen; }
   // Half-close: once queued output is flushed, sends FIN (shutdown(SHUT_WR))
   // and keeps reading; later writes are ignored. The connection closes
   // when the peer's FIN arrives too (OnPeerClosed's default), or at once
   // (after flushing) if it already has. A proxy relays a FIN this way.
   // TCP and unix stream sockets only (a no-op for UDP).
-  void ShutdownWrite();
-  bool write_shut_down() const { return shutdown_write_; }
+  virtual void ShutdownWrite() = 0;
+  virtual bool write_shut_down() const = 0;
 
   // Stops reading from the socket (inbound bytes stay in the kernel, so the
   // peer is slowed by TCP flow control) until ResumeReading. Independent of
   // the engine's own back-pressure pause.
-  void PauseReading();
-  void ResumeReading();
+  virtual void PauseReading() = 0;
+  virtual void ResumeReading() = 0;
   bool reading_paused() const { return user_paused_; }
   // The peer sent its FIN (see Handler::OnPeerClosed); nothing more will be
   // read.
-  bool peer_closed() const { return peer_eof_; }
+  virtual bool peer_closed() const = 0;
 
   // True for UDP: each OnData is one datagram and each Write sends one
   // datagram (to remote_address(), the sender of the datagram being handled
   // on a listener's view).
-  bool is_datagram() const { return datagram_; }
+  virtual bool is_datagram() const = 0;
 
   // Calls OnTick every `interval` (zero stops it).
   void SetTick(absl::Duration interval);
 
   // ---- Identity and options ----
   ActorRef ref() const { return self(); }
-  int fd() const { return fd_.Get(); }
-  EventLoop& loop() const { return *loop_; }
+  int fd() const { return fd_; }
+  EventLoop& loop() const;
   Handler& handler() const { return *handler_; }
   const io::SocketAddress& remote_address() const { return remote_; }
   io::SocketAddress local_address() const;
@@ -130,65 +136,65 @@ class Conn final : public Actor {
   absl::Status SetSendBufferSize(int bytes);
   absl::Status SetRecvBufferSize(int bytes);
 
- private:
-  friend class EventLoop;
-  enum class State : uint8_t { kConnecting, kOpen, kClosing, kClosed };
+ protected:
+  // kClosing: flushing output before it closes; kLingering: output sent and
+  // FIN out, reading until the peer's FIN.
+  enum class State : uint8_t { kConnecting, kOpen, kClosing, kLingering, kClosed };
 
-  Conn(EventLoop* loop, io::UniqueFd fd, std::unique_ptr<Handler> handler,
+  Conn(internal::ConnContext* context, std::unique_ptr<Handler> handler,
        const io::SocketAddress& remote);
 
-  void Receive(Envelope& message) override;
-  void Advance(size_t k);
-  // After a handler: releases consumed ring bytes and moves the scratch
-  // view's unconsumed bytes into the inbound ring.
-  void Settle();
+  // Runs one handler callback, then what follows one (inbound bytes
+  // settled, what it wrote flushed), then the action it returned.
+  virtual void RunHandler(absl::FunctionRef<Action()> fn) = 0;
+  void ApplyAction(Action action);
+  // Lends `data` (read from the socket, valid until the handler returns)
+  // as the inbound bytes; the handler consumes it without a copy.
+  void Lend(absl::string_view data) {
+    view_ = data.data();
+    view_len_ = data.size();
+  }
+  // After a handler: releases consumed ring bytes; lent bytes still unread
+  // are copied into the inbound ring if `keep_unread`, else dropped.
+  void Settle(bool keep_unread);
+
+  virtual void CloseGracefully(CloseReason reason) = 0;
+  virtual void CloseNow(CloseReason reason) = 0;
+  // Fires AsyncWrite callbacks whose bytes have all been sent.
+  void CompleteWrites();
+  // At close: callbacks of unsent writes fail; close callbacks run.
+  void FailWrites(const CloseReason& reason);
+  void RunCloseCallbacks();
+  // Idle timeout (EngineOptions::idle_timeout): checks at `deadline_ns`.
+  void ScheduleIdleCheck(int64_t deadline_ns);
   void AssertOnLoop() const;
 
-  EventLoop* loop_;
-  io::UniqueFd fd_;
+  internal::ConnContext* const ctx_;
   std::unique_ptr<Handler> handler_;
   io::ByteRing in_;
-  io::ByteRing out_;
-  // This event's bytes still in the loop's scratch buffer (zero-copy path).
+  // This event's bytes, lent by the backend (zero-copy path).
   const char* view_ = nullptr;
   size_t view_len_ = 0;
   size_t consumed_ = 0;  // ring bytes consumed by the running handler
   io::SocketAddress remote_;
   std::any context_;
-
+  int fd_ = -1;
   State state_ = State::kOpen;
-  uint32_t interest_ = 0;
-  bool read_paused_ = false;  // back-pressure
   bool user_paused_ = false;  // PauseReading
-  bool backlogged_ = false;   // a write could not complete at once
-  bool datagram_ = false;     // UDP
-  bool udp_server_ = false;   // a UDP listener's per-loop view: sendto
-  bool owns_fd_ = true;       // false for a UDP listener's view
-  bool dirty_ = false;        // in the loop's flush list
-  bool linger_armed_ = false;
-  bool fin_sent_ = false;     // lingering close: FIN out, draining input
-  bool peer_eof_ = false;     // read returned EOF: never read again
-  bool shutdown_write_ = false;  // ShutdownWrite: FIN once output is flushed
-  bool write_fin_sent_ = false;  // ... and it went out
-  // A clean hang-up (both directions shut) came while reading was paused:
-  // off the poller (level-triggered epoll would report it without end)
-  // until reading resumes, when the unread bytes and the EOF are read.
-  bool hup_parked_ = false;
-  CloseReason pending_reason_;
-
   int64_t last_active_ns_ = 0;  // last byte read or written (idle timeout)
   uint32_t tick_generation_ = 0;
   absl::Duration tick_interval_ = absl::ZeroDuration();
-
   // Bytes accepted for writing and bytes handed to the kernel, for
   // AsyncWrite completions: (mark, callback) pairs, mark ascending.
   uint64_t bytes_queued_ = 0;
   uint64_t bytes_sent_ = 0;
   std::vector<std::pair<uint64_t, WriteCallback>> write_callbacks_;
   std::vector<absl::AnyInvocable<void()>> close_callbacks_;
-  DialCallback dial_done_;  // while connecting
-  Admission admission_;     // a place under max_connections (accepted only)
-  std::string dial_target_;  // for connect error messages
+
+ private:
+  void Receive(Envelope& message) override;
+  void Advance(size_t k);
+  void ScheduleTick();
 };
 
 }  // namespace actnet

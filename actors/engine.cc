@@ -1,73 +1,80 @@
+// Engine: configuration, the loops and their threads, stopping, messages
+// and statistics. The client side (Dial, Enroll) is in engine_client.cc.
 #include "actors/engine.h"
 
 #include <sched.h>
-#include <unistd.h>
-
-#include <errno.h>
-#include <fcntl.h>
-#include <sys/socket.h>
 
 #include <algorithm>
-#include <condition_variable>
-#include <memory>
-#include <mutex>
 #include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "actors/check.h"
 #include "actors/conn_messages.h"
+#include "actors/listener.h"
+#include "actors/loop_actor.h"
+#include "actors/loop_thread.h"
 #include "io/address.h"
-#include "io/epoll_poller.h"
-#include "io/socket.h"
+#include "io/epoll_backend.h"
 
 namespace actnet {
 namespace {
 
-// Holds a dial's callback across the hand-off to its loop: reported exactly
-// once, by the loop that runs the dial, or with Cancelled if the task dies
-// unrun (the engine stopped first), so no DialAndWait can wait forever.
-// Copies share the callback (see PostDial).
-class PendingDial {
- public:
-  explicit PendingDial(DialCallback done)
-      : state_(std::make_shared<State>(std::move(done))) {}
-  DialCallback Take() { return std::exchange(state_->done, nullptr); }
+// The CPUs this process may run on (its affinity), or every online CPU if
+// that cannot be read.
+int AllowedCpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) {
+    return CPU_COUNT(&set);
+  }
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
 
- private:
-  struct State {
-    explicit State(DialCallback d) : done(std::move(d)) {}
-    ~State() {
-      if (done) done(absl::CancelledError("dial: the engine stopped first"));
-    }
-    DialCallback done;
-  };
-  std::shared_ptr<State> state_;
+// Which loops each thread runs, and where.
+struct ThreadPlan {
+  std::vector<uint32_t> loops;
+  int cpu;           // -1: not pinned
+  bool shares_cpu;   // other threads of the engine can only run on its CPU(s)
 };
 
-// Posts fn(EventLoop&, DialCallback) to `loop` for Dial and Enroll. If the
-// post is refused (the loop has stopped, or its queue is full) the status
-// says so and `done` is never called: the copy kept here withdraws it
-// before the refused task's copy could report it a second time.
-template <class F>
-absl::Status PostDial(Engine& engine, uint32_t loop, DialCallback done, F fn) {
-  PendingDial pending(std::move(done));
-  PendingDial withdraw = pending;
-  absl::Status s = engine.Post(
-      loop, [fn = std::move(fn), pending = std::move(pending)](EventLoop& l) mutable {
-        fn(l, pending.Take());
-      });
-  if (!s.ok()) withdraw.Take();
-  return s;
+// Loops share CPUs when there are more of them than CPUs they may run on:
+// pinned, when another loop is pinned to the same CPU; unpinned, when the
+// process's affinity (taskset, cgroup cpusets) allows fewer CPUs than
+// loops. With co-hosting, one thread per CPU runs the loops that would
+// share it (loop i on thread i % threads, pinned to CPU i % cpus when
+// pinning); otherwise each loop has its own thread.
+std::vector<ThreadPlan> PlanThreads(const EngineOptions& options, int loops) {
+  const int cpus = static_cast<int>(std::thread::hardware_concurrency());
+  const bool pinned = options.pin_cpus && cpus > 0;
+  const int allowed = AllowedCpus();
+  const int capacity = std::max(1, pinned ? cpus : allowed);
+  std::vector<ThreadPlan> plan;
+  if (options.cohost_loops && loops > capacity) {
+    const int per_thread = static_cast<int>(internal::LoopThread::kMaxLoops);
+    const int threads = std::max(capacity, (loops + per_thread - 1) / per_thread);
+    for (int h = 0; h < threads; ++h) {
+      ThreadPlan p{{}, pinned ? h % cpus : -1, threads > capacity};
+      for (int i = h; i < loops; i += threads) p.loops.push_back(static_cast<uint32_t>(i));
+      plan.push_back(std::move(p));
+    }
+    return plan;
+  }
+  for (int i = 0; i < loops; ++i) {
+    // Loops pinned to CPU c: one per full round of `cpus`, plus one if c
+    // comes before the remainder.
+    const int on_my_cpu = pinned ? loops / cpus + ((i % cpus) < loops % cpus ? 1 : 0) : 0;
+    plan.push_back(ThreadPlan{{static_cast<uint32_t>(i)},
+                              pinned ? i % cpus : -1,
+                              pinned ? on_my_cpu > 1 : loops > allowed});
+  }
+  return plan;
 }
 
 }  // namespace
 
 Engine::Engine(EngineOptions options) : options_(std::move(options)) {
-  if (options_.loops <= 0) {
-    const unsigned n = std::thread::hardware_concurrency();
-    options_.loops = n == 0 ? 1 : static_cast<int>(n);
-  }
+  if (options_.loops <= 0) options_.loops = AllowedCpus();
 }
 
 Engine::~Engine() {
@@ -75,12 +82,13 @@ Engine::~Engine() {
     Stop();
     Wait();
   }
-  // Loops (and their mailboxes) go before the listeners they point to;
-  // last first, so co-hosted guests go before the host whose poller they
-  // use.
-  while (!loops_.empty()) loops_.pop_back();
-  for (auto& l : listeners_) l->Close();
+  threads_.clear();
+  // Loops (and their mailboxes) go before the sockets they serve.
+  loops_.clear();
+  for (auto& l : listen_sockets_) l->Close();
 }
+
+EventLoop& Engine::loop(int i) { return *loops_[static_cast<size_t>(i)]; }
 
 absl::Status Engine::Listen(absl::string_view url, HandlerFactory factory) {
   if (started_) {
@@ -93,8 +101,8 @@ absl::Status Engine::Listen(absl::string_view url, HandlerFactory factory) {
   }
   absl::StatusOr<io::Address> address = io::ParseAddress(url);
   if (!address.ok()) return address.status();
-  listeners_.push_back(std::make_unique<Listener>(
-      std::move(*address), std::move(factory), options_.balancer));
+  listen_sockets_.push_back(
+      std::make_unique<internal::ListenSocket>(std::move(*address), std::move(factory)));
   return absl::OkStatus();
 }
 
@@ -109,17 +117,36 @@ absl::Status Engine::CreateLoops() {
   mo.foreign_limit = options_.foreign_queue_limit;
   std::vector<Mailbox*> mailboxes;
   for (size_t i = 0; i < n; ++i) {
-    absl::StatusOr<std::unique_ptr<io::EpollPoller>> poller =
-        io::EpollPoller::Create();
-    if (!poller.ok()) return poller.status();
     absl::StatusOr<std::unique_ptr<Mailbox>> mailbox = Mailbox::Create(mo);
     if (!mailbox.ok()) return mailbox.status();
     mailboxes.push_back(mailbox->get());
-    loops_.push_back(std::unique_ptr<EventLoop>(
-        new EventLoop(this, static_cast<uint32_t>(i), options_,
-                      std::move(*poller), std::move(*mailbox))));
+    internal::LoopLink link;
+    link.engine = this;
+    link.stop_requested = &stop_requested_;
+    link.loads = absl::MakeSpan(loads_.get(), n);
+    link.admitted = &admitted_;
+    link.request_stop = [this] { Stop(); };
+    link.on_stopped = [this] { OnLoopStopped(); };
+    loops_.push_back(std::make_unique<internal::LoopActor>(
+        static_cast<uint32_t>(i), options_, std::move(link), std::move(*mailbox)));
   }
   for (auto& loop : loops_) loop->SetOutboxes(mailboxes);
+  return absl::OkStatus();
+}
+
+absl::Status Engine::StartThreads() {
+  io::EpollBackendOptions bo;
+  bo.edge_triggered = options_.edge_triggered;
+  bo.read_buffer_size = options_.read_buffer_size;
+  for (const auto& p : PlanThreads(options_, static_cast<int>(loops_.size()))) {
+    absl::StatusOr<std::unique_ptr<io::EpollBackend>> backend = io::EpollBackend::Create(bo);
+    if (!backend.ok()) return backend.status();
+    std::vector<internal::LoopActor*> loops;
+    for (uint32_t i : p.loops) loops.push_back(loops_[i].get());
+    threads_.push_back(std::make_unique<internal::LoopThread>(
+        std::move(loops), std::move(*backend), options_, p.cpu, p.shares_cpu));
+  }
+  for (auto& t : threads_) t->Start();
   return absl::OkStatus();
 }
 
@@ -132,53 +159,30 @@ absl::Status Engine::Start() {
       return s;
     }
   }
-  for (auto& l : listeners_) {
+  for (auto& l : listen_sockets_) {
     absl::Status s = l->Bind(options_.loops);
     if (!s.ok()) {
-      for (auto& other : listeners_) other->Close();
+      for (auto& other : listen_sockets_) other->Close();
       return s;
     }
   }
-  for (auto& l : listeners_) {
+  for (auto& l : listen_sockets_) {
     for (int i = 0; i < options_.loops; ++i) {
-      if (l->per_loop() || i == 0) loops_[static_cast<size_t>(i)]->AddListener(l.get(), l->fd_for_loop(i));
-    }
-  }
-  if (on_tick_) ScheduleTick(first_tick_);
-  started_ = true;
-  const int cpus = static_cast<int>(std::thread::hardware_concurrency());
-  // Loops share CPUs when there are more of them than CPUs they may run on:
-  // pinned, when another loop is pinned to the same CPU; unpinned, when the
-  // process's affinity (taskset, cgroup cpusets) allows fewer CPUs than loops.
-  const bool pinned = options_.pin_cpus && cpus > 0;
-  int allowed = cpus;
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) allowed = CPU_COUNT(&set);
-  const int loops = static_cast<int>(loops_.size());
-  const int capacity = std::max(1, pinned ? cpus : allowed);
-  if (options_.cohost_loops && loops > capacity) {
-    // One thread per CPU, each running the loops that would share that CPU
-    // (loop i on thread i % threads, pinned to CPU i % cpus when pinning).
-    const int per_thread_max = static_cast<int>(EventLoop::kMaxGroup) - 1;
-    const int threads = std::max(capacity, (loops + per_thread_max - 1) / per_thread_max);
-    for (int h = 0; h < threads; ++h) {
-      std::vector<EventLoop*> guests;
-      for (int i = h + threads; i < loops; i += threads) {
-        guests.push_back(loops_[static_cast<size_t>(i)].get());
+      if (l->per_loop() || i == 0) {
+        loops_[static_cast<size_t>(i)]->AddListenSocket(l.get(), l->fd_for_loop(i));
       }
-      loops_[static_cast<size_t>(h)]->StartThread(pinned ? h % cpus : -1,
-                                                   threads > capacity, guests);
-    }
-  } else {
-    for (int i = 0; i < loops; ++i) {
-      // Loops pinned to CPU c: one per full round of `cpus`, plus one if c
-      // comes before the remainder.
-      const int on_my_cpu =
-          pinned ? loops / cpus + ((i % cpus) < loops % cpus ? 1 : 0) : 0;
-      const bool shares = pinned ? on_my_cpu > 1 : loops > allowed;
-      loops_[static_cast<size_t>(i)]->StartThread(pinned ? i % cpus : -1, shares);
     }
   }
+  if (on_tick_) {
+    (void)Post(0, [this, first = first_tick_](EventLoop& l) { ScheduleTick(l, first); });
+  }
+  absl::Status s = StartThreads();
+  if (!s.ok()) {
+    threads_.clear();
+    for (auto& l : listen_sockets_) l->Close();
+    return s;
+  }
+  started_ = true;
   if (on_boot_) on_boot_(*this);
   return absl::OkStatus();
 }
@@ -192,7 +196,7 @@ absl::Status Engine::Run() {
 
 void Engine::Wait() {
   if (!started_ || joined_) return;
-  for (auto& loop : loops_) loop->Join();
+  for (auto& t : threads_) t->Join();
   joined_ = true;
   // A loop that stopped while another still ran may have been sent more
   // (a loop-to-loop task, a hand-off, a dial): run it now, on this thread,
@@ -205,7 +209,7 @@ void Engine::Wait() {
     for (auto& loop : loops_) ran += loop->RunLeftovers();
     if (ran == 0) break;
   }
-  for (auto& l : listeners_) l->Close();
+  for (auto& l : listen_sockets_) l->Close();
   if (on_shutdown_) on_shutdown_(*this);
 }
 
@@ -221,14 +225,15 @@ void Engine::OnLoopStopped() {
   if (!stop_requested_.load(std::memory_order_acquire)) Stop();
 }
 
-void Engine::ScheduleTick(absl::Duration delay) {
-  EventLoop* loop0 = loops_[0].get();
-  loop0->timers_.Schedule(
-      loop0->now_ns_ + absl::ToInt64Nanoseconds(delay), [this] {
-        const absl::Duration next = on_tick_(*this);
-        if (next > absl::ZeroDuration() && !stopping()) ScheduleTick(next);
-      });
+void Engine::ScheduleTick(EventLoop& loop, absl::Duration delay) {
+  loop.RunAfter(delay, [this, &loop] {
+    const absl::Duration next = on_tick_(*this);
+    if (next > absl::ZeroDuration() && !stopping()) ScheduleTick(loop, next);
+  });
 }
+
+// ---------------------------------------------------------------------------
+// Messages.
 
 absl::Status Engine::Route(uint32_t loop, Envelope&& message) {
   if (loop >= loops_.size()) {
@@ -237,9 +242,9 @@ absl::Status Engine::Route(uint32_t loop, Envelope&& message) {
   }
   EventLoop* current = EventLoop::Current();
   if (current != nullptr && &current->engine() == this) {
-    return current->SendFromLoop(loop, std::move(message));
+    return static_cast<internal::LoopActor*>(current)->SendFromLoop(loop, std::move(message));
   }
-  return loops_[loop]->mailbox().PushForeign(std::move(message));
+  return loops_[loop]->PushForeign(std::move(message));
 }
 
 absl::Status Engine::Send(const ActorRef& to, Envelope&& message) {
@@ -268,103 +273,20 @@ absl::Status Engine::Close(const ActorRef& conn) {
   return Tell<internal::CloseMsg>(conn);
 }
 
-absl::Status Engine::Dial(absl::string_view url,
-                          std::unique_ptr<Handler> handler, DialCallback done,
-                          DialOptions options) {
-  if (handler == nullptr || done == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("dial ", url, ": needs a handler and a callback"));
-  }
-  absl::StatusOr<io::Address> address = io::ParseAddress(url);
-  if (!address.ok()) return address.status();
-  absl::StatusOr<io::SocketAddress> remote = address->Resolve();
-  if (!remote.ok()) return remote.status();
-  if (!started_) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("dial ", url, ": start the engine first"));
-  }
-  return PostDial(*this, PickDialLoop(options.loop), std::move(done),
-                  [address = std::move(*address), remote = *remote,
-                   handler = std::move(handler), timeout = options.timeout](
-                      EventLoop& l, DialCallback callback) mutable {
-                    l.Connect(address, remote, std::move(handler),
-                              std::move(callback), timeout);
-                  });
-}
-
-absl::StatusOr<ActorRef> Engine::DialAndWait(absl::string_view url,
-                                             std::unique_ptr<Handler> handler,
-                                             DialOptions options) {
-  if (EventLoop::Current() != nullptr) {
-    return absl::FailedPreconditionError(
-        "DialAndWait would block an event loop: use Dial");
-  }
-  std::mutex mu;
-  std::condition_variable cv;
-  bool ready = false;
-  absl::StatusOr<ActorRef> result;
-  absl::Status s = Dial(
-      url, std::move(handler),
-      [&](absl::StatusOr<ActorRef> r) {
-        std::lock_guard<std::mutex> lock(mu);
-        result = std::move(r);
-        ready = true;
-        cv.notify_one();
-      },
-      options);
-  if (!s.ok()) return s;
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait(lock, [&] { return ready; });
-  return result;
-}
-
-absl::Status Engine::Enroll(io::UniqueFd fd, std::unique_ptr<Handler> handler,
-                            DialCallback done, int loop) {
-  if (!fd.IsValid() || handler == nullptr || done == nullptr) {
-    return absl::InvalidArgumentError("enroll: needs an fd, a handler and a callback");
-  }
-  if (!started_) return absl::FailedPreconditionError("enroll: start the engine first");
-  int type = 0;
-  socklen_t len = sizeof(type);
-  if (::getsockopt(fd.Get(), SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
-    return io::ErrnoStatus(errno, "enroll: getsockopt(SO_TYPE)");
-  }
-  const int flags = ::fcntl(fd.Get(), F_GETFL);
-  if (flags < 0 || ::fcntl(fd.Get(), F_SETFL, flags | O_NONBLOCK) != 0) {
-    return io::ErrnoStatus(errno, "enroll: fcntl(O_NONBLOCK)");
-  }
-  const bool datagram = type == SOCK_DGRAM;
-  return PostDial(*this, PickDialLoop(loop), std::move(done),
-                  [fd = std::move(fd), handler = std::move(handler), datagram](
-                      EventLoop& l, DialCallback callback) mutable {
-                    l.Enroll(std::move(fd), std::move(handler),
-                             std::move(callback), datagram);
-                  });
-}
-
-uint32_t Engine::PickDialLoop(int requested) {
-  if (requested >= 0 && requested < num_loops()) {
-    return static_cast<uint32_t>(requested);
-  }
-  if (EventLoop* current = EventLoop::Current();
-      current != nullptr && &current->engine() == this) {
-    return current->index();
-  }
-  return next_dial_loop_.fetch_add(1, std::memory_order_relaxed) %
-         static_cast<uint32_t>(loops_.size());
-}
-
 ActorRef Engine::Spawn(uint32_t loop, std::unique_ptr<Actor> actor) {
   if (loops_.empty()) {
     absl::Status s = CreateLoops();
     ACTNET_CHECK_MSG(s.ok(), "creating loops for Spawn");
   }
   ACTNET_CHECK(loop < loops_.size());
-  EventLoop& l = *loops_[loop];
+  internal::LoopActor& l = *loops_[loop];
   ACTNET_CHECK_MSG(!started_ || l.IsCurrent(),
                    "Spawn after Start must run on the target loop");
   return l.Spawn(std::move(actor));
 }
+
+// ---------------------------------------------------------------------------
+// Introspection.
 
 int64_t Engine::CountConnections() const {
   int64_t total = 0;
@@ -377,7 +299,7 @@ int64_t Engine::CountConnections() const {
 
 std::vector<std::string> Engine::ListenAddresses() const {
   std::vector<std::string> out;
-  for (const auto& l : listeners_) {
+  for (const auto& l : listen_sockets_) {
     io::Address a = l->address();
     if (a.network != io::Network::kUnix) a.port = l->bound_address().port();
     a.options = io::AddressOptions();  // the URL a client would dial
@@ -395,7 +317,7 @@ uint64_t Engine::DeadLetters() const {
 std::vector<LoopStats> Engine::Stats() const {
   std::vector<LoopStats> out;
   out.reserve(loops_.size());
-  for (const auto& l : loops_) out.push_back(l->stats());
+  for (const auto& l : loops_) out.push_back(l->Stats());
   return out;
 }
 

@@ -30,11 +30,17 @@
 #include "actors/envelope.h"
 #include "actors/event_loop.h"
 #include "actors/handler.h"
-#include "actors/listener.h"
 #include "actors/loop_stats.h"
 #include "actors/options.h"
+#include "io/unique_fd.h"
 
 namespace actnet {
+
+namespace internal {
+class ListenSocket;
+class LoopActor;
+class LoopThread;
+}  // namespace internal
 
 struct DialOptions {
   // Give up (DeadlineExceeded) if a stream connect has not completed.
@@ -143,10 +149,12 @@ class Engine {
 
   // ---- Introspection (thread-safe) ----
   int64_t CountConnections() const;
-  // Known from construction (EngineOptions::loops = 0 resolved to the CPUs).
+  // Known from construction (EngineOptions::loops = 0 resolved to the CPUs
+  // this process may run on).
   int num_loops() const { return options_.loops; }
-  // Loop i; only its own thread may use its loop-only methods.
-  EventLoop& loop(int i) { return *loops_[static_cast<size_t>(i)]; }
+  // Loop i (after Start, or after a Spawn made the loops); only its own
+  // thread may use its loop-only methods.
+  EventLoop& loop(int i);
   // The addresses actually bound (port 0 resolved), in Listen order.
   std::vector<std::string> ListenAddresses() const;
   uint64_t DeadLetters() const;
@@ -157,9 +165,6 @@ class Engine {
   const EngineOptions& options() const { return options_; }
 
  private:
-  friend class EventLoop;
-  friend class Listener;
-
   template <class F>
   struct LoopTask {
     F fn;
@@ -169,13 +174,14 @@ class Engine {
   absl::Status Route(uint32_t loop, Envelope&& message);
   uint32_t PickDialLoop(int requested);
   absl::Status CreateLoops();
-  void ScheduleTick(absl::Duration delay);
+  absl::Status StartThreads();
+  void ScheduleTick(EventLoop& loop, absl::Duration delay);
   void OnLoopStopped();
-  std::atomic<int64_t>* loads() { return loads_.get(); }
 
   EngineOptions options_;
-  std::vector<std::unique_ptr<Listener>> listeners_;
-  std::vector<std::unique_ptr<EventLoop>> loops_;
+  std::vector<std::unique_ptr<internal::ListenSocket>> listen_sockets_;
+  std::vector<std::unique_ptr<internal::LoopActor>> loops_;
+  std::vector<std::unique_ptr<internal::LoopThread>> threads_;
   std::unique_ptr<std::atomic<int64_t>[]> loads_;
   std::function<void(Engine&)> on_boot_;
   std::function<void(Engine&)> on_shutdown_;
@@ -184,7 +190,7 @@ class Engine {
   bool started_ = false;
   bool joined_ = false;
   // Memory ordering: Stop() stores seq_cst, then loads each loop's
-  // `sleeping` (Mailbox::WakeIfSleeping); a loop stores `sleeping` then
+  // `sleeping` (the mailbox's wake check); a loop stores `sleeping` then
   // loads this flag, so one of them always sees the other.
   std::atomic<bool> stop_requested_{false};
   std::atomic<uint32_t> next_dial_loop_{0};

@@ -1,15 +1,12 @@
-// Envelope: one type-erased message, 64 bytes. It is what a mailbox ring slot
-// holds, what an outbox queues and what a handler receives. A payload of up
-// to 48 bytes (alignment up to 16, nothrow-movable) lives inline, so sending
-// it allocates nothing; a larger payload is boxed on the heap. The payload's
-// destructor runs exactly once, whichever path the envelope takes.
+// Envelope: one type-erased message, 64 bytes: what an actor or a handler
+// receives (Actor::Receive, Handler::OnMessage), and what mailboxes and
+// queues carry. A payload of up to 48 bytes (alignment up to 16,
+// nothrow-movable) lives inline, so sending it allocates nothing; a larger
+// payload is boxed on the heap. The payload's destructor runs exactly once,
+// whichever path the envelope takes. Read a payload with Is<T>() / As<T>().
 //
-// The first word packs the payload's operations table (48 bits: user-space
-// pointers on x86-64 fit) with a 16-bit round number. Only the Disruptor
-// ring uses the round: storing that word with release semantics publishes a
-// slot, so the consumer's single acquire load reads flag and type together.
-//
-// An envelope is owned by one thread at a time; it is not thread-safe.
+// An envelope is owned by one thread at a time; it is not thread-safe. The
+// mailbox ring's view of the header word is internal (envelope_slot.h).
 #ifndef ACTNET_ACTORS_ENVELOPE_H_
 #define ACTNET_ACTORS_ENVELOPE_H_
 
@@ -115,13 +112,12 @@ inline constexpr MessageOps kMessageOps = MakeOps<T, false>();
 template <class T>
 inline constexpr MessageOps kTaskOps = MakeOps<T, true>();
 
+struct EnvelopeSlot;  // the ring's access to the header word
+
 }  // namespace internal
 
 class alignas(kInlinePayloadAlign) Envelope {
  public:
-  static constexpr int kRoundShift = 48;
-  static constexpr uint64_t kOpsMask = (uint64_t{1} << kRoundShift) - 1;
-
   Envelope() noexcept = default;
   Envelope(Envelope&& other) noexcept { MoveFrom(other); }
   Envelope& operator=(Envelope&& other) noexcept {
@@ -157,6 +153,7 @@ class alignas(kInlinePayloadAlign) Envelope {
   }
 
   bool empty() const { return ops() == nullptr; }
+  // The payload type's operations table (its identity); null when empty.
   const MessageOps* ops() const {
     return reinterpret_cast<const MessageOps*>(header_ & kOpsMask);
   }
@@ -191,26 +188,15 @@ class alignas(kInlinePayloadAlign) Envelope {
     }
   }
 
-  // Ring support: moves the payload into `slot` (whose previous payload was
-  // already destroyed) and returns the header word to publish, with `round`.
-  uint64_t RelocateInto(Envelope* slot, uint16_t round) noexcept {
-    const MessageOps* o = ops();
-    RelocatePayload(o, slot->storage_, storage_);
-    slot->target_ = target_;
-    header_ = 0;
-    return PackHeader(o, round);
-  }
-  static uint64_t PackHeader(const MessageOps* o, uint16_t round) {
-    return reinterpret_cast<uint64_t>(o) |
-           (static_cast<uint64_t>(round) << kRoundShift);
-  }
-  uint64_t* header_word() { return &header_; }
-  void* storage() { return storage_; }
-  // Clears the header without running a destructor: for ring slots whose
-  // payload has been consumed (relocated out or destroyed).
-  void ForgetPayload() { header_ = 0; }
-
  private:
+  friend struct internal::EnvelopeSlot;
+
+  // The header word packs the operations table (48 bits: user-space
+  // pointers on x86-64 fit) with a 16-bit round number that only the
+  // mailbox ring uses (envelope_slot.h).
+  static constexpr int kRoundShift = 48;
+  static constexpr uint64_t kOpsMask = (uint64_t{1} << kRoundShift) - 1;
+
   template <class T, class... Args>
   void EmplaceWithOps(const MessageOps* o, MessageTarget target,
                       Args&&... args) {

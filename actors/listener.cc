@@ -1,36 +1,24 @@
 #include "actors/listener.h"
 
-#include <errno.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <utility>
 
 #include "absl/base/internal/raw_logging.h"
 #include "absl/time/clock.h"
-#include "actors/engine.h"
-#include "actors/event_loop.h"
+#include "actors/loop_actor.h"
 #include "io/socket.h"
 
-namespace actnet {
-namespace {
+namespace actnet::internal {
 
-// Accepts per readiness event before yielding to the rest of the loop.
-constexpr int kAcceptsPerEvent = 64;
+// ---------------------------------------------------------------------------
+// ListenSocket.
 
-bool IsTransientAcceptError(int err) {
-  return err == EINTR || err == ECONNABORTED || err == EPROTO ||
-         err == EPERM || err == ECONNRESET;
-}
+ListenSocket::ListenSocket(io::Address address, HandlerFactory factory)
+    : address_(std::move(address)), factory_(std::move(factory)) {}
 
-}  // namespace
-
-Listener::Listener(io::Address address, HandlerFactory factory,
-                   balance::Strategy strategy)
-    : address_(std::move(address)),
-      factory_(std::move(factory)),
-      balancer_(balance::MakeBalancer(strategy)) {}
-
-absl::Status Listener::Bind(int loops) {
+absl::Status ListenSocket::Bind(int loops) {
   io::Address addr = address_;
   if (is_datagram()) {
     per_loop_ = true;
@@ -40,8 +28,8 @@ absl::Status Listener::Bind(int loops) {
   }
   const int count = per_loop_ ? loops : 1;
   for (int i = 0; i < count; ++i) {
-    absl::StatusOr<io::UniqueFd> fd = is_datagram() ? io::BindDatagram(addr)
-                                                    : io::ListenStream(addr);
+    absl::StatusOr<io::UniqueFd> fd =
+        is_datagram() ? io::BindDatagram(addr) : io::ListenStream(addr);
     if (!fd.ok()) {
       Close();
       return fd.status();
@@ -57,11 +45,11 @@ absl::Status Listener::Bind(int loops) {
   return absl::OkStatus();
 }
 
-int Listener::fd_for_loop(int i) const {
+int ListenSocket::fd_for_loop(int i) const {
   return per_loop_ ? fds_[static_cast<size_t>(i)].Get() : fds_[0].Get();
 }
 
-void Listener::Close() {
+void ListenSocket::Close() {
   const bool had_socket = !fds_.empty();
   fds_.clear();
   if (had_socket && address_.network == io::Network::kUnix &&
@@ -70,7 +58,7 @@ void Listener::Close() {
   }
 }
 
-void Listener::WarnAcceptPaused(int err) {
+void ListenSocket::WarnAcceptPaused(int err) const {
   // Under sustained fd exhaustion the listener pauses every accept_backoff;
   // one line per interval says so without flooding the log.
   const uint64_t pauses = accept_pauses_.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -78,65 +66,92 @@ void Listener::WarnAcceptPaused(int err) {
   int64_t last = last_warning_ns_.load(std::memory_order_relaxed);
   if (last != 0 && now - last < absl::ToInt64Nanoseconds(kAcceptWarningInterval)) return;
   if (!last_warning_ns_.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
-    return;  // another loop of this listener just logged
+    return;  // another loop of this address just logged
   }
   const uint64_t since = pauses - warned_pauses_.exchange(pauses, std::memory_order_relaxed);
-  ABSL_RAW_LOG(WARNING, "accept on %s: %s; pausing accepts (%llu pauses since the last warning, at most one warning per %lld s)",
+  ABSL_RAW_LOG(WARNING,
+               "accept on %s: %s; pausing accepts (%llu pauses since the last "
+               "warning, at most one warning per %lld s)",
                address_.ToString().c_str(), strerror(err),
                static_cast<unsigned long long>(since),
                static_cast<long long>(absl::ToInt64Seconds(kAcceptWarningInterval)));
 }
 
-void Listener::OnReadable(EventLoop& loop, int fd, bool* pause) {
-  Engine& engine = loop.engine();
-  for (int i = 0; i < kAcceptsPerEvent; ++i) {
-    io::SocketAddress peer;
-    const int result = io::AcceptNonBlocking(fd, &peer);
-    if (result < 0) {
-      const int err = -result;
-      if (err == EAGAIN || err == EWOULDBLOCK) return;
-      if (IsTransientAcceptError(err)) continue;
-      // EMFILE, ENFILE, ENOBUFS, ENOMEM or worse: the pending connection
-      // stays in the backlog and readiness would fire again at once, so
-      // back off instead of spinning.
-      WarnAcceptPaused(err);
-      *pause = true;
-      return;
+// ---------------------------------------------------------------------------
+// Listener.
+
+Listener::Listener(LoopActor* loop, const ListenSocket* socket, int fd,
+                   bool balance, balance::Strategy strategy)
+    : loop_(loop),
+      socket_(socket),
+      fd_(fd),
+      balancer_(balance ? balance::MakeBalancer(strategy) : nullptr) {}
+
+Listener::~Listener() { Stop(); }
+
+absl::Status Listener::Open() {
+  absl::StatusOr<io::Handle> h = loop_->backend->AddAcceptor(fd_, this, loop_->owner);
+  if (!h.ok()) return h.status();
+  handle_ = *h;
+  return absl::OkStatus();
+}
+
+void Listener::Stop() {
+  stopped_ = true;
+  if (handle_ != io::kNoHandle) loop_->backend->Close(handle_, io::CloseMode::kRelease);
+  handle_ = io::kNoHandle;
+}
+
+void Listener::OnAcceptError(int err) {
+  // The backend has stopped accepting on the socket: the pending
+  // connection stays in the backlog, so retry after a pause, not at once.
+  socket_->WarnAcceptPaused(err);
+  loop_->accept_pauses().Add();
+  if (paused_ || stopped_) return;
+  paused_ = true;
+  loop_->RunAfter(loop_->options->accept_backoff, [loop = loop_, me = self()] {
+    auto* l = static_cast<Listener*>(loop->Find(me));
+    if (l == nullptr || !l->paused_ || l->stopped_) return;
+    l->paused_ = false;
+    loop->backend->ResumeAccept(l->handle_);
+  });
+}
+
+void Listener::OnAccepted(io::UniqueFd fd, const io::SocketAddress& peer) {
+  const LoopLink& link = loop_->link();
+  // Stopping: accept nothing more; the socket closes here.
+  if (stopped_ || link.stop_requested->load(std::memory_order_relaxed)) return;
+  Admission admission;
+  if (const int64_t limit = loop_->options->max_connections; limit > 0) {
+    admission = Admission(link.admitted, limit);
+    if (!admission.held()) {
+      loop_->rejected().Add();
+      return;  // closed at once by fd's destructor
     }
-    io::UniqueFd conn_fd(result);
-    const int64_t limit = engine.options().max_connections;
-    Admission admission;
-    if (limit > 0) {
-      admission = Admission(&engine.admitted_, limit);
-      if (!admission.held()) {
-        ++rejected_;
-        continue;  // closed at once by conn_fd's destructor
-      }
-    }
-    uint32_t target = loop.index();
-    if (!per_loop_ && engine.num_loops() > 1) {
-      target = static_cast<uint32_t>(balancer_->Pick(
-          peer.data(), peer.size(),
-          absl::MakeConstSpan(engine.loads(),
-                              static_cast<size_t>(engine.num_loops()))));
-    }
-    if (target == loop.index()) {
-      loop.Adopt(std::move(conn_fd), peer, this, std::move(admission));
-      continue;
-    }
-    // The Adopt message owns the fd: if it cannot be sent or is never
-    // delivered, the fd closes with it.
-    Listener* self = this;
-    absl::Status s = engine.Post(
-        target, [fd = std::move(conn_fd), peer, self,
-                 admission = std::move(admission)](EventLoop& l) mutable {
-          l.Adopt(std::move(fd), peer, self, std::move(admission));
-        });
-    if (!s.ok()) {
-      ABSL_RAW_LOG(WARNING, "dropping a connection on %s: %s",
-                   address_.ToString().c_str(), s.ToString().c_str());
-    }
+  }
+  uint32_t target = loop_->index();
+  if (balancer_ != nullptr && link.loads.size() > 1) {
+    target = static_cast<uint32_t>(
+        balancer_->Pick(peer.data(), peer.size(), link.loads));
+  }
+  if (target == loop_->index()) {
+    loop_->Adopt(std::move(fd), peer, socket_, std::move(admission));
+    return;
+  }
+  // The Adopt task owns the fd: if it cannot be sent or is never
+  // delivered, the fd closes with it.
+  Envelope task;
+  task.EmplaceTask(MessageTarget{},
+                   [fd = std::move(fd), peer, socket = socket_,
+                    admission = std::move(admission)](void* context) mutable {
+                     static_cast<LoopActor*>(static_cast<EventLoop*>(context))
+                         ->Adopt(std::move(fd), peer, socket, std::move(admission));
+                   });
+  absl::Status s = loop_->SendFromLoop(target, std::move(task));
+  if (!s.ok()) {
+    ABSL_RAW_LOG(WARNING, "dropping a connection on %s: %s",
+                 socket_->address().ToString().c_str(), s.ToString().c_str());
   }
 }
 
-}  // namespace actnet
+}  // namespace actnet::internal

@@ -1,79 +1,110 @@
-// Listener: the actor that accepts sockets for one bound address and hands
-// each to a loop chosen by the balancer, as an Adopt message through that
-// loop's mailbox (or directly, when the chosen loop is its own). With
-// `?reuseport=true` every loop owns a listening socket of its own and the
-// kernel balances; the balancer is then not consulted.
+// ListenSocket and Listener: serving one address.
 //
-// Accept errors never spin and never stop the server: EAGAIN ends a batch,
-// transient errors (ECONNABORTED, EINTR, EPROTO, EPERM) are skipped, and
-// resource errors (EMFILE, ENFILE, ENOBUFS, ENOMEM) pause accepting on that
-// socket for `accept_backoff`, then retry.
+// A ListenSocket is what Engine::Listen configures: the address, the
+// handler factory and the bound sockets (one, or one per loop with
+// `?reuseport=true`; UDP always binds one SO_REUSEPORT socket per loop).
+// Immutable once the engine starts, and read by every loop.
 //
-// Thread contract: the Listener's configuration is immutable once the
-// engine starts and is read by every loop; OnReadable runs on the loop
-// that owns the socket; the balancer is used only from one loop (the
-// non-reuseport listener lives on loop 0).
+// A Listener is the actor that accepts on one listening stream socket, on
+// one loop, with an ActorRef like any other actor. It hands each accepted
+// socket to a loop chosen by its balancer: its own loop directly, another
+// as an Adopt task through that loop's mailbox (the task owns the fd, so
+// a hand-off that is never delivered closes it). With reuseport every loop
+// has its own Listener and keeps what it accepts; the kernel balances.
+// Accept errors never spin and never stop the server: transient ones are
+// skipped, and resource errors (EMFILE, ENFILE, ENOBUFS, ENOMEM) pause
+// accepting on that socket for accept_backoff, then it retries. Once the
+// engine stops, a Listener accepts nothing more. UDP addresses get a
+// datagram view per loop instead (datagram_conn.h).
+//
+// Thread contract: a Listener runs on its loop's thread only;
+// WarnAcceptPaused is thread-safe.
 #ifndef ACTNET_ACTORS_LISTENER_H_
 #define ACTNET_ACTORS_LISTENER_H_
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "actors/actor.h"
 #include "actors/handler.h"
 #include "balance/balancer.h"
 #include "io/address.h"
+#include "io/backend.h"
 #include "io/unique_fd.h"
 
-namespace actnet {
+namespace actnet::internal {
 
-class EventLoop;
+class LoopActor;
 
-class Listener {
+class ListenSocket {
  public:
-  Listener(io::Address address, HandlerFactory factory,
-           balance::Strategy strategy);
+  ListenSocket(io::Address address, HandlerFactory factory);
 
   const io::Address& address() const { return address_; }
   const io::SocketAddress& bound_address() const { return bound_; }
   bool per_loop() const { return per_loop_; }
   bool is_tcp() const {
-    return io::IsStream(address_.network) &&
-           address_.network != io::Network::kUnix;
+    return io::IsStream(address_.network) && address_.network != io::Network::kUnix;
   }
   bool is_datagram() const { return io::IsDatagram(address_.network); }
   std::unique_ptr<Handler> MakeHandler() const { return factory_(); }
 
-  // Binds: one socket, or one per loop with reuseport. UDP always binds
-  // one SO_REUSEPORT socket per loop, each read by its own loop.
+  // Binds: one socket, or one per loop.
   absl::Status Bind(int loops);
-  // The socket for loop i (or the single socket when !per_loop()).
+  // The socket loop i serves (the single socket unless per_loop()).
   int fd_for_loop(int i) const;
   // Closes every socket; removes the unix socket file.
   void Close();
-
-  // Loop thread of the owning loop: accepts what is pending.
-  void OnReadable(EventLoop& loop, int fd, bool* pause);
+  // A rate-limited "pausing accepts" warning (every loop of a reuseport
+  // address may report). Thread-safe.
+  void WarnAcceptPaused(int err) const;
 
  private:
+  static constexpr absl::Duration kAcceptWarningInterval = absl::Seconds(10);
+
   io::Address address_;
   HandlerFactory factory_;
-  std::unique_ptr<balance::Balancer> balancer_;
   bool per_loop_ = false;
   std::vector<io::UniqueFd> fds_;
   io::SocketAddress bound_;
-  uint64_t rejected_ = 0;  // over max_connections (owning loop only)
-
-  // Rate-limited "pausing accepts" warning (any loop of a reuseport
-  // listener may log it).
-  static constexpr absl::Duration kAcceptWarningInterval = absl::Seconds(10);
-  void WarnAcceptPaused(int err);
-  std::atomic<uint64_t> accept_pauses_{0};
-  std::atomic<uint64_t> warned_pauses_{0};
-  std::atomic<int64_t> last_warning_ns_{0};
+  mutable std::atomic<uint64_t> accept_pauses_{0};
+  mutable std::atomic<uint64_t> warned_pauses_{0};
+  mutable std::atomic<int64_t> last_warning_ns_{0};
 };
 
-}  // namespace actnet
+class Listener final : public Actor, public io::AcceptSink {
+ public:
+  // `balance`: pick a loop for each connection (else keep them all).
+  Listener(LoopActor* loop, const ListenSocket* socket, int fd, bool balance,
+           balance::Strategy strategy);
+  ~Listener() override;
+
+  // Registers the socket with the loop's backend.
+  absl::Status Open();
+  // Stops accepting for good (the engine is stopping).
+  void Stop();
+
+  // Messages to a listener are ignored (it takes none yet).
+  void Receive(Envelope& message) override {}
+
+  // io::AcceptSink.
+  void OnAccepted(io::UniqueFd fd, const io::SocketAddress& peer) override;
+  void OnAcceptError(int err) override;
+
+ private:
+  LoopActor* loop_;
+  const ListenSocket* socket_;
+  int fd_;
+  std::unique_ptr<balance::Balancer> balancer_;  // null: keep every socket
+  io::Handle handle_ = io::kNoHandle;
+  bool paused_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace actnet::internal
 
 #endif  // ACTNET_ACTORS_LISTENER_H_

@@ -16,7 +16,6 @@
 #ifndef ACTNET_ACTORS_LOOP_STATS_H_
 #define ACTNET_ACTORS_LOOP_STATS_H_
 
-#include <atomic>
 #include <cstdint>
 
 namespace actnet {
@@ -32,6 +31,14 @@ struct LoopStats {
   uint64_t wakeups = 0;     // eventfd writes that woke this loop's mailbox
   uint64_t dead_letters = 0;
   int64_t connections = 0;  // open now
+  // Listeners served by this loop: connections refused over
+  // max_connections, and accept pauses for lack of fds or memory.
+  uint64_t rejected = 0;
+  uint64_t accept_pauses = 0;
+  // Datagrams dropped: larger than the read buffer on arrival, or not sent
+  // (socket buffer full).
+  uint64_t truncated_datagrams = 0;
+  uint64_t dropped_datagrams = 0;
 
   // Adds another loop's counters (`loop` is left as it is): totals.
   LoopStats& operator+=(const LoopStats& o) {
@@ -44,27 +51,14 @@ struct LoopStats {
     wakeups += o.wakeups;
     dead_letters += o.dead_letters;
     connections += o.connections;
+    rejected += o.rejected;
+    accept_pauses += o.accept_pauses;
+    truncated_datagrams += o.truncated_datagrams;
+    dropped_datagrams += o.dropped_datagrams;
     return *this;
   }
 };
 
-namespace internal {
-
-// A counter with one writer (its loop) and any number of readers.
-class LoopCounter {
- public:
-  // Loop thread only: a plain load and store, no locked instruction.
-  void Add(uint64_t n = 1) {
-    value_.store(value_.load(std::memory_order_relaxed) + n,
-                 std::memory_order_relaxed);
-  }
-  uint64_t Get() const { return value_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<uint64_t> value_{0};
-};
-
-}  // namespace internal
 }  // namespace actnet
 
 #endif  // ACTNET_ACTORS_LOOP_STATS_H_

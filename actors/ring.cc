@@ -22,10 +22,10 @@ MpscRing::MpscRing(size_t capacity, size_t max_producers, size_t max_claim)
                                std::align_val_t{kCacheLine});
   Envelope* slots = static_cast<Envelope*>(raw);
   const uint64_t not_published =
-      Envelope::PackHeader(nullptr, static_cast<uint16_t>(0xFFFF));
+      internal::EnvelopeSlot::PackHeader(nullptr, static_cast<uint16_t>(0xFFFF));
   for (size_t i = 0; i < capacity; ++i) {
     Envelope* e = ::new (&slots[i]) Envelope();
-    *e->header_word() = not_published;
+    *internal::EnvelopeSlot::HeaderWord(e) = not_published;
   }
   slots_.reset(slots);
 }

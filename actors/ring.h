@@ -28,6 +28,7 @@
 
 #include "actors/check.h"
 #include "actors/envelope.h"
+#include "actors/envelope_slot.h"
 #include "actors/sequence.h"
 
 namespace actnet {
@@ -86,10 +87,10 @@ class MpscRing {
   // Moves `message` into claimed sequence `seq` and publishes it.
   void Publish(int64_t seq, Envelope&& message) {
     Envelope* slot = &slots_[seq & mask_];
-    const uint64_t header = message.RelocateInto(slot, RoundOf(seq));
+    const uint64_t header = internal::EnvelopeSlot::RelocateInto(message, slot, RoundOf(seq));
     // Memory ordering: release publishes the payload; pairs with the
     // consumer's acquire load of the header in ConsumeBatch.
-    std::atomic_ref<uint64_t>(*slot->header_word())
+    std::atomic_ref<uint64_t>(*internal::EnvelopeSlot::HeaderWord(slot))
         .store(header, std::memory_order_release);
   }
 
@@ -109,11 +110,11 @@ class MpscRing {
     size_t n = 0;
     while (n < max) {
       Envelope* slot = &slots_[next & mask_];
-      std::atomic_ref<uint64_t> header(*slot->header_word());
+      std::atomic_ref<uint64_t> header(*internal::EnvelopeSlot::HeaderWord(slot));
       // Memory ordering: acquire pairs with Publish's release store.
       const uint64_t h = header.load(std::memory_order_acquire);
       const uint16_t round = RoundOf(next);
-      if (static_cast<uint16_t>(h >> Envelope::kRoundShift) != round) break;
+      if (static_cast<uint16_t>(h >> internal::EnvelopeSlot::kRoundShift) != round) break;
       fn(*slot);
       DestroySlot(slot, h, round);
       ++next;
@@ -158,15 +159,15 @@ class MpscRing {
   // written only if the handler moved the payload out (which zeroes it):
   // leaving the line unwritten saves the producer a transfer next lap.
   static void DestroySlot(Envelope* slot, uint64_t published, uint16_t round) {
-    std::atomic_ref<uint64_t> header(*slot->header_word());
+    std::atomic_ref<uint64_t> header(*internal::EnvelopeSlot::HeaderWord(slot));
     const uint64_t h = header.load(std::memory_order_relaxed);
     if (h == published) {
       const auto* ops =
-          reinterpret_cast<const MessageOps*>(h & Envelope::kOpsMask);
-      if (!ops->trivially_destructible) ops->destroy(slot->storage());
+          reinterpret_cast<const MessageOps*>(h & internal::EnvelopeSlot::kOpsMask);
+      if (!ops->trivially_destructible) ops->destroy(internal::EnvelopeSlot::Storage(slot));
       return;
     }
-    header.store(Envelope::PackHeader(nullptr, round),
+    header.store(internal::EnvelopeSlot::PackHeader(nullptr, round),
                  std::memory_order_relaxed);
   }
 

@@ -1,6 +1,7 @@
 #include "io/socket.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -191,6 +192,62 @@ int AcceptNonBlocking(int listen_fd, SocketAddress* peer) {
     }
   } while (fd < 0 && errno == EINTR);
   return fd >= 0 ? fd : -errno;
+}
+
+ssize_t Recv(int fd, void* buf, size_t len) {
+  const ssize_t n = ::recv(fd, buf, len, 0);
+  return n >= 0 ? n : -errno;
+}
+
+ssize_t RecvFrom(int fd, void* buf, size_t len, SocketAddress* from) {
+  from->set_size(SocketAddress::kCapacity);
+  const ssize_t n = ::recvfrom(fd, buf, len, MSG_TRUNC, from->mutable_data(),
+                               from->mutable_size());
+  return n >= 0 ? n : -errno;
+}
+
+ssize_t SendIov(int fd, const struct iovec* iov, int count) {
+  ssize_t n;
+  if (count == 1) {
+    n = ::send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+  } else {
+    msghdr msg{};
+    msg.msg_iov = const_cast<struct iovec*>(iov);
+    msg.msg_iovlen = static_cast<size_t>(count);
+    n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+  }
+  return n >= 0 ? n : -errno;
+}
+
+ssize_t SendTo(int fd, const void* data, size_t len, const SocketAddress* to) {
+  const ssize_t n =
+      to != nullptr ? ::sendto(fd, data, len, MSG_NOSIGNAL, to->data(), to->size())
+                    : ::send(fd, data, len, MSG_NOSIGNAL);
+  return n >= 0 ? n : -errno;
+}
+
+int ShutdownWrite(int fd) { return ::shutdown(fd, SHUT_WR) == 0 ? 0 : -errno; }
+
+void SetResetOnClose(int fd) {
+  const linger lg{1, 0};
+  (void)::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+absl::StatusOr<int> SocketType(int fd) {
+  int type = 0;
+  socklen_t len = sizeof(type);
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("getsockopt(SO_TYPE) fd ", fd));
+  }
+  return type;
+}
+
+absl::Status SetNonBlocking(int fd) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("fcntl(O_NONBLOCK) fd ", fd));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status SetNoDelay(int fd, bool on) {

@@ -1,15 +1,19 @@
-// Socket set-up and the few socket calls the loops make. Every socket
-// created here is non-blocking and close-on-exec and is returned as a
-// UniqueFd, so the caller owns it. The functions keep no state and may be
-// called from any thread; the fd-level calls are as thread-safe as the
-// syscalls beneath them.
+// Socket set-up and every socket call the runtime makes (the backends
+// and the connection options use these; nothing above io/ calls the
+// kernel's socket API itself). Every socket created here is non-blocking
+// and close-on-exec and is returned as a UniqueFd, so the caller owns it.
+// The functions keep no state and may be called from any thread; the
+// fd-level calls are as thread-safe as the syscalls beneath them.
 //
 // Set-up returns absl::Status naming the syscall and its target ("bind
-// 127.0.0.1:9000: Address already in use"). AcceptNonBlocking, which is on
-// the hot path, returns -errno and allocates nothing.
+// 127.0.0.1:9000: Address already in use"). The hot-path calls (accept,
+// recv, send...) return -errno and allocate nothing.
 
 #ifndef ACTNET_IO_SOCKET_H_
 #define ACTNET_IO_SOCKET_H_
+
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -50,6 +54,26 @@ absl::StatusOr<UniqueFd> ConnectDatagram(const SocketAddress& remote);
 // (>= 0; the caller owns it) or -errno (-EAGAIN when nothing is pending,
 // -EMFILE, -ECONNABORTED, ...). Fills *peer when non-null.
 int AcceptNonBlocking(int listen_fd, SocketAddress* peer);
+
+// recv(2): bytes read (0 at EOF) or -errno (-EAGAIN when nothing is there).
+ssize_t Recv(int fd, void* buf, size_t len);
+// One datagram with MSG_TRUNC: returns its real length, which exceeds `len`
+// when it did not fit (the rest is lost), or -errno. Fills *from.
+ssize_t RecvFrom(int fd, void* buf, size_t len, SocketAddress* from);
+// send/sendmsg with MSG_NOSIGNAL (a peer that went away is -EPIPE for this
+// call, never a SIGPIPE for the process): bytes sent or -errno.
+ssize_t SendIov(int fd, const struct iovec* iov, int count);
+// One datagram with MSG_NOSIGNAL, to `to` (null: the connected peer).
+ssize_t SendTo(int fd, const void* data, size_t len, const SocketAddress* to);
+// shutdown(SHUT_WR): 0 or -errno.
+int ShutdownWrite(int fd);
+// SO_LINGER {on, 0}: the close that follows resets the connection (RST).
+void SetResetOnClose(int fd);
+
+// SO_TYPE (SOCK_STREAM, SOCK_DGRAM...).
+absl::StatusOr<int> SocketType(int fd);
+// O_NONBLOCK on.
+absl::Status SetNonBlocking(int fd);
 
 absl::Status SetNoDelay(int fd, bool on);
 // idle_seconds > 0 also sets TCP_KEEPIDLE and TCP_KEEPINTVL to it.

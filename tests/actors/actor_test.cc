@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "actors/actor.h"
+#include "actors/actor_table.h"
 #include "actors/actor_ref.h"
 #include "actors/envelope.h"
 #include "actors/mailbox.h"
@@ -18,6 +19,7 @@
 namespace actnet {
 namespace {
 
+using internal::ActorTable;
 using testing::Counters;
 using testing::Tracked;
 
@@ -57,56 +59,63 @@ TEST_SUITE("ActorRef") {
   }
 }
 
+// Registers a new Recorder (the table owns it) and returns it with its ref.
+std::pair<Recorder*, ActorRef> Add(ActorTable& table) {
+  auto owned = std::make_unique<Recorder>();
+  Recorder* raw = owned.get();
+  const ActorRef ref = table.Register(std::move(owned));
+  return {raw, ref};
+}
+
 TEST_SUITE("ActorTable") {
   TEST_CASE("register, resolve and unregister") {
     ActorTable table(3);
-    Recorder a, b;
-    const ActorRef ra = table.Register(&a);
-    const ActorRef rb = table.Register(&b);
+    auto [a, ra] = Add(table);
+    auto [b, rb] = Add(table);
     CHECK(table.size() == 2);
     CHECK(table.loop_index() == 3);
     CHECK(ra.loop == 3);
     CHECK(ra.valid());
     CHECK(rb.valid());
     CHECK(ra != rb);
-    CHECK(a.self() == ra);
-    CHECK(table.Resolve(ra.target()) == &a);
-    CHECK(table.Resolve(rb.target()) == &b);
+    CHECK(a->self() == ra);
+    CHECK(table.Resolve(ra.target()) == a);
+    CHECK(table.Resolve(rb.target()) == b);
     CHECK(table.Resolve(MessageTarget{99, 1}) == nullptr);  // no such slot
 
     Envelope m = To(ra, 42);
     CHECK(table.Deliver(m));
-    CHECK(a.received == std::vector<uint64_t>{42});
-    CHECK(b.received.empty());
+    CHECK(a->received == std::vector<uint64_t>{42});
+    CHECK(b->received.empty());
 
-    table.Unregister(ra);
+    std::unique_ptr<Actor> gone = table.Unregister(ra);
+    CHECK(gone.get() == a);  // handed back to the caller
     CHECK(table.size() == 1);
     CHECK(table.Resolve(ra.target()) == nullptr);
-    CHECK_FALSE(a.self().valid());
-    CHECK(table.Resolve(rb.target()) == &b);
-    table.Unregister(ra);  // twice: ignored
+    CHECK_FALSE(a->self().valid());
+    CHECK(table.Resolve(rb.target()) == b);
+    CHECK(table.Unregister(ra) == nullptr);  // twice: ignored
     CHECK(table.size() == 1);
     CHECK(table.dead_letters() == 0);
+    CHECK(table.LiveRefs() == std::vector<ActorRef>{rb});
   }
 
   TEST_CASE("a message to a dead actor is a counted dead letter") {
     ActorTable table(0);
-    Recorder a;
-    const ActorRef ra = table.Register(&a);
-    table.Unregister(ra);
+    auto [a, ra] = Add(table);
+    std::unique_ptr<Actor> dead = table.Unregister(ra);
     Envelope m = To(ra, 1);
     CHECK_FALSE(table.Deliver(m));
     CHECK(table.dead_letters() == 1);
-    CHECK(a.received.empty());
+    CHECK(a->received.empty());
   }
 
   TEST_CASE("a message to a recycled slot is a dead letter, not delivered "
             "to the slot's new actor") {
     ActorTable table(0);
-    Recorder old_actor, new_actor;
-    const ActorRef old_ref = table.Register(&old_actor);
-    table.Unregister(old_ref);
-    const ActorRef new_ref = table.Register(&new_actor);
+    auto [old_actor, old_ref] = Add(table);
+    std::unique_ptr<Actor> dead = table.Unregister(old_ref);
+    auto [new_actor, new_ref] = Add(table);
     REQUIRE(new_ref.slot == old_ref.slot);  // the slot was reused
     CHECK(new_ref.generation != old_ref.generation);
     CHECK(new_ref != old_ref);
@@ -114,22 +123,21 @@ TEST_SUITE("ActorTable") {
     Envelope stale = To(old_ref, 7);
     CHECK_FALSE(table.Deliver(stale));
     CHECK(table.dead_letters() == 1);
-    CHECK(new_actor.received.empty());
-    CHECK(old_actor.received.empty());
+    CHECK(new_actor->received.empty());
+    CHECK(old_actor->received.empty());
 
     Envelope fresh = To(new_ref, 8);
     CHECK(table.Deliver(fresh));
-    CHECK(new_actor.received == std::vector<uint64_t>{8});
+    CHECK(new_actor->received == std::vector<uint64_t>{8});
     CHECK(table.dead_letters() == 1);
   }
 
   TEST_CASE("generations are never 0 and a slot never repeats one") {
     ActorTable table(0);
-    std::vector<Recorder> actors(4);
     uint32_t last[4] = {0, 0, 0, 0};
     for (int cycle = 0; cycle < 100000; ++cycle) {
       ActorRef refs[4];
-      for (int i = 0; i < 4; ++i) refs[i] = table.Register(&actors[i]);
+      for (int i = 0; i < 4; ++i) refs[i] = Add(table).second;
       for (int i = 0; i < 4; ++i) {
         const ActorRef& r = refs[i];
         REQUIRE(r.slot < 4);
@@ -150,11 +158,10 @@ TEST_SUITE("ActorTable") {
       REQUIRE(created.ok());
       Mailbox& mailbox = **created;
       ActorTable table(0);
-      Recorder live, dead;
-      const ActorRef dead_ref = table.Register(&dead);
-      const ActorRef live_ref = table.Register(&live);
-      live.keep = true;  // the live actor moves half of its payloads out
-      table.Unregister(dead_ref);
+      auto [dead, dead_ref] = Add(table);
+      auto [live, live_ref] = Add(table);
+      live->keep = true;  // the live actor moves half of its payloads out
+      std::unique_ptr<Actor> dead_owned = table.Unregister(dead_ref);
       Outbox outbox(&mailbox, 1000);
       for (uint64_t i = 0; i < 10; ++i) {
         const ActorRef& to = i % 2 == 0 ? dead_ref : live_ref;
@@ -171,8 +178,8 @@ TEST_SUITE("ActorTable") {
       }
       CHECK(drained == 20);
       CHECK(table.dead_letters() == 10);
-      CHECK(dead.received.empty());
-      CHECK(live.received == std::vector<uint64_t>{1, 3, 5, 7, 9, 101, 103,
+      CHECK(dead->received.empty());
+      CHECK(live->received == std::vector<uint64_t>{1, 3, 5, 7, 9, 101, 103,
                                                    105, 107, 109});
       CHECK(Counters().live() == 10);  // only what the live actor kept
     }

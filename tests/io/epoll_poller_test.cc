@@ -176,15 +176,6 @@ TEST_SUITE("EpollPoller") {
     CHECK(absl::StrContains(s.message(), "epoll_ctl(ADD)"));
     CHECK_FALSE(poller->Remove(-1).ok());
   }
-
-  TEST_CASE("the interface is usable through a Poller pointer") {
-    std::unique_ptr<Poller> poller = MakePoller();
-    Pair p = MakePair();
-    REQUIRE(poller->Add(p.a.Get(), kWritable, 11).ok());
-    PollEvent event;
-    REQUIRE(poller->Wait(absl::MakeSpan(&event, 1), kLongMs) == 1);
-    CHECK(event.token == 11);
-  }
 }
 
 TEST_CASE("no file descriptors leak") {

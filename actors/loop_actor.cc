@@ -1,0 +1,279 @@
+// LoopActor: the iteration's message and timer steps, the actor table and
+// the stop sequence. Connections and listeners are set up in
+// loop_actor_conns.cc.
+#include "actors/loop_actor.h"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "actors/check.h"
+#include "actors/conn_core.h"
+#include "actors/listener.h"
+#include "actors/stream_conn.h"
+
+namespace actnet::internal {
+namespace {
+
+int64_t MonotonicNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+ConnCore* AsConn(Actor* actor) { return dynamic_cast<ConnCore*>(actor); }
+
+}  // namespace
+
+LoopActor::LoopActor(uint32_t index, const EngineOptions& options, LoopLink link,
+                     std::unique_ptr<Mailbox> mailbox)
+    : EventLoop(link.engine, index),
+      options_(options),
+      link_(std::move(link)),
+      mailbox_(std::move(mailbox)),
+      actors_(index) {
+  ConnContext::loop = this;
+  ConnContext::options = &options_;
+  clock_ns = MonotonicNs();
+}
+
+LoopActor::~LoopActor() {
+  // Messages still queued (local queue, outbox backlogs) die with their
+  // payloads here; other loops' mailboxes may already be gone, so nothing
+  // is flushed into them.
+  local_.Clear();
+}
+
+void LoopActor::SetOutboxes(const std::vector<Mailbox*>& destinations) {
+  outboxes_.clear();
+  outboxes_.reserve(destinations.size());
+  for (Mailbox* m : destinations) outboxes_.emplace_back(m, options_.outbox_limit);
+}
+
+void LoopActor::AddListenSocket(ListenSocket* socket, int fd) {
+  listen_sockets_.emplace_back(socket, fd);
+}
+
+void LoopActor::Attach(io::Backend* b, uint32_t tag, const WaitCounters* wait) {
+  backend = b;
+  owner = tag;
+  wait_ = wait;
+}
+
+bool LoopActor::OnLoopThread() const { return IsCurrent() || !running_; }
+
+// ---------------------------------------------------------------------------
+// The iteration.
+
+void LoopActor::Open() {
+  clock_ns = MonotonicNs();
+  absl::Status s = backend->AddWaker(mailbox_->wake_fd());
+  ACTNET_CHECK_MSG(s.ok(), "registering the mailbox eventfd");
+  for (auto& [socket, fd] : listen_sockets_) OpenListenSocket(socket, fd);
+}
+
+bool LoopActor::FinishIteration() {
+  iterations_.Add();
+  ProcessMessages();
+  timers_.RunDue(clock_ns);
+  ProcessMessages();
+  while (!flush_list.empty()) {
+    StreamConn* c = flush_list.back();
+    flush_list.pop_back();
+    c->FlushDeferred();
+  }
+  FlushOutboxes();
+  graveyard_.clear();
+  if (!stopping && link_.stop_requested->load(std::memory_order_acquire)) {
+    BeginStop();
+  }
+  if (!stopping || !StopFinished()) return false;
+  Exit();
+  return true;
+}
+
+int LoopActor::ParkTimeout() {
+  if (!local_.empty() || !busy_outboxes_.empty() || mailbox_->HasPending()) {
+    return 0;
+  }
+  for (int i = 0; i < options_.idle_spins; ++i) {
+    if (mailbox_->HasPending()) return 0;
+  }
+  if (!mailbox_->TryPark()) return 0;
+  // Memory ordering: seq_cst load after TryPark's seq_cst store of
+  // `sleeping`; pairs with Engine::Stop (see engine.h).
+  if (link_.stop_requested->load(std::memory_order_seq_cst) != stopping) {
+    mailbox_->Unpark();
+    return 0;
+  }
+  int64_t deadline = timers_.empty() ? -1 : timers_.NextDeadline();
+  if (stopping && (deadline < 0 || stop_deadline_ns_ < deadline)) {
+    deadline = stop_deadline_ns_;
+  }
+  if (deadline < 0) return -1;
+  const int64_t wait_ns = deadline - MonotonicNs();
+  if (wait_ns <= 0) {
+    mailbox_->Unpark();
+    return 0;
+  }
+  // Round up so a timer is never woken for early.
+  return static_cast<int>(std::min<int64_t>((wait_ns + 999'999) / 1'000'000, 1'000'000));
+}
+
+void LoopActor::Dispatch(Envelope& message) {
+  if (message.is_task()) {
+    message.RunTask(static_cast<EventLoop*>(this));
+  } else {
+    actors_.Deliver(message);
+  }
+}
+
+size_t LoopActor::ProcessMessages() {
+  size_t n = mailbox_->Drain([this](Envelope& e) { Dispatch(e); });
+  if (n != 0) messages_.Add(n);
+  // Local messages may beget local messages; a bound keeps I/O flowing.
+  size_t budget = options_.mailbox_batch;
+  while (!local_.empty() && budget-- > 0) {
+    Envelope e = local_.TakeFront();
+    Dispatch(e);
+    ++n;
+  }
+  return n;
+}
+
+absl::Status LoopActor::SendFromLoop(uint32_t to_loop, Envelope&& message) {
+  if (to_loop == index()) {
+    local_.Push(std::move(message));
+    return absl::OkStatus();
+  }
+  Outbox& out = outboxes_[to_loop];
+  const bool was_empty = out.empty();
+  absl::Status s = out.Push(std::move(message));
+  if (!s.ok()) return s;
+  if (was_empty) busy_outboxes_.push_back(to_loop);
+  if (out.size() >= out.destination()->ring().max_claim()) out.Flush();
+  return absl::OkStatus();
+}
+
+void LoopActor::FlushOutboxes() {
+  size_t kept = 0;
+  for (size_t i = 0; i < busy_outboxes_.size(); ++i) {
+    const uint32_t to = busy_outboxes_[i];
+    if (!outboxes_[to].Flush()) busy_outboxes_[kept++] = to;
+  }
+  busy_outboxes_.resize(kept);
+}
+
+size_t LoopActor::RunLeftovers() {
+  EventLoop* const outer = EventLoop::Current();
+  SetCurrentLoop(this);
+  const size_t n = ProcessMessages();
+  FlushOutboxes();
+  graveyard_.clear();
+  SetCurrentLoop(outer);
+  return n;
+}
+
+// ---------------------------------------------------------------------------
+// Actors and timers.
+
+void LoopActor::RunAfter(absl::Duration delay, absl::AnyInvocable<void()> fn) {
+  ACTNET_DCHECK(OnLoopThread());
+  timers_.Schedule(clock_ns + absl::ToInt64Nanoseconds(delay), std::move(fn));
+}
+
+ActorRef LoopActor::Spawn(std::unique_ptr<Actor> actor) {
+  return actors_.Register(std::move(actor));
+}
+
+void LoopActor::Despawn(const ActorRef& ref) {
+  if (ref.loop != index()) return;
+  if (std::unique_ptr<Actor> dead = actors_.Unregister(ref)) {
+    graveyard_.push_back(std::move(dead));
+  }
+}
+
+Actor* LoopActor::Find(const ActorRef& ref) const {
+  if (ref.loop != index()) return nullptr;
+  return actors_.Resolve(ref.target());
+}
+
+void LoopActor::Release(Conn& conn, bool counted) {
+  if (std::unique_ptr<Actor> dead = actors_.Unregister(conn.ref())) {
+    graveyard_.push_back(std::move(dead));
+  }
+  if (counted) {
+    --connections_;
+    link_.loads[index()].fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+LoopStats LoopActor::Stats() const {
+  LoopStats s;
+  s.loop = index();
+  s.iterations = iterations_.Get();
+  s.messages = messages_.Get();
+  s.wakeups = mailbox_->wakeups();
+  s.dead_letters = actors_.dead_letters();
+  s.connections = link_.loads[index()].load(std::memory_order_relaxed);
+  s.rejected = rejected_.Get();
+  s.accept_pauses = accept_pauses_.Get();
+  s.truncated_datagrams = truncated_datagrams.Get();
+  s.dropped_datagrams = dropped_datagrams.Get();
+  if (wait_ != nullptr) {
+    s.polls = wait_->polls.Get();
+    s.blocks = wait_->blocks.Get();
+    s.windows = wait_->windows.Get();
+    s.yields = wait_->yields.Get();
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// Stopping: listeners first, then every connection closes gracefully,
+// bounded by stop_timeout; then the loop exits.
+
+void LoopActor::BeginStop() {
+  stopping = true;
+  stop_deadline_ns_ = clock_ns + absl::ToInt64Nanoseconds(options_.stop_timeout);
+  for (Listener* l : listeners_) l->Stop();
+  for (const ActorRef& ref : actors_.LiveRefs()) {
+    if (ConnCore* c = AsConn(actors_.Resolve(ref.target()))) c->BeginStop();
+  }
+}
+
+bool LoopActor::StopFinished() {
+  if (connections_ != 0 && clock_ns < stop_deadline_ns_) return false;
+  for (const ActorRef& ref : actors_.LiveRefs()) {
+    if (ConnCore* c = AsConn(actors_.Resolve(ref.target()))) c->FinishStop();
+  }
+  // Deliver what is already queued for this loop's actors, then stop.
+  ProcessMessages();
+  return true;
+}
+
+void LoopActor::Exit() {
+  stopped_ = true;
+  // Foreign threads are refused from here on (a Dial or Post racing with
+  // the stop gets an error at once); what they queued before runs now.
+  mailbox_->CloseForeign([this](Envelope& e) { Dispatch(e); });
+  // Run what is still queued now (a stopping loop refuses new work, so
+  // dials report Cancelled and hand-offs close their fds) rather than when
+  // the engine is destroyed, which may be much later.
+  for (int rounds = 0; rounds < 64 && ProcessMessages() > 0; ++rounds) {
+  }
+  FlushOutboxes();
+  // The actors die now: messages sent to them later (RunLeftovers) find no
+  // actor and count as dead letters.
+  for (const ActorRef& ref : actors_.LiveRefs()) {
+    if (std::unique_ptr<Actor> dead = actors_.Unregister(ref)) {
+      graveyard_.push_back(std::move(dead));
+    }
+  }
+  listeners_.clear();
+  graveyard_.clear();
+  timers_.Clear();
+  link_.on_stopped();
+}
+
+}  // namespace actnet::internal

@@ -1,0 +1,177 @@
+// LoopActor: the event loop as an actor, behind the public EventLoop. It
+// owns its actor table (connections, listeners, user actors), its mailbox
+// (messages from other loops and threads) and outboxes (to other loops),
+// its local queue (messages between its own actors), its timers and its
+// stop sequence. It does no waiting and owns no thread: a LoopThread runs
+// it, handing it the backend's completions, then FinishIteration.
+//
+// One iteration, as the LoopThread drives it: the backend's completions
+// (each a call into a connection or listener) -> the mailbox (a batch) and
+// the local queue -> due timers -> connections written to outside a
+// handler are flushed -> the outboxes to other loops are published -> the
+// stop check.
+//
+// Thread contract: loop thread only, except where a method says
+// otherwise. The engine configures it before its thread starts.
+#ifndef ACTNET_ACTORS_LOOP_ACTOR_H_
+#define ACTNET_ACTORS_LOOP_ACTOR_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "actors/actor_table.h"
+#include "actors/admission.h"
+#include "actors/conn_context.h"
+#include "actors/connection.h"
+#include "actors/envelope_queue.h"
+#include "actors/event_loop.h"
+#include "actors/loop_counter.h"
+#include "actors/mailbox.h"
+#include "actors/options.h"
+#include "actors/timer_queue.h"
+#include "io/address.h"
+#include "io/unique_fd.h"
+
+namespace actnet::internal {
+
+class ConnCore;
+class Listener;
+class ListenSocket;
+
+// What a loop gets from its engine, and no more.
+struct LoopLink {
+  Engine* engine = nullptr;  // for EventLoop::engine() only
+  // Memory ordering: see Engine::stop_requested_.
+  const std::atomic<bool>* stop_requested = nullptr;
+  // Open connections, by loop (balancers read them all; a loop writes its
+  // own). Memory ordering: relaxed, statistics.
+  absl::Span<std::atomic<int64_t>> loads;
+  // Places taken under max_connections (admission.h).
+  std::atomic<int64_t>* admitted = nullptr;
+  // Action::kShutdown: asks the engine to stop. Thread-safe.
+  absl::AnyInvocable<void()> request_stop;
+  // Called on the loop's thread once it has stopped.
+  absl::AnyInvocable<void()> on_stopped;
+};
+
+// The waiting side's counters, kept by the LoopThread that runs the loop
+// (reported by the thread's first loop).
+struct WaitCounters {
+  LoopCounter polls, blocks, windows, yields;
+};
+
+// Makes `loop` the one EventLoop::Current() returns on this thread.
+void SetCurrentLoop(EventLoop* loop);
+
+class LoopActor final : public EventLoop, public ConnContext {
+ public:
+  LoopActor(uint32_t index, const EngineOptions& options, LoopLink link,
+            std::unique_ptr<Mailbox> mailbox);
+  ~LoopActor();
+
+  // ---- Set-up, before the loop's thread starts (controlling thread).
+  void SetOutboxes(const std::vector<Mailbox*>& destinations);
+  // Serves `socket` on this loop: accepts on `fd` (a stream listener) or
+  // opens a datagram view of it.
+  void AddListenSocket(ListenSocket* socket, int fd);
+  // Binds the loop to its thread's backend; `owner` tells its completions
+  // apart from those of loops sharing the thread. `wait` is the thread's
+  // counters (null for all but its first loop).
+  void Attach(io::Backend* backend, uint32_t owner, const WaitCounters* wait);
+  void set_running(bool running) { running_ = running; }
+  Mailbox& mailbox() { return *mailbox_; }
+
+  // ---- The LoopThread's side.
+  // Registers the loop's fds (mailbox wake-up, listeners) with the backend.
+  void Open();
+  void BeginIteration(int64_t now_ns) { clock_ns = now_ns; }
+  // The rest of an iteration after the backend's completions. Returns true
+  // once the loop has stopped (its exit steps done).
+  bool FinishIteration();
+  bool stopped() const { return stopped_; }
+  // 0 if there is work, else parks the mailbox and returns the time to the
+  // next deadline in ms (-1: none).
+  int ParkTimeout();
+  void Unpark() { mailbox_->Unpark(); }
+  bool HasPendingMessages() const { return mailbox_->HasPending(); }
+  // After the thread has been joined (Engine::Wait): runs what reached the
+  // mailbox since the loop stopped. Returns the messages run.
+  size_t RunLeftovers();
+
+  // ---- Messages.
+  // From this loop's thread: the local queue or an outbox.
+  absl::Status SendFromLoop(uint32_t to_loop, Envelope&& message);
+  // Thread-safe: from a thread that is not a loop of this engine.
+  absl::Status PushForeign(Envelope&& message) {
+    return mailbox_->PushForeign(std::move(message));
+  }
+
+  // ---- Connections (loop thread).
+  // An accepted socket from `from`'s listener; closed if the loop stops.
+  void Adopt(io::UniqueFd fd, const io::SocketAddress& peer,
+             const ListenSocket* from, Admission admission);
+  void Dial(const io::Address& address, const io::SocketAddress& remote,
+            std::unique_ptr<Handler> handler, DialCallback done,
+            absl::Duration timeout);
+  void Enroll(io::UniqueFd fd, std::unique_ptr<Handler> handler,
+              DialCallback done, bool datagram);
+  // The engine's listeners count here (thread-safe to read).
+  LoopCounter& rejected() { return rejected_; }
+  LoopCounter& accept_pauses() { return accept_pauses_; }
+  const LoopLink& link() const { return link_; }
+
+  // ---- EventLoop, and ConnContext.
+  void RunAfter(absl::Duration delay, absl::AnyInvocable<void()> fn) override;
+  ActorRef Spawn(std::unique_ptr<Actor> actor);
+  void Despawn(const ActorRef& ref);
+  Actor* Find(const ActorRef& ref) const override;
+  size_t connection_count() const { return connections_; }
+  uint64_t dead_letters() const { return actors_.dead_letters(); }
+  LoopStats Stats() const;  // thread-safe
+  void Release(Conn& conn, bool counted) override;
+  void RequestStop() override { link_.request_stop(); }
+  bool OnLoopThread() const override;
+  void ScheduleAt(int64_t deadline_ns, absl::AnyInvocable<void()> fn) {
+    timers_.Schedule(deadline_ns, std::move(fn));
+  }
+
+ private:
+  template <class C, class... Args>
+  C* AddConn(bool counted, Args&&... args);
+  void Dispatch(Envelope& message);
+  size_t ProcessMessages();
+  void FlushOutboxes();
+  void OpenListenSocket(ListenSocket* socket, int fd);
+  void BeginStop();
+  bool StopFinished();
+  void Exit();
+
+  EngineOptions options_;
+  LoopLink link_;
+  std::unique_ptr<Mailbox> mailbox_;
+  std::vector<Outbox> outboxes_;  // by destination loop (own index unused)
+  std::vector<uint32_t> busy_outboxes_;
+  EnvelopeQueue local_;
+  ActorTable actors_;
+  std::vector<std::unique_ptr<Actor>> graveyard_;  // died this iteration
+  TimerQueue timers_;
+  size_t connections_ = 0;
+  std::vector<std::pair<ListenSocket*, int>> listen_sockets_;
+  std::vector<Listener*> listeners_;  // owned by actors_
+  const WaitCounters* wait_ = nullptr;
+  LoopCounter iterations_, messages_, rejected_, accept_pauses_;
+  bool running_ = false;
+  bool stopped_ = false;
+  int64_t stop_deadline_ns_ = 0;
+};
+
+}  // namespace actnet::internal
+
+#endif  // ACTNET_ACTORS_LOOP_ACTOR_H_

@@ -1,0 +1,133 @@
+// StreamConn: a TCP or unix stream connection. It owns its stream: the
+// registration with the backend, the inbound and outbound bytes, gathered
+// writes, back-pressure, half-close and the graceful close. The backend
+// reports its socket's outcomes to it (io::StreamSink).
+//
+// Lifecycle (Conn::State): kConnecting -> kOpen -> kClosing (flushing queued
+// output) -> kLingering (output sent, FIN out, reading until the peer's FIN
+// or close_linger) -> kClosed. A close that need not linger (the peer's FIN
+// already read, an error, a timeout) goes straight to kClosed; an error or
+// Abort from any state too.
+// Read side: kOpen, then kEof once the peer's FIN is read. Reading is held
+// while the user paused it or back-pressure holds it (queued output above
+// the high-water mark, until it drains below the low one).
+// Write side: kOpen; kShutdownPending after ShutdownWrite (FIN once queued
+// output is flushed); kShut once the FIN is out.
+//
+// Thread contract: the owning loop's thread only.
+#ifndef ACTNET_ACTORS_STREAM_CONN_H_
+#define ACTNET_ACTORS_STREAM_CONN_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/functional/function_ref.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "actors/admission.h"
+#include "actors/conn_core.h"
+#include "io/backend.h"
+#include "io/buffer.h"
+#include "io/unique_fd.h"
+
+namespace actnet::internal {
+
+class StreamConn final : public ConnCore, public io::StreamSink {
+ public:
+  StreamConn(ConnContext* context, std::unique_ptr<Handler> handler,
+             const io::SocketAddress& remote);
+  ~StreamConn() override;
+
+  // Set-up, once registered in its loop's actor table. Each takes the
+  // socket; if the backend refuses it, the connection closes without
+  // OnOpen (and a dial or enroll reports why).
+  // An accepted socket: OnOpen runs at once.
+  void Accept(io::UniqueFd fd, Admission admission);
+  // An adopted, connected socket (Engine::Enroll): OnOpen, then `done`.
+  void Enroll(io::UniqueFd fd, DialCallback done);
+  // Connects to `remote` (`target` names it in errors): OnOpen and `done`
+  // once connected, or `done` with the error or DeadlineExceeded.
+  void Dial(const io::SocketAddress& remote, std::string target, bool tcp,
+            absl::Duration timeout, DialCallback done);
+
+  // Writes queued outside a handler (ConnContext::flush_list).
+  void FlushDeferred() {
+    flush_scheduled_ = false;
+    FlushAndNotify();
+  }
+
+  // Conn.
+  void Write(absl::string_view data) override;
+  void Flush() override;
+  size_t OutboundBytes() const override { return out_.size(); }
+  void Abort() override;
+  void ShutdownWrite() override;
+  bool write_shut_down() const override { return write_ != WriteSide::kOpen; }
+  void PauseReading() override;
+  void ResumeReading() override;
+  bool peer_closed() const override { return read_ == ReadSide::kEof; }
+  bool is_datagram() const override { return false; }
+
+  // io::StreamSink.
+  void OnRead(absl::string_view data) override;
+  void OnReadEof() override;
+  void OnSendReady() override;
+  void OnConnected(int err) override;
+  void OnHangup(int err) override;
+
+ private:
+  enum class ReadSide : uint8_t { kOpen, kEof };
+  enum class WriteSide : uint8_t { kOpen, kShutdownPending, kShut };
+
+  void RunHandler(absl::FunctionRef<Action()> fn) override;
+  void CloseGracefully(CloseReason reason) override;
+  void CloseNow(CloseReason reason) override { Finish(reason, /*reset=*/false); }
+
+  // Registers the socket with the backend; false (closed) if refused.
+  bool Register(io::UniqueFd fd);
+  void HandlePeerClosed();
+  // Bytes read while reading was held (a completion backend may deliver
+  // some after a pause): handed to OnData once reading resumes.
+  void DeliverHeld();
+  bool gathering() const { return ctx_->gather.owner == this; }
+  bool IsLent(absl::string_view data) const {
+    return data.data() >= lent_.data() &&
+           data.data() + data.size() <= lent_.data() + lent_.size();
+  }
+
+  // Write side (stream_conn_write.cc).
+  void FlushGather();
+  void FlushQueued();
+  void FlushAndNotify();
+  // After output moved: completions, the pending close or FIN,
+  // back-pressure, what the backend reads.
+  void AfterOutput();
+  void ScheduleFlush();
+  void UpdateReading();
+
+  // Closing.
+  void FinishClose();
+  void ArmLinger();
+  // Closes at once: OnClose, failed completions, the socket closed (reset
+  // if `reset` or output is abandoned), the actor released.
+  void Finish(CloseReason reason, bool reset);
+
+  io::Handle handle_ = io::kNoHandle;
+  io::ByteRing out_;
+  absl::string_view lent_;  // the backend's buffer during OnRead
+  ReadSide read_ = ReadSide::kOpen;
+  WriteSide write_ = WriteSide::kOpen;
+  io::Reading reading_ = io::Reading::kOn;  // what the backend was told
+  bool back_pressure_ = false;  // holds reading until the queue drains
+  bool held_data_ = false;      // bytes arrived while reading was held
+  bool backlogged_ = false;     // output waited for the socket: OnDrain owed
+  bool flush_scheduled_ = false;
+  bool linger_armed_ = false;
+  Admission admission_;  // a place under max_connections (accepted only)
+};
+
+}  // namespace actnet::internal
+
+#endif  // ACTNET_ACTORS_STREAM_CONN_H_
