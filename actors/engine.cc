@@ -176,13 +176,15 @@ absl::Status Engine::Start() {
   if (on_tick_) {
     (void)Post(0, [this, first = first_tick_](EventLoop& l) { ScheduleTick(l, first); });
   }
+  // Started before the threads run: their handlers may Dial at once.
+  started_ = true;
   absl::Status s = StartThreads();
-  if (!s.ok()) {
+  if (!s.ok()) {  // no thread was started
+    started_ = false;
     threads_.clear();
     for (auto& l : listen_sockets_) l->Close();
     return s;
   }
-  started_ = true;
   if (on_boot_) on_boot_(*this);
   return absl::OkStatus();
 }

@@ -524,7 +524,10 @@ TEST_SUITE("Mailbox wake-up") {
                       << ", messages: " << 2 * per_sender);
   }
 
-  TEST_CASE("a busy consumer costs its producers almost no eventfd writes") {
+  // How few eventfd writes a busy consumer costs its producers depends on the
+  // schedule; perf/mailbox_bench measures it ("busy consumer: eventfd writes
+  // per 1000 msgs"). This asserts what holds under any schedule.
+  TEST_CASE("a consumer that polls before parking receives every batch a producer flushes") {
     const uint64_t total = Scaled(2'000'000);
     auto mailbox = MakeMailbox(4096);
     // Poll for a short window before parking, as a loop does before
@@ -542,12 +545,8 @@ TEST_SUITE("Mailbox wake-up") {
     consumer_thread.join();
     CHECK(consumer.check.errors == 0);
     CHECK(consumer.check.received == total);
-    const uint64_t writes = mailbox->wakeups();
-    MESSAGE("busy: " << writes << " eventfd writes, " << consumer.parks.load()
-                     << " parks for " << total << " messages");
-    // "Far below": at most one write per 100 messages even on a loaded
-    // two-core machine (typically a handful in total).
-    CHECK(writes * 100 <= total);
+    MESSAGE("eventfd writes: " << mailbox->wakeups() << ", parks: "
+                                << consumer.parks.load() << ", messages: " << total);
   }
 }
 

@@ -40,8 +40,9 @@ class Sink : public LoggedHandler {
   explicit Sink(Shared* s) : LoggedHandler(&s->log), s_(s) {}
 
   Action OnData(Conn& conn) override {
-    s_->data_calls.fetch_add(1);
+    // Stored before the count a test waits for, so it is never seen stale.
     s_->last_inbound.store(static_cast<int>(conn.InboundBytes()));
+    s_->data_calls.fetch_add(1);
     for (;;) {
       const absl::string_view in = conn.Peek();
       const size_t eol = in.find('\n');
