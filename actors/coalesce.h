@@ -1,38 +1,12 @@
-// Wake-up coalescing for an event loop that is about to block.
-//
-// A loop that blocks in epoll_wait is woken by the first event that
-// arrives, and the waking is paid for by whoever caused the event: a peer
-// process whose send readies one of our sockets pays the scheduler work and
-// the inter-processor interrupt. Under load from many connections that
-// means one wake-up, one epoll_wait and one context switch per request or
-// two. Coalescing trades a bounded delay for batching: a loop that would
-// block, and whose zero-timeout poll finds fewer than kTrickle events
-// ready, first sleeps for a short window *without* being an epoll waiter
-// (so the events of that window cost their senders nothing extra), then
-// takes everything that arrived in one more zero-timeout poll. Only if that
-// poll is empty does it block as usual, so an idle loop still sleeps until
-// the next event. (The sleep is clock_nanosleep; in a VM its wake-up can
-// take some 30 us longer than asked, which is part of the delay, and it can
-// cost the sleeper ~19 us of CPU whatever its length: perf/reference/
-// wake_cost. That price, once per window, is what longer windows spread
-// over more requests.)
-//
-// The window only pays when the loop is loaded and when it gathers several
-// events. A lightly loaded loop has CPU to spare and the window would only
-// add latency (and timer interrupts), so CoalescePolicy coalesces only
-// while the loop has been busy (not waiting) for at least busy_on_percent
-// (default kBusyOnPercent) of the wall time over a period of kPeriodNs, and
-// stops once that falls kHysteresisPercent below it (coalescing itself
-// lowers the busy share, hence the gap). Measured here (perf/compare,
-// docs/benchmarks.md): redis-benchmark -c 50 keeps a one-loop server ~50%
-// busy and gains from windows, while an echo server at half its peak,
-// ~39% busy, only lost latency to them. Then it keeps windows on while
-// they gather two or more events and backs off exponentially (skipping up
-// to kMaxBackoff blocking waits) while they gather one or none: a single
-// request/response connection soon goes back to blocking at once and only
-// probes now and then. And the window it sleeps shrinks as the loop nears
-// saturation (sleep_ns()), so that a loop with little idle time does not
-// stretch its cycles and queue requests behind its sleeps.
+// CoalescePolicy: when a loaded loop thread about to block should first
+// sleep a short window (not waiting on the backend, so the events of the
+// window wake nobody) and then take everything that arrived in one pass.
+// It coalesces only while the thread is busy enough (a share of wall time
+// with hysteresis), only while windows gather two or more events (backing
+// off exponentially otherwise), and sleeps shorter windows near
+// saturation. The reasoning and its measurements are in
+// docs/architecture.md ("Coalescing wake-ups"). Owned by one LoopThread;
+// not thread-safe.
 #ifndef ACTNET_ACTORS_COALESCE_H_
 #define ACTNET_ACTORS_COALESCE_H_
 
@@ -66,15 +40,10 @@ class CoalescePolicy {
   // The configured window: the longest the loop sleeps.
   int64_t window_ns() const { return window_ns_; }
 
-  // The window to sleep now. A window adds its length T to the loop's idle
-  // time, so at an idle share i a cycle (sleep, then handle what gathered)
-  // lasts about T / i, and the requests of a cycle wait for part of it: a
-  // nearly saturated loop sleeping full windows would run long cycles and
-  // queue requests behind them. So T is capped at i * kCycleNs, keeping
-  // cycles near a quarter of a millisecond: at 35% idle (redis-benchmark
-  // -P1 on one loop here) that is 87 us, above the default window; at 10%
-  // idle (echo at 90% of peak) 25 us. Never below kMinSleepNs (a shorter
-  // sleep costs as much and gathers nothing), nor above window_ns().
+  // The window to sleep now: the loop's idle share of kCycleNs (a window
+  // of T at idle share i makes a cycle of about T / i, and requests queue
+  // behind it), never below kMinSleepNs (a shorter sleep costs as much and
+  // gathers nothing), never above window_ns().
   int64_t sleep_ns() const { return sleep_ns_; }
 
   // The loop's load: RecordIdle after each wait that could block (the time

@@ -1,17 +1,12 @@
-// Conn: one connection, a child actor of the event loop that owns it, as
-// its Handler sees it. A stream connection (TCP, unix) owns its socket, its
-// inbound and outbound byte buffers and its state (reading, writing,
-// closing); a datagram connection (UDP) is one datagram at a time. The loop
-// turns I/O into messages for it: Data, Tick, Close, and whatever other
-// actors Tell it.
-//
-// Thread contract: every method is loop thread only (the connection's own
-// loop), asserted in debug builds. From other threads, address a
-// connection by its ActorRef through the thread-safe Engine calls
-// (AsyncWrite, Wake, Close, Tell): a Conn& never crosses threads.
-//
-// Views returned by Peek/Next are valid until the handler returns or the
-// next call that consumes inbound bytes, whichever is first.
+// Conn: one connection as its Handler sees it: a child actor of the loop
+// that owns it. A stream connection (TCP, unix) owns its socket, buffers
+// and state; a datagram connection (UDP) is one datagram at a time. The
+// loop turns I/O into messages for it (Data, Tick, Close, and what other
+// actors Tell it).
+// Thread contract: every method is loop thread only (debug-asserted); from
+// other threads use the Engine calls (AsyncWrite, Wake, Close, Tell) with
+// its ActorRef. Views from Peek/Next are valid until the handler returns or
+// the next call that consumes inbound bytes, whichever is first.
 #ifndef ACTNET_ACTORS_CONNECTION_H_
 #define ACTNET_ACTORS_CONNECTION_H_
 

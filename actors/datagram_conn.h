@@ -1,16 +1,9 @@
-// DatagramConn: a UDP socket as a connection. Two kinds:
-//  - a listener's view: one per loop for each udp:// address served, on the
-//    listener's socket (borrowed). Each datagram is one OnData; writes go to
-//    the sender of the datagram being handled. No OnOpen or OnClose, not
-//    counted among connections, and a handler cannot close it (it is the
-//    listener on that loop); the engine's stop does.
-//  - a connected socket (Engine::Dial of udp://, or Enroll): OnOpen and
-//    OnClose like a stream; ICMP errors the kernel reports (ECONNREFUSED)
-//    close it.
-// Unread bytes of a datagram are dropped when the handler returns. Writes
-// send one datagram each at once; a full socket buffer drops it (UDP is
+// DatagramConn: a UDP socket as a connection: a listener's view (one per
+// loop for each udp:// address, on the listener's socket, borrowed) or a
+// connected socket (Dial of udp://, or Enroll). Each datagram is one
+// OnData; its unread bytes are dropped when the handler returns. Each
+// Write sends one datagram at once; a full socket buffer drops it (UDP is
 // lossy by contract) and counts it.
-//
 // Thread contract: the owning loop's thread only.
 #ifndef ACTNET_ACTORS_DATAGRAM_CONN_H_
 #define ACTNET_ACTORS_DATAGRAM_CONN_H_
@@ -26,6 +19,11 @@
 
 namespace actnet::internal {
 
+// A listener's view: writes go to the sender of the datagram being handled;
+// no OnOpen or OnClose, not counted among connections, and a handler
+// cannot close it (it is the listener on that loop); the engine's stop
+// does. A connected socket: OnOpen and OnClose like a stream; ICMP errors
+// the kernel reports (ECONNREFUSED) close it.
 class DatagramConn final : public ConnCore, public io::DatagramSink {
  public:
   DatagramConn(ConnContext* context, std::unique_ptr<Handler> handler,

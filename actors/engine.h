@@ -1,16 +1,13 @@
-// Engine: binds addresses, owns the event loops and runs them until
-// stopped. The entry point of actnet.
-//
+// Engine: binds addresses, owns the event loops and their threads, and runs
+// them until stopped. The entry point of actnet:
 //   actnet::Engine engine({.loops = 4});
 //   engine.Listen<Echo>("tcp://127.0.0.1:9000");
-//   return engine.Run().ok() ? 0 : 1;
-//
-// Thread contract: configuration (Listen, SetOn*) before Start. Start, Run,
-// Wait from one controlling thread. Stop is thread-safe and
-// async-signal-safe (call it from a signal handler). AsyncWrite, Wake,
-// Close, Tell, Send, Post, CountConnections are thread-safe: from a loop
-// thread they go through that loop's outboxes (no lock, no system call),
-// from any other thread through the target loop's foreign queue.
+//   absl::Status s = engine.Run();  // says why if it could not start
+// Thread contract: configuration (Listen, SetOn*) before Start; Start, Run
+// and Wait from one controlling thread. Stop is thread-safe and
+// async-signal-safe. AsyncWrite, Wake, Close, Tell, Send, Post, Dial and the
+// introspection calls are thread-safe (from a loop thread they go through
+// its outboxes: no lock, no system call).
 #ifndef ACTNET_ACTORS_ENGINE_H_
 #define ACTNET_ACTORS_ENGINE_H_
 

@@ -2,7 +2,6 @@
 // connection (through the factory given to Engine::Listen) and calls it on
 // the connection's loop thread only, one event at a time, so a handler owns
 // its state without locks. Each callback returns an Action.
-//
 //   class Echo : public actnet::Handler {
 //     actnet::Action OnData(actnet::Conn& c) override {
 //       c.Write(c.Next());

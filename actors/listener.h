@@ -1,24 +1,12 @@
-// ListenSocket and Listener: serving one address.
-//
-// A ListenSocket is what Engine::Listen configures: the address, the
-// handler factory and the bound sockets (one, or one per loop with
-// `?reuseport=true`; UDP always binds one SO_REUSEPORT socket per loop).
-// Immutable once the engine starts, and read by every loop.
-//
-// A Listener is the actor that accepts on one listening stream socket, on
-// one loop, with an ActorRef like any other actor. It hands each accepted
-// socket to a loop chosen by its balancer: its own loop directly, another
-// as an Adopt task through that loop's mailbox (the task owns the fd, so
-// a hand-off that is never delivered closes it). With reuseport every loop
-// has its own Listener and keeps what it accepts; the kernel balances.
-// Accept errors never spin and never stop the server: transient ones are
-// skipped, and resource errors (EMFILE, ENFILE, ENOBUFS, ENOMEM) pause
-// accepting on that socket for accept_backoff, then it retries. Once the
-// engine stops, a Listener accepts nothing more. UDP addresses get a
-// datagram view per loop instead (datagram_conn.h).
-//
+// ListenSocket and Listener: serving one address. A ListenSocket is what
+// Engine::Listen configures (address, handler factory, bound sockets: one,
+// or one per loop with `?reuseport=true` and always for UDP); immutable
+// once the engine starts, read by every loop. A Listener is the actor that
+// accepts on one listening stream socket on one loop and hands each
+// connection to a loop; UDP addresses get a datagram view per loop instead
+// (datagram_conn.h).
 // Thread contract: a Listener runs on its loop's thread only;
-// WarnAcceptPaused is thread-safe.
+// ListenSocket::WarnAcceptPaused is thread-safe.
 #ifndef ACTNET_ACTORS_LISTENER_H_
 #define ACTNET_ACTORS_LISTENER_H_
 
@@ -76,6 +64,15 @@ class ListenSocket {
   mutable std::atomic<int64_t> last_warning_ns_{0};
 };
 
+// A Listener has an ActorRef like any actor. It hands each accepted socket
+// to a loop chosen by its balancer: its own loop directly, another as an
+// Adopt task through that loop's mailbox (the task owns the fd, so a
+// hand-off that is never delivered closes it). With reuseport every loop
+// has its own Listener and keeps what it accepts; the kernel balances.
+// Accept errors never spin and never stop the server: transient ones are
+// skipped, and resource errors (EMFILE, ENFILE, ENOBUFS, ENOMEM) pause
+// accepting on that socket for accept_backoff, then it retries. Once the
+// engine stops, a Listener accepts nothing more.
 class Listener final : public Actor, public io::AcceptSink {
  public:
   // `balance`: pick a loop for each connection (else keep them all).

@@ -1,18 +1,12 @@
 // LoopActor: the event loop as an actor, behind the public EventLoop. It
 // owns its actor table (connections, listeners, user actors), its mailbox
-// (messages from other loops and threads) and outboxes (to other loops),
-// its local queue (messages between its own actors), its timers and its
-// stop sequence. It does no waiting and owns no thread: a LoopThread runs
-// it, handing it the backend's completions, then FinishIteration.
-//
-// One iteration, as the LoopThread drives it: the backend's completions
-// (each a call into a connection or listener) -> the mailbox (a batch) and
-// the local queue -> due timers -> connections written to outside a
-// handler are flushed -> the outboxes to other loops are published -> the
-// stop check.
-//
+// and outboxes, its local queue (messages between its own actors), its
+// timers and its stop sequence. It owns no thread and does no waiting: a
+// LoopThread hands it the backend's completions, then FinishIteration runs
+// the rest of the iteration (messages, timers, deferred flushes, outboxes,
+// the stop check).
 // Thread contract: loop thread only, except where a method says
-// otherwise. The engine configures it before its thread starts.
+// otherwise; the engine configures it before its thread starts.
 #ifndef ACTNET_ACTORS_LOOP_ACTOR_H_
 #define ACTNET_ACTORS_LOOP_ACTOR_H_
 

@@ -1,18 +1,10 @@
 // LoopStats: what one event loop has done since its engine started, for
-// monitoring, benchmarks and tests. Engine::Stats() returns one per loop.
-//
-//   for (const actnet::LoopStats& s : engine.Stats()) {
-//     printf("loop %u: %llu messages, %llu wake-ups\n", s.loop,
-//            (unsigned long long)s.messages, (unsigned long long)s.wakeups);
-//   }
-//
-// Thread-safe to read while the engine runs: each counter is written by its
-// loop alone and read with a relaxed load, so each value is exact when read
-// but a snapshot of several is not taken at one instant.
-//
-// Co-hosted loops (EngineOptions::cohost_loops) share their thread's waits:
-// the thread's first loop counts the polls, blocks, windows and yields of
-// all of them, and the others report 0 for those four.
+// monitoring, benchmarks and tests; Engine::Stats() returns one per loop.
+// Each counter is written by its loop alone and read with a relaxed load,
+// so each value is exact when read but a set of them is not a snapshot of
+// one instant. Co-hosted loops share their thread's waits: the thread's
+// first loop reports the polls, blocks, windows and yields of all of them,
+// the others 0 for those four.
 #ifndef ACTNET_ACTORS_LOOP_STATS_H_
 #define ACTNET_ACTORS_LOOP_STATS_H_
 

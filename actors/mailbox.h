@@ -1,25 +1,13 @@
-// Mailbox: an event loop's inbox. Three ways in, one consumer:
-//  - other loops' threads, through an Outbox each: batches claimed in the
-//    Disruptor ring (MpscRing), no lock, no system call while the consumer
-//    is busy;
-//  - any other thread (user threads calling AsyncWrite or Tell), through a
-//    moodycamel::ConcurrentQueue beside the ring (per-thread FIFO);
-//  - the owning loop itself never uses the mailbox (its local FIFO is an
-//    EnvelopeQueue drained in the same iteration).
-//
-// Parking: a consumer with nothing to do calls TryPark(), which sets
-// `sleeping` and re-checks for work; only if there is none may it block on
-// wake_fd() (an eventfd, registered edge-triggered so it needs no draining).
-// A producer that publishes checks `sleeping` and writes the eventfd only if
-// it wins the exchange that clears it, so a busy consumer costs its
-// producers no system call, and a parked one gets exactly one write.
-//
-// Memory is bounded: the ring by its capacity, each outbox by its limit,
-// the foreign queue by `foreign_limit`; beyond those the sender gets
-// absl::ResourceExhaustedError. Order is FIFO per (sender, receiver) pair.
-//
-// Thread contract: PushForeign and WakeIfSleeping are thread-safe; Drain,
-// HasPending, TryPark and Unpark are for the consumer thread only.
+// Mailbox: an event loop's inbox, and Outbox, a loop's queue to another
+// loop's mailbox. Three ways in, one consumer: other loops' threads through
+// their outboxes into the Disruptor ring (no lock, no system call while the
+// consumer is busy); any other thread through a ConcurrentQueue beside it
+// (per-thread FIFO); the owning loop never (its local queue is separate).
+// Memory is bounded (ring capacity, outbox and foreign-queue limits; beyond
+// them the sender gets ResourceExhausted); order is FIFO per (sender,
+// receiver) pair.
+// Thread contract: PushForeign and WakeIfSleeping are thread-safe; the rest
+// of Mailbox is the consumer's; an Outbox is its sending loop's.
 #ifndef ACTNET_ACTORS_MAILBOX_H_
 #define ACTNET_ACTORS_MAILBOX_H_
 
@@ -47,6 +35,12 @@ struct MailboxOptions {
   size_t foreign_limit = 1 << 16;  // queued messages from foreign threads
 };
 
+// Parking: a consumer with nothing to do calls TryPark(), which sets
+// `sleeping` and re-checks for work; only if there is none may it block on
+// wake_fd() (an eventfd, registered edge-triggered so it needs no draining).
+// A producer that publishes checks `sleeping` and writes the eventfd only if
+// it wins the exchange that clears it, so a busy consumer costs its
+// producers no system call, and a parked one gets exactly one write.
 class Mailbox {
  public:
   static absl::StatusOr<std::unique_ptr<Mailbox>> Create(

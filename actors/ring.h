@@ -1,23 +1,13 @@
-// MpscRing: the Disruptor-style multi-producer, single-consumer ring that
-// carries envelopes between event loops.
-//
-// Slots are one cache line (an Envelope). Producers claim a run of
-// sequences with one fetch-add on the claim cursor, after checking room
-// against their own cached copy of the consumer's position (re-read only
-// when that copy says full). They then move payloads into the slots and
-// publish each by storing its header word, which carries the slot's round
-// number (sequence / capacity). The consumer polls one slot header per
-// message, takes every published slot up to a cap in one batch, and stores
-// its position once per batch.
-//
-// Never waiting for a slot: a claim either fits or fails, nothing in between.
-// Because the fetch-add claims before it knows, a claim is only attempted
-// while `reserve = max_producers * max_claim` slots would still be free; at
-// most one claim per producer can be in flight between its check and its
-// fetch-add, so those can never run past the consumer.
-//
-// Thread contract: TryClaim/SlotAt/Publish from any number of producer
-// threads; ConsumeBatch/HasPending from the single consumer thread only.
+// MpscRing: the Disruptor-style multi-producer, single-consumer ring of
+// envelopes (one cache line per slot) that carries messages between event
+// loops. Producers claim runs of slots with one fetch-add and publish each
+// slot by storing its header word (which carries the slot's round); the
+// consumer takes every published slot up to a cap per batch and stores its
+// position once per batch. A claim fits or fails at once: a loop never
+// waits on another. Messages and their payloads are owned by the ring
+// from Publish to consumption.
+// Thread contract: TryClaim/Publish from any number of producer threads;
+// ConsumeBatch/HasPending from the single consumer thread only.
 #ifndef ACTNET_ACTORS_RING_H_
 #define ACTNET_ACTORS_RING_H_
 
@@ -33,6 +23,11 @@
 
 namespace actnet {
 
+// Never waiting for a slot: because the fetch-add claims before it knows,
+// a claim is only attempted while `reserve = max_producers * max_claim`
+// slots would still be free; at most one claim per producer can be in
+// flight between its check and its fetch-add, so those can never run past
+// the consumer.
 class MpscRing {
  public:
   static constexpr size_t kDefaultMaxClaim = 32;
@@ -75,11 +70,8 @@ class MpscRing {
         cursor_.FetchAdd(static_cast<int64_t>(n), std::memory_order_seq_cst);
     // A producer sending one message at a time asks for ownership of a slot
     // a few sequences ahead, so that its cache-line transfers overlap
-    // instead of coming one by one (each claim's locked add waits for the
-    // previous publication's store to own its line). Batches do not: their
-    // run of stores streams well, and a prefetch past it was measured to
-    // slow them (past the run it can take the line a caught-up consumer is
-    // polling; inside it, it measured slower too).
+    // instead of coming one by one. Batches do not: their run of stores
+    // streams well (docs/mailbox_bench.md has the measurements).
     if (n == 1) PrefetchForWrite(&slots_[(first + prefetch_ahead_) & mask_]);
     return first;
   }
@@ -138,9 +130,9 @@ class MpscRing {
   }
 
  private:
-  // How far ahead a one-message claim prefetches: 4 measured best here (2,
-  // 6, 8 and 16 were slower; docs/mailbox_bench.md). Never more than `reserve`,
-  // so the slot is one the consumer has finished with (a hint either way).
+  // How far ahead a one-message claim prefetches (docs/mailbox_bench.md).
+  // Never more than `reserve`, so the slot is one the consumer has
+  // finished with (a hint either way).
   static constexpr int64_t kPrefetchAhead = 4;
   static void PrefetchForWrite(const void* p) {
 #if defined(__x86_64__)

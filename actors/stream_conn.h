@@ -1,19 +1,8 @@
 // StreamConn: a TCP or unix stream connection. It owns its stream: the
 // registration with the backend, the inbound and outbound bytes, gathered
 // writes, back-pressure, half-close and the graceful close. The backend
-// reports its socket's outcomes to it (io::StreamSink).
-//
-// Lifecycle (Conn::State): kConnecting -> kOpen -> kClosing (flushing queued
-// output) -> kLingering (output sent, FIN out, reading until the peer's FIN
-// or close_linger) -> kClosed. A close that need not linger (the peer's FIN
-// already read, an error, a timeout) goes straight to kClosed; an error or
-// Abort from any state too.
-// Read side: kOpen, then kEof once the peer's FIN is read. Reading is held
-// while the user paused it or back-pressure holds it (queued output above
-// the high-water mark, until it drains below the low one).
-// Write side: kOpen; kShutdownPending after ShutdownWrite (FIN once queued
-// output is flushed); kShut once the FIN is out.
-//
+// reports its socket's outcomes to it (io::StreamSink); the loop owns the
+// object (its actor table) and destroys it after it closes.
 // Thread contract: the owning loop's thread only.
 #ifndef ACTNET_ACTORS_STREAM_CONN_H_
 #define ACTNET_ACTORS_STREAM_CONN_H_
@@ -34,6 +23,16 @@
 
 namespace actnet::internal {
 
+// States. Lifecycle (Conn::State): kConnecting -> kOpen -> kClosing
+// (flushing queued output) -> kLingering (output sent, FIN out, reading
+// until the peer's FIN or close_linger) -> kClosed. A close that need not
+// linger (the peer's FIN already read, an error, a timeout) goes straight
+// to kClosed; an error or Abort from any state too.
+// Read side: kOpen, then kEof once the peer's FIN is read. Reading is held
+// while the user paused it or back-pressure holds it (queued output above
+// the high-water mark, until it drains below the low one).
+// Write side: kOpen; kShutdownPending after ShutdownWrite (FIN once queued
+// output is flushed); kShut once the FIN is out.
 class StreamConn final : public ConnCore, public io::StreamSink {
  public:
   StreamConn(ConnContext* context, std::unique_ptr<Handler> handler,

@@ -3,12 +3,10 @@
 // accepts and called only from that thread, so it needs no locking itself;
 // the per-loop load counters it reads are written concurrently by the
 // loops and are read with relaxed atomic loads (a slightly stale count
-// only makes the choice slightly less even).
-//
-// The concrete strategies (round_robin.h, least_connections.h,
-// source_hash.h) are plain classes with the same Pick signature, usable
-// directly without a virtual call; MakeBalancer wraps one behind this
-// interface.
+// only makes the choice slightly less even). The concrete strategies
+// (round_robin.h, least_connections.h, source_hash.h) are plain classes
+// with the same Pick signature, usable without a virtual call;
+// MakeBalancer wraps one behind this interface.
 
 #ifndef ACTNET_BALANCE_BALANCER_H_
 #define ACTNET_BALANCE_BALANCER_H_

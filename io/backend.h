@@ -1,15 +1,13 @@
-// Backend: the I/O seam between an event loop and the kernel. The loop's
-// actors ask for operations on the sockets they register (accept, read,
-// send, connect, shut down, close) and are told the outcomes through sink
-// callbacks: bytes read, the peer's EOF, room to send again, a connection
-// made, an error. A readiness backend (epoll) performs each syscall when the
-// fd is ready; a completion backend (io_uring) submits operations and
-// reports their completions. Nothing above this interface can tell which.
-//
-// Threads: one backend belongs to one loop thread (co-hosted loops share
-// their thread's backend and tell their registrations apart by `owner`).
-// Every method and every sink callback runs on that thread. Knows nothing
-// of actors.
+// Backend: the I/O seam between an event loop and the kernel. Actors ask
+// for operations on the sockets they register (accept, read, send, connect,
+// shut down, close) and are told the outcomes through sinks (bytes read,
+// the peer's EOF, room to send again, a connection made, an error). A
+// readiness backend (epoll) performs each syscall when the fd is ready; a
+// completion backend (io_uring) submits operations and reports their
+// completions; nothing above this interface can tell which.
+// Threads: a backend belongs to one loop thread (co-hosted loops share it
+// and tell their registrations apart by `owner`); every method and sink
+// callback runs there. Knows nothing of actors.
 #ifndef ACTNET_IO_BACKEND_H_
 #define ACTNET_IO_BACKEND_H_
 

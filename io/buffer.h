@@ -5,7 +5,6 @@
 // nothing again once the ring is drained, so idle connections hold no
 // buffer memory. Readable bytes come back as at most two spans (the second
 // is non-empty only when the data wraps around the end).
-//
 // Loop thread only: a ByteRing belongs to one connection and is touched
 // only by that connection's loop. Views it returns stay valid until the
 // next non-const call.

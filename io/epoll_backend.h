@@ -2,20 +2,8 @@
 // socket is ready: a readable stream is read into one scratch buffer per
 // backend and lent to the sink; sends go straight to the socket, and a send
 // the socket could not take whole arms writability for OnSendReady.
-//
-// Level-triggered by default: one read per readiness event, interest
-// changed only when it must (reading paused or resumed, output waiting).
-// Edge-triggered streams (`edge_triggered`) are registered once for both
-// directions and read until a short read, at most kReadsPerTurn reads per
-// turn; the rest of a busy stream's input, and reads resumed after a pause,
-// are deferred to the next Poll, so one connection cannot starve others.
-// Datagram and listening sockets are always level-triggered.
-//
-// A stream whose peer hangs up while its reading is paused and nothing waits
-// to be sent is taken off epoll (level-triggered epoll would report the
-// hang-up without end) until reading resumes; the unread bytes and the EOF
-// are then read as usual.
-//
+// Level-triggered by default; edge-triggered streams on request. Owns the
+// epoll instance, the scratch buffer and the fds registered as owned.
 // Thread contract: one thread, like every Backend.
 #ifndef ACTNET_IO_EPOLL_BACKEND_H_
 #define ACTNET_IO_EPOLL_BACKEND_H_
@@ -37,6 +25,16 @@ struct EpollBackendOptions {
   size_t read_buffer_size = 64 * 1024;
 };
 
+// Level-triggered: one read per readiness event, interest changed only when
+// it must (reading paused or resumed, output waiting). Edge-triggered
+// streams are registered once for both directions and read until a short
+// read, at most kReadsPerTurn reads per turn; the rest of a busy stream's
+// input, and reads resumed after a pause, are deferred to the next Poll, so
+// one connection cannot starve others. Datagram and listening sockets are
+// always level-triggered. A stream whose peer hangs up while its reading is
+// paused and nothing waits to be sent is taken off epoll (level-triggered
+// epoll would report the hang-up without end) until reading resumes; the
+// unread bytes and the EOF are then read as usual.
 class EpollBackend final : public Backend {
  public:
   static constexpr int kReadsPerTurn = 16;
