@@ -15,8 +15,10 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "actors/conn_messages.h"
 #include "actors/connection.h"
 #include "actors/envelope.h"
@@ -96,15 +98,29 @@ class ScriptedHandler : public Handler {
 struct Harness {
   explicit Harness(EngineOptions options = {}) : loop(&backend, options) {}
 
+  // An accepted connection; its registration is taken from ops().
   internal::StreamConn* Accept(Script script = {}) {
-    conn = loop.Accept(std::make_unique<ScriptedHandler>(&seen, std::move(script)));
-    ref = conn->ref();
-    handle = backend.last_handle();
-    backend.TakeOps();
-    return conn;
+    return Adopt(loop.Accept(std::make_unique<ScriptedHandler>(&seen, std::move(script))));
+  }
+  // A connection dialling "fake://peer" (5 s timeout). Its outcome goes to
+  // *result, and "dialled" to seen.events. The connect is taken from ops().
+  internal::StreamConn* Dial(std::optional<absl::StatusOr<ActorRef>>* result) {
+    internal::StreamConn* c =
+        loop.NewStream(std::make_unique<ScriptedHandler>(&seen, Script{}));
+    c->Dial(io::SocketAddress(), "fake://peer", /*tcp=*/false, absl::Seconds(5),
+            [this, result](absl::StatusOr<ActorRef> r) {
+              seen.events.push_back("dialled");
+              *result = std::move(r);
+            });
+    return Adopt(c);
   }
   const std::string& sent() { return backend.stream(handle).sent; }
   bool live() const { return loop.IsLive(ref); }
+  // Why the connection closed, if it has.
+  std::optional<CloseReason::Kind> closed() const {
+    if (!seen.reason.has_value()) return std::nullopt;
+    return seen.reason->kind;
+  }
 
   Seen seen;
   FakeBackend backend;
@@ -112,6 +128,15 @@ struct Harness {
   internal::StreamConn* conn = nullptr;  // valid until EndIteration after its close
   ActorRef ref;
   io::Handle handle = io::kNoHandle;
+
+ private:
+  internal::StreamConn* Adopt(internal::StreamConn* c) {
+    conn = c;
+    ref = c->ref();
+    handle = backend.last_handle();
+    backend.TakeOps();
+    return c;
+  }
 };
 
 // Writes `bytes` when the inbound bytes are "go"; consumes them all.

@@ -22,16 +22,10 @@
 #include "tests/actors/conn_harness.h"
 #include "tests/actors/fake_backend.h"
 
-namespace actnet {
+namespace actnet::testing {
 namespace {
 
 using internal::StreamConn;
-using testing::FakeBackend;
-using testing::Harness;
-using testing::Ops;
-using testing::Script;
-using testing::ScriptedHandler;
-using testing::WriteOnce;
 
 TEST_SUITE("StreamConn") {
   SCENARIO("Close with output queued flushes it, sends FIN and lingers until the peer's EOF") {
@@ -71,8 +65,7 @@ TEST_SUITE("StreamConn") {
           THEN("what it sent is discarded and the connection closes, reason kLocal") {
             CHECK(h.backend.TakeOps() == Ops{"close close"});
             CHECK(h.seen.events == Ops{"open", "data quit", "close"});
-            REQUIRE(h.seen.reason.has_value());
-            CHECK(h.seen.reason.value().kind == CloseReason::Kind::kLocal);
+            CHECK(h.closed() == CloseReason::Kind::kLocal);
             h.loop.EndIteration();
             CHECK_FALSE(h.live());
             h.loop.Advance(absl::Seconds(10));  // the linger timer finds nothing
@@ -92,8 +85,7 @@ TEST_SUITE("StreamConn") {
     CHECK(h.backend.TakeOps() == Ops{"reading off"});
     h.conn->Close();
     CHECK(h.backend.TakeOps() == Ops{"close close"});
-    REQUIRE(h.seen.reason.has_value());
-    CHECK(h.seen.reason.value().kind == CloseReason::Kind::kLocal);
+    CHECK(h.closed() == CloseReason::Kind::kLocal);
     CHECK(h.loop.pending_timers() == 0);  // no linger armed
   }
 
@@ -103,8 +95,7 @@ TEST_SUITE("StreamConn") {
     h.conn->OnReadEof();
     CHECK(h.backend.TakeOps() == Ops{"reading off", "close close"});
     CHECK(h.seen.events == Ops{"open", "peer-closed", "close"});
-    REQUIRE(h.seen.reason.has_value());
-    CHECK(h.seen.reason.value().kind == CloseReason::Kind::kPeerClosed);
+    CHECK(h.closed() == CloseReason::Kind::kPeerClosed);
   }
 
   TEST_CASE("close_linger expiring with output still queued resets the connection, reason kTimeout") {
@@ -122,8 +113,7 @@ TEST_SUITE("StreamConn") {
     CHECK(h.live());
     h.loop.Advance(absl::Seconds(1));
     CHECK(h.backend.TakeOps() == Ops{"close reset"});
-    REQUIRE(h.seen.reason.has_value());
-    CHECK(h.seen.reason.value().kind == CloseReason::Kind::kTimeout);
+    CHECK(h.closed() == CloseReason::Kind::kTimeout);
   }
 
   TEST_CASE("close_linger expiring after FIN closes without a reset, reason kLocal") {
@@ -135,8 +125,7 @@ TEST_SUITE("StreamConn") {
     CHECK(h.backend.TakeOps() == Ops{"shutdown"});  // nothing queued: FIN now
     h.loop.Advance(absl::Seconds(5));
     CHECK(h.backend.TakeOps() == Ops{"close close"});
-    REQUIRE(h.seen.reason.has_value());
-    CHECK(h.seen.reason.value().kind == CloseReason::Kind::kLocal);
+    CHECK(h.closed() == CloseReason::Kind::kLocal);
   }
 
   TEST_CASE("Abort resets the connection and drops queued output") {
@@ -149,7 +138,7 @@ TEST_SUITE("StreamConn") {
     CHECK(h.backend.TakeOps() == Ops{"close reset"});
     CHECK(h.sent().empty());
     CHECK(h.seen.events == Ops{"open", "data go", "close"});
-    CHECK(h.seen.reason.value().kind == CloseReason::Kind::kLocal);
+    CHECK(h.closed() == CloseReason::Kind::kLocal);
   }
 
   TEST_CASE("Abort inside a handler sends nothing it wrote") {
@@ -203,7 +192,7 @@ TEST_SUITE("StreamConn") {
             h.conn->OnReadEof();
             THEN("both directions are done: it closes with reason kPeerClosed") {
               CHECK(h.backend.TakeOps() == Ops{"reading off", "close close"});
-              CHECK(h.seen.reason.value().kind == CloseReason::Kind::kPeerClosed);
+              CHECK(h.closed() == CloseReason::Kind::kPeerClosed);
             }
           }
         }
@@ -237,8 +226,7 @@ TEST_SUITE("StreamConn") {
     h.Accept();
     h.conn->OnHangup(ECONNRESET);
     CHECK(h.backend.TakeOps() == Ops{"close close"});
-    REQUIRE(h.seen.reason.has_value());
-    CHECK(h.seen.reason.value().kind == CloseReason::Kind::kError);
+    CHECK(h.closed() == CloseReason::Kind::kError);
     CHECK(h.seen.reason.value().error == ECONNRESET);
   }
 
@@ -259,8 +247,7 @@ TEST_SUITE("StreamConn") {
     h.backend.set_send_error(EPIPE);
     h.conn->OnRead("go");
     CHECK(h.backend.TakeOps() == Ops{absl::StrCat("send error ", EPIPE), "close close"});
-    REQUIRE(h.seen.reason.has_value());
-    CHECK(h.seen.reason.value().kind == CloseReason::Kind::kError);
+    CHECK(h.closed() == CloseReason::Kind::kError);
     CHECK(h.seen.reason.value().error == EPIPE);
   }
 
@@ -276,20 +263,14 @@ TEST_SUITE("StreamConn") {
     CHECK(h.live());
     h.loop.Advance(absl::Seconds(5));
     CHECK(h.backend.TakeOps() == Ops{"close close"});
-    REQUIRE(h.seen.reason.has_value());
-    CHECK(h.seen.reason.value().kind == CloseReason::Kind::kIdle);
+    CHECK(h.closed() == CloseReason::Kind::kIdle);
   }
 
   TEST_CASE("a dial opens on OnConnected(0) and reports its ref after OnOpen") {
     Harness h;
-    StreamConn* conn = h.loop.NewStream(std::make_unique<ScriptedHandler>(&h.seen, Script{}));
     std::optional<absl::StatusOr<ActorRef>> result;
-    conn->Dial(io::SocketAddress(), "fake://peer", /*tcp=*/false, absl::Seconds(5),
-               [&](absl::StatusOr<ActorRef> r) {
-                 h.seen.events.push_back("dialled");
-                 result = std::move(r);
-               });
-    CHECK(h.backend.TakeOps() == Ops{"connect"});
+    StreamConn* conn = h.Dial(&result);
+    CHECK(h.backend.ops() == Ops{"connect"});
     CHECK(h.seen.events.empty());
     conn->OnConnected(0);
     CHECK(h.seen.events == Ops{"open", "dialled"});
@@ -302,11 +283,8 @@ TEST_SUITE("StreamConn") {
 
   TEST_CASE("a dial that fails or times out reports why and never opens") {
     Harness h;
-    StreamConn* conn = h.loop.NewStream(std::make_unique<ScriptedHandler>(&h.seen, Script{}));
     std::optional<absl::StatusOr<ActorRef>> result;
-    conn->Dial(io::SocketAddress(), "fake://peer", /*tcp=*/false, absl::Seconds(5),
-               [&](absl::StatusOr<ActorRef> r) { result = std::move(r); });
-    h.backend.TakeOps();
+    StreamConn* conn = h.Dial(&result);
     SUBCASE("refused") {
       conn->OnConnected(ECONNREFUSED);
       REQUIRE(result.has_value());
@@ -319,7 +297,7 @@ TEST_SUITE("StreamConn") {
       CHECK(result->status().code() == absl::StatusCode::kDeadlineExceeded);
     }
     CHECK(h.backend.TakeOps() == Ops{"close close"});
-    CHECK(h.seen.events.empty());  // neither OnOpen nor OnClose
+    CHECK(h.seen.events == Ops{"dialled"});  // neither OnOpen nor OnClose
     CHECK(h.loop.releases() == 1);
   }
 
@@ -346,23 +324,19 @@ TEST_SUITE("StreamConn") {
     CHECK(h.backend.TakeOps() == Ops{"send 4/4", "shutdown", "reading on"});
     h.conn->FinishStop();
     CHECK(h.backend.TakeOps() == Ops{"close close"});
-    CHECK(h.seen.reason.value().kind == CloseReason::Kind::kEngineStopped);
+    CHECK(h.closed() == CloseReason::Kind::kEngineStopped);
   }
 
   TEST_CASE("the loop's stop cancels a dial still connecting") {
     Harness h;
-    StreamConn* conn = h.loop.NewStream(std::make_unique<ScriptedHandler>(&h.seen, Script{}));
     std::optional<absl::StatusOr<ActorRef>> result;
-    conn->Dial(io::SocketAddress(), "fake://peer", /*tcp=*/false, absl::Seconds(5),
-               [&](absl::StatusOr<ActorRef> r) { result = std::move(r); });
-    h.backend.TakeOps();
-    conn->BeginStop();
+    h.Dial(&result)->BeginStop();
     CHECK(h.backend.TakeOps() == Ops{"close close"});
     REQUIRE(result.has_value());
     CHECK(result->status().code() == absl::StatusCode::kCancelled);
-    CHECK(h.seen.events.empty());
+    CHECK(h.seen.events == Ops{"dialled"});
   }
 }
 
 }  // namespace
-}  // namespace actnet
+}  // namespace actnet::testing

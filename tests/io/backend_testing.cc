@@ -77,6 +77,13 @@ Handle AddStream(Backend& b, UniqueFd fd, StreamLog* log, uint32_t owner) {
   return *h;
 }
 
+PairedStream::PairedStream(bool edge, size_t read_size)
+    : backend(MakeBackend(edge, read_size)) {
+  Pair p = MakePair();
+  peer = std::move(p.b);
+  handle = AddStream(*backend, std::move(p.a), &log);
+}
+
 Pair MakePair(int type) {
   int fds[2];
   REQUIRE(::socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);

@@ -83,6 +83,18 @@ struct Pair {
   UniqueFd a;
   UniqueFd b;
 };
+
+// A backend (level- or edge-triggered) with one end of a unix socketpair
+// registered as a stream (owner 1), logged by `log`; the test writes to and
+// closes `peer`. The backend closes the stream when it is destroyed.
+struct PairedStream {
+  explicit PairedStream(bool edge, size_t read_size = 64 * 1024);
+
+  std::unique_ptr<EpollBackend> backend;
+  UniqueFd peer;
+  StreamLog log;
+  Handle handle = kNoHandle;
+};
 // A non-blocking unix socketpair.
 Pair MakePair(int type = SOCK_STREAM);
 // A connected loopback TCP pair: {client, server}.

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,26 +24,31 @@
 #include "tests/io/backend_testing.h"
 #include "tests/testing/common.h"
 
-namespace actnet::io {
+namespace actnet::io::testing {
 namespace {
 
-using testing::AcceptLog;
-using testing::ConnectTo;
-using testing::DatagramLog;
-using testing::Listen;
-using testing::LocalOf;
-using testing::MakeBackend;
-using testing::MakePair;
-using testing::ModeName;
-using testing::NoFreeFds;
-using testing::Pair;
-using testing::PumpUntil;
-using testing::StreamLog;
-using testing::Turn;
-using testing::WaitFd;
-using testing::Write;
-
 const int kFdsAtStart = testutil::CountOpenFds();
+
+// A level-triggered backend accepting on a loopback TCP listener (owner 5).
+struct Acceptor {
+  Acceptor() : backend(MakeBackend(false)), listener(Listen()) {
+    absl::StatusOr<Handle> h = backend->AddAcceptor(listener.Get(), &log, 5);
+    REQUIRE(h.ok());
+    handle = *h;
+  }
+  // A client whose handshake is done: it waits in the backlog if not
+  // accepted.
+  UniqueFd Connected() {
+    UniqueFd client = ConnectTo(listener);
+    REQUIRE(WaitFd(client.Get(), POLLOUT));
+    return client;
+  }
+
+  std::unique_ptr<EpollBackend> backend;
+  UniqueFd listener;
+  AcceptLog log;
+  Handle handle = kNoHandle;
+};
 
 TEST_SUITE("EpollBackend") {
   TEST_CASE("Close(kRelease) leaves the fd open") {
@@ -72,49 +78,35 @@ TEST_SUITE("EpollBackend") {
   }
 
   TEST_CASE("an acceptor accepts, and a resource error pauses it until ResumeAccept") {
-    auto b = MakeBackend(false);
-    UniqueFd listener = Listen();
-    AcceptLog log;
-    absl::StatusOr<Handle> h = b->AddAcceptor(listener.Get(), &log, 5);
-    REQUIRE(h.ok());
-    UniqueFd first = ConnectTo(listener);
-    REQUIRE(PumpUntil(*b, [&] { return log.accepted.size() == 1; }));
-    REQUIRE(WaitFd(first.Get(), POLLOUT));
-    CHECK(log.peers[0] == LocalOf(first));
-    CHECK(log.errors.empty());
+    Acceptor a;
+    UniqueFd first = a.Connected();
+    REQUIRE(PumpUntil(*a.backend, [&] { return a.log.accepted.size() == 1; }));
+    CHECK(a.log.peers[0] == LocalOf(first));
+    CHECK(a.log.errors.empty());
 
     // Two more wait in the backlog while no fd can be opened.
-    UniqueFd second = ConnectTo(listener);
-    UniqueFd third = ConnectTo(listener);
-    REQUIRE(WaitFd(second.Get(), POLLOUT));
-    REQUIRE(WaitFd(third.Get(), POLLOUT));
+    UniqueFd second = a.Connected();
+    UniqueFd third = a.Connected();
     {
       NoFreeFds exhausted;
-      REQUIRE(PumpUntil(*b, [&] { return !log.errors.empty(); }));
-      CHECK(log.errors == std::vector<int>{EMFILE});
-      CHECK(log.accepted.size() == 1);
-      CHECK(Turn(*b) == 0);  // paused: no spinning on the full backlog
+      REQUIRE(PumpUntil(*a.backend, [&] { return !a.log.errors.empty(); }));
+      CHECK(a.log.errors == std::vector<int>{EMFILE});
+      CHECK(a.log.accepted.size() == 1);
+      CHECK(Turn(*a.backend) == 0);  // paused: no spinning on the full backlog
     }
-    b->ResumeAccept(*h);
-    REQUIRE(PumpUntil(*b, [&] { return log.accepted.size() == 3; }));
-    CHECK(log.errors.size() == 1);
-    b->Close(*h, CloseMode::kRelease);
+    a.backend->ResumeAccept(a.handle);
+    REQUIRE(PumpUntil(*a.backend, [&] { return a.log.accepted.size() == 3; }));
+    CHECK(a.log.errors.size() == 1);
   }
 
   TEST_CASE("PauseAccept leaves connections in the backlog until ResumeAccept") {
-    auto b = MakeBackend(false);
-    UniqueFd listener = Listen();
-    AcceptLog log;
-    absl::StatusOr<Handle> h = b->AddAcceptor(listener.Get(), &log, 5);
-    REQUIRE(h.ok());
-    b->PauseAccept(*h);
-    UniqueFd client = ConnectTo(listener);
-    REQUIRE(WaitFd(client.Get(), POLLOUT));
-    REQUIRE(WaitFd(listener.Get(), POLLIN));  // it is in the backlog
-    CHECK(Turn(*b) == 0);
-    b->ResumeAccept(*h);
-    REQUIRE(PumpUntil(*b, [&] { return log.accepted.size() == 1; }));
-    b->Close(*h, CloseMode::kRelease);
+    Acceptor a;
+    a.backend->PauseAccept(a.handle);
+    UniqueFd client = a.Connected();
+    REQUIRE(WaitFd(a.listener.Get(), POLLIN));  // it is in the backlog
+    CHECK(Turn(*a.backend) == 0);
+    a.backend->ResumeAccept(a.handle);
+    REQUIRE(PumpUntil(*a.backend, [&] { return a.log.accepted.size() == 1; }));
   }
 
   TEST_CASE("Connect to a listening socket reports OnConnected(0) and reads from then on") {
@@ -213,4 +205,4 @@ TEST_CASE("no file descriptors leak") {
 }
 
 }  // namespace
-}  // namespace actnet::io
+}  // namespace actnet::io::testing

@@ -20,21 +20,8 @@
 #include "tests/io/backend_testing.h"
 #include "tests/testing/common.h"
 
-namespace actnet::io {
+namespace actnet::io::testing {
 namespace {
-
-using testing::AddStream;
-using testing::DrainNow;
-using testing::MakeBackend;
-using testing::MakePair;
-using testing::ModeName;
-using testing::Pair;
-using testing::PumpUntil;
-using testing::StreamLog;
-using testing::TcpPair;
-using testing::Turn;
-using testing::WaitFd;
-using testing::Write;
 
 const int kFdsAtStart = testutil::CountOpenFds();
 
@@ -42,33 +29,28 @@ TEST_SUITE("EpollBackend") {
   TEST_CASE("reads are lent to the sink and a read of 0 reports OnReadEof") {
     for (bool edge : {false, true}) {
       CAPTURE(ModeName(edge));
-      auto b = MakeBackend(edge);
-      Pair p = MakePair();
-      StreamLog log;
-      const Handle h = AddStream(*b, std::move(p.a), &log);
-      Write(p.b, "hello");
+      PairedStream s(edge);
+      auto& [b, peer, log, h] = s;
+      Write(peer, "hello");
       REQUIRE(PumpUntil(*b, [&] { return log.read == "hello"; }));
       CHECK(log.eofs == 0);
-      REQUIRE(::shutdown(p.b.Get(), SHUT_WR) == 0);
+      REQUIRE(::shutdown(peer.Get(), SHUT_WR) == 0);
       REQUIRE(PumpUntil(*b, [&] { return log.eofs == 1; }));
       Turn(*b);
       CHECK(log.eofs == 1);  // reading is off now
       CHECK(log.hangups.empty());
       CHECK(log.read == "hello");
-      b->Close(h, CloseMode::kClose);
     }
   }
 
   TEST_CASE("SetReading(kPaused) stops reads and kOn resumes them") {
     for (bool edge : {false, true}) {
       CAPTURE(ModeName(edge));
-      auto b = MakeBackend(edge);
-      Pair p = MakePair();
-      StreamLog log;
-      const Handle h = AddStream(*b, std::move(p.a), &log);
+      PairedStream s(edge);
+      auto& [b, peer, log, h] = s;
       Turn(*b);
       b->SetReading(h, Reading::kPaused);
-      Write(p.b, "while paused");  // in the kernel at once (a socketpair)
+      Write(peer, "while paused");  // in the kernel at once (a socketpair)
       Turn(*b);
       CHECK(log.reads == 0);
       CHECK_FALSE(b->HasPending());
@@ -78,18 +60,15 @@ TEST_SUITE("EpollBackend") {
       CHECK(b->HasPending() == edge);
       REQUIRE(PumpUntil(*b, [&] { return log.read == "while paused"; }));
       CHECK_FALSE(b->HasPending());
-      b->Close(h, CloseMode::kClose);
     }
   }
 
   TEST_CASE("an edge-triggered stream reads at most kReadsPerTurn buffers per turn and defers the rest") {
     constexpr size_t kChunk = 16;
     constexpr int kChunks = EpollBackend::kReadsPerTurn + 4;
-    auto b = MakeBackend(/*edge=*/true, kChunk);
-    Pair p = MakePair();
-    StreamLog log;
-    const Handle h = AddStream(*b, std::move(p.a), &log);
-    Write(p.b, std::string(kChunk * kChunks, 'x'));
+    PairedStream s(/*edge=*/true, kChunk);
+    auto& [b, peer, log, h] = s;
+    Write(peer, std::string(kChunk * kChunks, 'x'));
     Turn(*b);
     CHECK(log.reads == EpollBackend::kReadsPerTurn);
     CHECK(b->HasPending());
@@ -97,30 +76,24 @@ TEST_SUITE("EpollBackend") {
     CHECK(log.reads == kChunks);
     CHECK(log.read.size() == kChunk * kChunks);
     CHECK_FALSE(b->HasPending());
-    b->Close(h, CloseMode::kClose);
   }
 
   TEST_CASE("a level-triggered stream reads once per readiness event") {
-    auto b = MakeBackend(/*edge=*/false, 16);
-    Pair p = MakePair();
-    StreamLog log;
-    const Handle h = AddStream(*b, std::move(p.a), &log);
-    Write(p.b, std::string(64, 'x'));
+    PairedStream s(/*edge=*/false, 16);
+    auto& [b, peer, log, h] = s;
+    Write(peer, std::string(64, 'x'));
     CHECK(Turn(*b) == 1);
     CHECK(log.reads == 1);
     CHECK_FALSE(b->HasPending());
     REQUIRE(PumpUntil(*b, [&] { return log.read.size() == 64; }));
     CHECK(log.reads == 4);
-    b->Close(h, CloseMode::kClose);
   }
 
   TEST_CASE("a Send the socket cannot take whole returns fewer bytes, and OnSendReady follows once the peer reads") {
     for (bool edge : {false, true}) {
       CAPTURE(ModeName(edge));
-      auto b = MakeBackend(edge);
-      Pair p = MakePair();
-      StreamLog log;
-      const Handle h = AddStream(*b, std::move(p.a), &log);
+      PairedStream s(edge);
+      auto& [b, peer, log, h] = s;
       Turn(*b);  // the edge-triggered registration's first writable edge
       const std::string big(4 << 20, 'y');
       iovec iov{const_cast<char*>(big.data()), big.size()};
@@ -129,27 +102,24 @@ TEST_SUITE("EpollBackend") {
       CHECK(static_cast<size_t>(n) < big.size());
       Turn(*b);
       CHECK(log.send_ready == 0);  // still full
-      size_t received = DrainNow(p.b);
+      size_t received = DrainNow(peer);
       REQUIRE(PumpUntil(*b, [&] { return log.send_ready == 1; }));
-      received += DrainNow(p.b);
+      received += DrainNow(peer);
       CHECK(received == static_cast<size_t>(n));
       Turn(*b);
       CHECK(log.send_ready == 1);  // one per short Send
-      b->Close(h, CloseMode::kClose);
     }
   }
 
   TEST_CASE("a hang-up while reading is paused parks the stream; resuming delivers the unread bytes, then the EOF") {
     for (bool edge : {false, true}) {
       CAPTURE(ModeName(edge));
-      auto b = MakeBackend(edge);
-      Pair p = MakePair();
-      StreamLog log;
-      const Handle h = AddStream(*b, std::move(p.a), &log);
+      PairedStream s(edge);
+      auto& [b, peer, log, h] = s;
       Turn(*b);
       b->SetReading(h, Reading::kPaused);
-      Write(p.b, "last words");
-      p.b.Reset();
+      Write(peer, "last words");
+      peer.Reset();
       CHECK(Turn(*b) == 1);  // the hang-up, told to nobody yet
       // Parked: level-triggered epoll no longer reports the hang-up.
       CHECK(Turn(*b) == 0);
@@ -160,7 +130,6 @@ TEST_SUITE("EpollBackend") {
       REQUIRE(PumpUntil(*b, [&] { return log.eofs == 1; }));
       CHECK(log.read == "last words");
       CHECK(log.hangups.empty());
-      b->Close(h, CloseMode::kClose);
     }
   }
 
@@ -226,4 +195,4 @@ TEST_CASE("no file descriptors leak") {
 }
 
 }  // namespace
-}  // namespace actnet::io
+}  // namespace actnet::io::testing
