@@ -70,8 +70,8 @@ class WriteGather {
   };
   absl::string_view View(size_t i) const {
     const Chunk& c = chunks_[i];
-    return absl::string_view(c.lent != nullptr ? c.lent : bytes_.data() + c.offset,
-                             c.size);
+    return absl::string_view(
+        c.lent != nullptr ? c.lent : bytes_.data() + c.offset, c.size);
   }
 
   std::vector<Chunk> chunks_;
@@ -86,8 +86,8 @@ class ConnContext {
   uint32_t owner = 0;         // this loop's owner tag at the backend
   EventLoop* loop = nullptr;  // what Conn::loop() returns
   const EngineOptions* options = nullptr;
-  int64_t clock_ns = 0;       // the current iteration's monotonic time
-  bool stopping = false;      // the loop's stop sequence has begun
+  int64_t clock_ns = 0;   // the current iteration's monotonic time
+  bool stopping = false;  // the loop's stop sequence has begun
   WriteGather gather;
   // Stream connections written to outside a handler: flushed at the end of
   // the iteration.
@@ -96,7 +96,8 @@ class ConnContext {
   LoopCounter dropped_datagrams;
 
   // Runs `fn` on this loop after `delay`.
-  virtual void RunAfter(absl::Duration delay, absl::AnyInvocable<void()> fn) = 0;
+  virtual void RunAfter(absl::Duration delay,
+                        absl::AnyInvocable<void()> fn) = 0;
   // The live actor behind a ref on this loop, or null.
   virtual Actor* Find(const ActorRef& ref) const = 0;
   // A connection closed: it leaves the actor table now (later messages to

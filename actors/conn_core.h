@@ -30,7 +30,9 @@ class ConnCore : public Conn {
     }
   }
   // The stop deadline has passed: close now.
-  void FinishStop() { CloseNow(CloseReason{CloseReason::Kind::kEngineStopped, 0}); }
+  void FinishStop() {
+    CloseNow(CloseReason{CloseReason::Kind::kEngineStopped, 0});
+  }
 
  protected:
   ConnCore(ConnContext* context, std::unique_ptr<Handler> handler,
@@ -58,7 +60,8 @@ class ConnCore : public Conn {
     if (done) done(me);
   }
   absl::Status DialError(const absl::Status& s) const {
-    return absl::Status(s.code(), absl::StrCat("dial ", dial_target_, ": ", s.message()));
+    return absl::Status(s.code(),
+                        absl::StrCat("dial ", dial_target_, ": ", s.message()));
   }
 
   CloseReason pending_reason_;  // why it closes, once kClosing

@@ -45,8 +45,9 @@ Conn::~Conn() = default;
 EventLoop& Conn::loop() const { return *ctx_->loop; }
 
 void Conn::AssertOnLoop() const {
-  ACTNET_DCHECK_MSG(ctx_->OnLoopThread(),
-                    "Conn used off its loop thread; use Engine::AsyncWrite/Tell");
+  ACTNET_DCHECK_MSG(
+      ctx_->OnLoopThread(),
+      "Conn used off its loop thread; use Engine::AsyncWrite/Tell");
 }
 
 // ---------------------------------------------------------------------------
@@ -152,37 +153,39 @@ void Conn::SetTick(absl::Duration interval) {
 void Conn::ScheduleTick() {
   // The timer outlives nothing: it finds the connection by its ref, and a
   // newer SetTick (a new generation) retires it.
-  ctx_->RunAfter(tick_interval_, [ctx = ctx_, ref = ref(),
-                                  generation = tick_generation_] {
-    auto* c = static_cast<Conn*>(ctx->Find(ref));
-    if (c == nullptr || c->tick_generation_ != generation ||
-        c->state_ != State::kOpen) {
-      return;
-    }
-    c->RunHandler([c] { return c->handler_->OnTick(*c); });
-    if (c->state_ == State::kOpen && c->tick_generation_ == generation) {
-      c->ScheduleTick();
-    }
-  });
+  ctx_->RunAfter(
+      tick_interval_, [ctx = ctx_, ref = ref(), generation = tick_generation_] {
+        auto* c = static_cast<Conn*>(ctx->Find(ref));
+        if (c == nullptr || c->tick_generation_ != generation ||
+            c->state_ != State::kOpen) {
+          return;
+        }
+        c->RunHandler([c] { return c->handler_->OnTick(*c); });
+        if (c->state_ == State::kOpen && c->tick_generation_ == generation) {
+          c->ScheduleTick();
+        }
+      });
 }
 
 void Conn::ScheduleIdleCheck(int64_t deadline_ns) {
-  ctx_->RunAfter(absl::Nanoseconds(deadline_ns - ctx_->clock_ns), [ctx = ctx_, ref = ref()] {
-    auto* c = static_cast<Conn*>(ctx->Find(ref));
-    if (c == nullptr || c->state_ == State::kClosed) return;
-    const int64_t deadline =
-        c->last_active_ns_ + absl::ToInt64Nanoseconds(ctx->options->idle_timeout);
-    const CloseReason idle{CloseReason::Kind::kIdle, 0};
-    if (ctx->clock_ns < deadline) {
-      c->ScheduleIdleCheck(deadline);
-    } else if (c->state_ == State::kConnecting) {
-      return;  // the dial timeout owns connecting sockets
-    } else if (c->state_ == State::kOpen) {
-      c->CloseGracefully(idle);
-    } else {
-      c->CloseNow(idle);
-    }
-  });
+  ctx_->RunAfter(absl::Nanoseconds(deadline_ns - ctx_->clock_ns),
+                 [ctx = ctx_, ref = ref()] {
+                   auto* c = static_cast<Conn*>(ctx->Find(ref));
+                   if (c == nullptr || c->state_ == State::kClosed) return;
+                   const int64_t deadline =
+                       c->last_active_ns_ +
+                       absl::ToInt64Nanoseconds(ctx->options->idle_timeout);
+                   const CloseReason idle{CloseReason::Kind::kIdle, 0};
+                   if (ctx->clock_ns < deadline) {
+                     c->ScheduleIdleCheck(deadline);
+                   } else if (c->state_ == State::kConnecting) {
+                     return;  // the dial timeout owns connecting sockets
+                   } else if (c->state_ == State::kOpen) {
+                     c->CloseGracefully(idle);
+                   } else {
+                     c->CloseNow(idle);
+                   }
+                 });
 }
 
 void Conn::CompleteWrites() {
@@ -193,8 +196,9 @@ void Conn::CompleteWrites() {
     ++fired;
   }
   if (fired != 0) {
-    write_callbacks_.erase(write_callbacks_.begin(),
-                           write_callbacks_.begin() + static_cast<ptrdiff_t>(fired));
+    write_callbacks_.erase(
+        write_callbacks_.begin(),
+        write_callbacks_.begin() + static_cast<ptrdiff_t>(fired));
   }
 }
 
@@ -203,7 +207,8 @@ void Conn::FailWrites(const CloseReason& reason) {
   callbacks.swap(write_callbacks_);
   const absl::Status closed = absl::FailedPreconditionError(
       "connection closed before the write was sent: " + reason.ToString());
-  for (auto& [mark, cb] : callbacks) cb(mark <= bytes_sent_ ? absl::OkStatus() : closed);
+  for (auto& [mark, cb] : callbacks)
+    cb(mark <= bytes_sent_ ? absl::OkStatus() : closed);
 }
 
 void Conn::RunCloseCallbacks() {
@@ -219,7 +224,9 @@ void Conn::Receive(Envelope& message) {
     w->done = nullptr;
     std::string data = std::move(w->data);
     if (state_ != State::kOpen) {
-      if (done) done(absl::FailedPreconditionError("AsyncWrite: the connection is closing"));
+      if (done)
+        done(absl::FailedPreconditionError(
+            "AsyncWrite: the connection is closing"));
       return;
     }
     RunHandler([&] {
@@ -250,7 +257,8 @@ io::SocketAddress Conn::local_address() const {
 
 absl::Status Conn::SetNoDelay(bool on) { return io::SetNoDelay(fd_, on); }
 absl::Status Conn::SetKeepAlive(bool on, absl::Duration idle) {
-  return io::SetKeepAlive(fd_, on, static_cast<int>(absl::ToInt64Seconds(idle)));
+  return io::SetKeepAlive(fd_, on,
+                          static_cast<int>(absl::ToInt64Seconds(idle)));
 }
 absl::Status Conn::SetSendBufferSize(int bytes) {
   return io::SetSendBufferSize(fd_, bytes);

@@ -134,7 +134,13 @@ class Conn : public Actor {
  protected:
   // kClosing: flushing output before it closes; kLingering: output sent and
   // FIN out, reading until the peer's FIN.
-  enum class State : uint8_t { kConnecting, kOpen, kClosing, kLingering, kClosed };
+  enum class State : uint8_t {
+    kConnecting,
+    kOpen,
+    kClosing,
+    kLingering,
+    kClosed
+  };
 
   Conn(internal::ConnContext* context, std::unique_ptr<Handler> handler,
        const io::SocketAddress& remote);
@@ -175,7 +181,7 @@ class Conn : public Actor {
   std::any context_;
   int fd_ = -1;
   State state_ = State::kOpen;
-  bool user_paused_ = false;  // PauseReading
+  bool user_paused_ = false;    // PauseReading
   int64_t last_active_ns_ = 0;  // last byte read or written (idle timeout)
   uint32_t tick_generation_ = 0;
   absl::Duration tick_interval_ = absl::ZeroDuration();

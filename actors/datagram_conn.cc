@@ -11,16 +11,19 @@
 
 namespace actnet::internal {
 
-DatagramConn::DatagramConn(ConnContext* context, std::unique_ptr<Handler> handler,
+DatagramConn::DatagramConn(ConnContext* context,
+                           std::unique_ptr<Handler> handler,
                            const io::SocketAddress& remote, bool listener_view)
-    : ConnCore(context, std::move(handler), remote), listener_view_(listener_view) {}
+    : ConnCore(context, std::move(handler), remote),
+      listener_view_(listener_view) {}
 
 bool DatagramConn::OpenView(int fd) {
   fd_ = fd;
   absl::StatusOr<io::Handle> h =
       ctx_->backend->AddDatagram(fd, /*owned=*/false, this, ctx_->owner);
   if (!h.ok()) {
-    ABSL_RAW_LOG(WARNING, "registering udp fd %d: %s", fd, h.status().ToString().c_str());
+    ABSL_RAW_LOG(WARNING, "registering udp fd %d: %s", fd,
+                 h.status().ToString().c_str());
     state_ = State::kConnecting;  // closes without OnClose
     CloseNow(CloseReason{CloseReason::Kind::kError, EBADF});
     return false;
@@ -64,7 +67,8 @@ void DatagramConn::Register(io::UniqueFd fd, DialCallback done) {
   OpenDialled();
 }
 
-void DatagramConn::OnDatagram(absl::string_view data, const io::SocketAddress& from) {
+void DatagramConn::OnDatagram(absl::string_view data,
+                              const io::SocketAddress& from) {
   if (state_ != State::kOpen || user_paused_) return;
   if (listener_view_) remote_ = from;
   last_active_ns_ = ctx_->clock_ns;
@@ -72,11 +76,12 @@ void DatagramConn::OnDatagram(absl::string_view data, const io::SocketAddress& f
   RunHandler([this] { return handler_->OnData(*this); });
 }
 
-void DatagramConn::OnDatagramTooLarge(size_t size, const io::SocketAddress& from) {
+void DatagramConn::OnDatagramTooLarge(size_t size,
+                                      const io::SocketAddress& from) {
   // Never hand out a cut datagram: count it and say so.
   ctx_->truncated_datagrams.Add();
-  ABSL_RAW_LOG(WARNING, "dropped a %zu-byte datagram from %s (buffer %zu)", size,
-               from.ToString().c_str(),
+  ABSL_RAW_LOG(WARNING, "dropped a %zu-byte datagram from %s (buffer %zu)",
+               size, from.ToString().c_str(),
                std::max<size_t>(ctx_->options->read_buffer_size, 64 * 1024));
 }
 
@@ -107,14 +112,16 @@ void DatagramConn::Write(absl::string_view data) {
 void DatagramConn::PauseReading() {
   AssertOnLoop();
   user_paused_ = true;
-  if (state_ == State::kOpen) ctx_->backend->SetReading(handle_, io::Reading::kPaused);
+  if (state_ == State::kOpen)
+    ctx_->backend->SetReading(handle_, io::Reading::kPaused);
 }
 
 void DatagramConn::ResumeReading() {
   AssertOnLoop();
   if (!user_paused_) return;
   user_paused_ = false;
-  if (state_ == State::kOpen) ctx_->backend->SetReading(handle_, io::Reading::kOn);
+  if (state_ == State::kOpen)
+    ctx_->backend->SetReading(handle_, io::Reading::kOn);
 }
 
 void DatagramConn::RunHandler(absl::FunctionRef<Action()> fn) {
@@ -151,8 +158,9 @@ void DatagramConn::CloseNow(CloseReason reason) {
   state_ = State::kClosed;
   if (was_open && !listener_view_) handler_->OnClose(*this, reason);
   FailWrites(reason);
-  ctx_->backend->Close(handle_, listener_view_ ? io::CloseMode::kRelease
-                                               : io::CloseMode::kClose);
+  if (handle_ != io::kNoHandle)
+    ctx_->backend->Close(handle_, listener_view_ ? io::CloseMode::kRelease
+                                                 : io::CloseMode::kClose);
   handle_ = io::kNoHandle;
   Settle(false);
   ctx_->Release(*this, counted());

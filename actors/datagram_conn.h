@@ -33,7 +33,8 @@ class DatagramConn final : public ConnCore, public io::DatagramSink {
   bool OpenView(int fd);
   // A connected socket: made by Dial, or adopted (Enroll). OnOpen, then
   // `done` with the ref, or `done` with the error.
-  void Dial(const io::SocketAddress& remote, std::string target, DialCallback done);
+  void Dial(const io::SocketAddress& remote, std::string target,
+            DialCallback done);
   void Enroll(io::UniqueFd fd, DialCallback done);
 
   bool counted() const { return !listener_view_; }
@@ -51,7 +52,8 @@ class DatagramConn final : public ConnCore, public io::DatagramSink {
   bool is_datagram() const override { return true; }
 
   // io::DatagramSink.
-  void OnDatagram(absl::string_view data, const io::SocketAddress& from) override;
+  void OnDatagram(absl::string_view data,
+                  const io::SocketAddress& from) override;
   void OnDatagramTooLarge(size_t size, const io::SocketAddress& from) override;
   void OnDatagramError(int err) override;
 

@@ -34,8 +34,8 @@ int AllowedCpus() {
 // Which loops each thread runs, and where.
 struct ThreadPlan {
   std::vector<uint32_t> loops;
-  int cpu;           // -1: not pinned
-  bool shares_cpu;   // other threads of the engine can only run on its CPU(s)
+  int cpu;          // -1: not pinned
+  bool shares_cpu;  // other threads of the engine can only run on its CPU(s)
 };
 
 // Loops share CPUs when there are more of them than CPUs they may run on:
@@ -52,10 +52,12 @@ std::vector<ThreadPlan> PlanThreads(const EngineOptions& options, int loops) {
   std::vector<ThreadPlan> plan;
   if (options.cohost_loops && loops > capacity) {
     const int per_thread = static_cast<int>(internal::LoopThread::kMaxLoops);
-    const int threads = std::max(capacity, (loops + per_thread - 1) / per_thread);
+    const int threads =
+        std::max(capacity, (loops + per_thread - 1) / per_thread);
     for (int h = 0; h < threads; ++h) {
       ThreadPlan p{{}, pinned ? h % cpus : -1, threads > capacity};
-      for (int i = h; i < loops; i += threads) p.loops.push_back(static_cast<uint32_t>(i));
+      for (int i = h; i < loops; i += threads)
+        p.loops.push_back(static_cast<uint32_t>(i));
       plan.push_back(std::move(p));
     }
     return plan;
@@ -63,7 +65,8 @@ std::vector<ThreadPlan> PlanThreads(const EngineOptions& options, int loops) {
   for (int i = 0; i < loops; ++i) {
     // Loops pinned to CPU c: one per full round of `cpus`, plus one if c
     // comes before the remainder.
-    const int on_my_cpu = pinned ? loops / cpus + ((i % cpus) < loops % cpus ? 1 : 0) : 0;
+    const int on_my_cpu =
+        pinned ? loops / cpus + ((i % cpus) < loops % cpus ? 1 : 0) : 0;
     plan.push_back(ThreadPlan{{static_cast<uint32_t>(i)},
                               pinned ? i % cpus : -1,
                               pinned ? on_my_cpu > 1 : loops > allowed});
@@ -101,8 +104,8 @@ absl::Status Engine::Listen(absl::string_view url, HandlerFactory factory) {
   }
   absl::StatusOr<io::Address> address = io::ParseAddress(url);
   if (!address.ok()) return address.status();
-  listen_sockets_.push_back(
-      std::make_unique<internal::ListenSocket>(std::move(*address), std::move(factory)));
+  listen_sockets_.push_back(std::make_unique<internal::ListenSocket>(
+      std::move(*address), std::move(factory)));
   return absl::OkStatus();
 }
 
@@ -128,7 +131,8 @@ absl::Status Engine::CreateLoops() {
     link.request_stop = [this] { Stop(); };
     link.on_stopped = [this] { OnLoopStopped(); };
     loops_.push_back(std::make_unique<internal::LoopActor>(
-        static_cast<uint32_t>(i), options_, std::move(link), std::move(*mailbox)));
+        static_cast<uint32_t>(i), options_, std::move(link),
+        std::move(*mailbox)));
   }
   for (auto& loop : loops_) loop->SetOutboxes(mailboxes);
   return absl::OkStatus();
@@ -139,7 +143,8 @@ absl::Status Engine::StartThreads() {
   bo.edge_triggered = options_.edge_triggered;
   bo.read_buffer_size = options_.read_buffer_size;
   for (const auto& p : PlanThreads(options_, static_cast<int>(loops_.size()))) {
-    absl::StatusOr<std::unique_ptr<io::EpollBackend>> backend = io::EpollBackend::Create(bo);
+    absl::StatusOr<std::unique_ptr<io::EpollBackend>> backend =
+        io::EpollBackend::Create(bo);
     if (!backend.ok()) return backend.status();
     std::vector<internal::LoopActor*> loops;
     for (uint32_t i : p.loops) loops.push_back(loops_[i].get());
@@ -169,12 +174,15 @@ absl::Status Engine::Start() {
   for (auto& l : listen_sockets_) {
     for (int i = 0; i < options_.loops; ++i) {
       if (l->per_loop() || i == 0) {
-        loops_[static_cast<size_t>(i)]->AddListenSocket(l.get(), l->fd_for_loop(i));
+        loops_[static_cast<size_t>(i)]->AddListenSocket(l.get(),
+                                                        l->fd_for_loop(i));
       }
     }
   }
   if (on_tick_) {
-    (void)Post(0, [this, first = first_tick_](EventLoop& l) { ScheduleTick(l, first); });
+    (void)Post(0, [this, first = first_tick_](EventLoop& l) {
+      ScheduleTick(l, first);
+    });
   }
   // Started before the threads run: their handlers may Dial at once.
   started_ = true;
@@ -244,7 +252,8 @@ absl::Status Engine::Route(uint32_t loop, Envelope&& message) {
   }
   EventLoop* current = EventLoop::Current();
   if (current != nullptr && &current->engine() == this) {
-    return static_cast<internal::LoopActor*>(current)->SendFromLoop(loop, std::move(message));
+    return static_cast<internal::LoopActor*>(current)->SendFromLoop(
+        loop, std::move(message));
   }
   return loops_[loop]->PushForeign(std::move(message));
 }

@@ -91,7 +91,9 @@ class Engine {
   void Wait();
   // Asks the engine to stop gracefully. Thread-safe, async-signal-safe.
   void Stop();
-  bool stopping() const { return stop_requested_.load(std::memory_order_acquire); }
+  bool stopping() const {
+    return stop_requested_.load(std::memory_order_acquire);
+  }
 
   // ---- Thread-safe operations on actors ----
   // Writes to a connection; `done` (optional) runs on the connection's loop
@@ -108,7 +110,8 @@ class Engine {
   // OnMessage; a user actor in Receive).
   template <class T, class... Args>
   absl::Status Tell(const ActorRef& to, Args&&... args) {
-    return Send(to, Envelope::Make<T>(to.target(), std::forward<Args>(args)...));
+    return Send(to,
+                Envelope::Make<T>(to.target(), std::forward<Args>(args)...));
   }
   absl::Status Send(const ActorRef& to, Envelope&& message);
   // Runs fn(EventLoop&) on loop `loop`. Like every send from a thread that
@@ -117,7 +120,8 @@ class Engine {
   template <class F>
   absl::Status Post(uint32_t loop, F&& fn) {
     Envelope e;
-    e.EmplaceTask(MessageTarget{}, LoopTask<std::decay_t<F>>{std::forward<F>(fn)});
+    e.EmplaceTask(MessageTarget{},
+                  LoopTask<std::decay_t<F>>{std::forward<F>(fn)});
     return Route(loop, std::move(e));
   }
   // ---- Client side (thread-safe, after Start) ----

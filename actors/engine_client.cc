@@ -46,7 +46,8 @@ absl::Status PostDial(Engine& engine, uint32_t loop, DialCallback done, F fn) {
   PendingDial pending(std::move(done));
   PendingDial withdraw = pending;
   absl::Status s = engine.Post(
-      loop, [fn = std::move(fn), pending = std::move(pending)](EventLoop& l) mutable {
+      loop,
+      [fn = std::move(fn), pending = std::move(pending)](EventLoop& l) mutable {
         fn(static_cast<internal::LoopActor&>(l), pending.Take());
       });
   if (!s.ok()) withdraw.Take();
@@ -55,8 +56,9 @@ absl::Status PostDial(Engine& engine, uint32_t loop, DialCallback done, F fn) {
 
 }  // namespace
 
-absl::Status Engine::Dial(absl::string_view url, std::unique_ptr<Handler> handler,
-                          DialCallback done, DialOptions options) {
+absl::Status Engine::Dial(absl::string_view url,
+                          std::unique_ptr<Handler> handler, DialCallback done,
+                          DialOptions options) {
   if (handler == nullptr || done == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("dial ", url, ": needs a handler and a callback"));
@@ -73,8 +75,8 @@ absl::Status Engine::Dial(absl::string_view url, std::unique_ptr<Handler> handle
                   [address = std::move(*address), remote = *remote,
                    handler = std::move(handler), timeout = options.timeout](
                       internal::LoopActor& l, DialCallback callback) mutable {
-                    l.Dial(address, remote, std::move(handler), std::move(callback),
-                           timeout);
+                    l.Dial(address, remote, std::move(handler),
+                           std::move(callback), timeout);
                   });
 }
 
@@ -107,22 +109,25 @@ absl::StatusOr<ActorRef> Engine::DialAndWait(absl::string_view url,
 absl::Status Engine::Enroll(io::UniqueFd fd, std::unique_ptr<Handler> handler,
                             DialCallback done, int loop) {
   if (!fd.IsValid() || handler == nullptr || done == nullptr) {
-    return absl::InvalidArgumentError("enroll: needs an fd, a handler and a callback");
+    return absl::InvalidArgumentError(
+        "enroll: needs an fd, a handler and a callback");
   }
-  if (!started_) return absl::FailedPreconditionError("enroll: start the engine first");
+  if (!started_)
+    return absl::FailedPreconditionError("enroll: start the engine first");
   absl::StatusOr<int> type = io::SocketType(fd.Get());
   if (!type.ok()) {
     return absl::Status(type.status().code(),
                         absl::StrCat("enroll: ", type.status().message()));
   }
   absl::Status nb = io::SetNonBlocking(fd.Get());
-  if (!nb.ok()) return absl::Status(nb.code(), absl::StrCat("enroll: ", nb.message()));
+  if (!nb.ok())
+    return absl::Status(nb.code(), absl::StrCat("enroll: ", nb.message()));
   const bool datagram = *type == SOCK_DGRAM;
   return PostDial(*this, PickDialLoop(loop), std::move(done),
                   [fd = std::move(fd), handler = std::move(handler), datagram](
                       internal::LoopActor& l, DialCallback callback) mutable {
-                    l.Enroll(std::move(fd), std::move(handler), std::move(callback),
-                             datagram);
+                    l.Enroll(std::move(fd), std::move(handler),
+                             std::move(callback), datagram);
                   });
 }
 

@@ -40,13 +40,17 @@ void EventLoop::Despawn(const ActorRef& ref) {
   Impl(this).Despawn(ref);
 }
 
-Actor* EventLoop::Find(const ActorRef& ref) const { return Impl(this).Find(ref); }
+Actor* EventLoop::Find(const ActorRef& ref) const {
+  return Impl(this).Find(ref);
+}
 
 Conn* EventLoop::FindConn(const ActorRef& ref) const {
   return dynamic_cast<Conn*>(Find(ref));
 }
 
-size_t EventLoop::connection_count() const { return Impl(this).connection_count(); }
+size_t EventLoop::connection_count() const {
+  return Impl(this).connection_count();
+}
 
 int64_t EventLoop::now_ns() const { return Impl(this).clock_ns; }
 

@@ -61,20 +61,26 @@ void ListenSocket::Close() {
 void ListenSocket::WarnAcceptPaused(int err) const {
   // Under sustained fd exhaustion the listener pauses every accept_backoff;
   // one line per interval says so without flooding the log.
-  const uint64_t pauses = accept_pauses_.fetch_add(1, std::memory_order_relaxed) + 1;
+  const uint64_t pauses =
+      accept_pauses_.fetch_add(1, std::memory_order_relaxed) + 1;
   const int64_t now = absl::GetCurrentTimeNanos();
   int64_t last = last_warning_ns_.load(std::memory_order_relaxed);
-  if (last != 0 && now - last < absl::ToInt64Nanoseconds(kAcceptWarningInterval)) return;
-  if (!last_warning_ns_.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
+  if (last != 0 &&
+      now - last < absl::ToInt64Nanoseconds(kAcceptWarningInterval))
+    return;
+  if (!last_warning_ns_.compare_exchange_strong(last, now,
+                                                std::memory_order_relaxed)) {
     return;  // another loop of this address just logged
   }
-  const uint64_t since = pauses - warned_pauses_.exchange(pauses, std::memory_order_relaxed);
-  ABSL_RAW_LOG(WARNING,
-               "accept on %s: %s; pausing accepts (%llu pauses since the last "
-               "warning, at most one warning per %lld s)",
-               address_.ToString().c_str(), strerror(err),
-               static_cast<unsigned long long>(since),
-               static_cast<long long>(absl::ToInt64Seconds(kAcceptWarningInterval)));
+  const uint64_t since =
+      pauses - warned_pauses_.exchange(pauses, std::memory_order_relaxed);
+  ABSL_RAW_LOG(
+      WARNING,
+      "accept on %s: %s; pausing accepts (%llu pauses since the last "
+      "warning, at most one warning per %lld s)",
+      address_.ToString().c_str(), strerror(err),
+      static_cast<unsigned long long>(since),
+      static_cast<long long>(absl::ToInt64Seconds(kAcceptWarningInterval)));
 }
 
 // ---------------------------------------------------------------------------
@@ -90,7 +96,8 @@ Listener::Listener(LoopActor* loop, const ListenSocket* socket, int fd,
 Listener::~Listener() { Stop(); }
 
 absl::Status Listener::Open() {
-  absl::StatusOr<io::Handle> h = loop_->backend->AddAcceptor(fd_, this, loop_->owner);
+  absl::StatusOr<io::Handle> h =
+      loop_->backend->AddAcceptor(fd_, this, loop_->owner);
   if (!h.ok()) return h.status();
   handle_ = *h;
   return absl::OkStatus();
@@ -98,7 +105,8 @@ absl::Status Listener::Open() {
 
 void Listener::Stop() {
   stopped_ = true;
-  if (handle_ != io::kNoHandle) loop_->backend->Close(handle_, io::CloseMode::kRelease);
+  if (handle_ != io::kNoHandle)
+    loop_->backend->Close(handle_, io::CloseMode::kRelease);
   handle_ = io::kNoHandle;
 }
 
@@ -141,12 +149,12 @@ void Listener::OnAccepted(io::UniqueFd fd, const io::SocketAddress& peer) {
   // The Adopt task owns the fd: if it cannot be sent or is never
   // delivered, the fd closes with it.
   Envelope task;
-  task.EmplaceTask(MessageTarget{},
-                   [fd = std::move(fd), peer, socket = socket_,
-                    admission = std::move(admission)](void* context) mutable {
-                     static_cast<LoopActor*>(static_cast<EventLoop*>(context))
-                         ->Adopt(std::move(fd), peer, socket, std::move(admission));
-                   });
+  task.EmplaceTask(MessageTarget{}, [fd = std::move(fd), peer, socket = socket_,
+                                     admission = std::move(admission)](
+                                        void* context) mutable {
+    static_cast<LoopActor*>(static_cast<EventLoop*>(context))
+        ->Adopt(std::move(fd), peer, socket, std::move(admission));
+  });
   absl::Status s = loop_->SendFromLoop(target, std::move(task));
   if (!s.ok()) {
     ABSL_RAW_LOG(WARNING, "dropping a connection on %s: %s",

@@ -36,7 +36,8 @@ class ListenSocket {
   const io::SocketAddress& bound_address() const { return bound_; }
   bool per_loop() const { return per_loop_; }
   bool is_tcp() const {
-    return io::IsStream(address_.network) && address_.network != io::Network::kUnix;
+    return io::IsStream(address_.network) &&
+           address_.network != io::Network::kUnix;
   }
   bool is_datagram() const { return io::IsDatagram(address_.network); }
   std::unique_ptr<Handler> MakeHandler() const { return factory_(); }

@@ -25,8 +25,8 @@ ConnCore* AsConn(Actor* actor) { return dynamic_cast<ConnCore*>(actor); }
 
 }  // namespace
 
-LoopActor::LoopActor(uint32_t index, const EngineOptions& options, LoopLink link,
-                     std::unique_ptr<Mailbox> mailbox)
+LoopActor::LoopActor(uint32_t index, const EngineOptions& options,
+                     LoopLink link, std::unique_ptr<Mailbox> mailbox)
     : EventLoop(link.engine, index),
       options_(options),
       link_(std::move(link)),
@@ -47,7 +47,8 @@ LoopActor::~LoopActor() {
 void LoopActor::SetOutboxes(const std::vector<Mailbox*>& destinations) {
   outboxes_.clear();
   outboxes_.reserve(destinations.size());
-  for (Mailbox* m : destinations) outboxes_.emplace_back(m, options_.outbox_limit);
+  for (Mailbox* m : destinations)
+    outboxes_.emplace_back(m, options_.outbox_limit);
 }
 
 void LoopActor::AddListenSocket(ListenSocket* socket, int fd) {
@@ -117,7 +118,8 @@ int LoopActor::ParkTimeout() {
     return 0;
   }
   // Round up so a timer is never woken for early.
-  return static_cast<int>(std::min<int64_t>((wait_ns + 999'999) / 1'000'000, 1'000'000));
+  return static_cast<int>(
+      std::min<int64_t>((wait_ns + 999'999) / 1'000'000, 1'000'000));
 }
 
 void LoopActor::Dispatch(Envelope& message) {
@@ -235,7 +237,8 @@ LoopStats LoopActor::Stats() const {
 
 void LoopActor::BeginStop() {
   stopping = true;
-  stop_deadline_ns_ = clock_ns + absl::ToInt64Nanoseconds(options_.stop_timeout);
+  stop_deadline_ns_ =
+      clock_ns + absl::ToInt64Nanoseconds(options_.stop_timeout);
   for (Listener* l : listeners_) l->Stop();
   for (const ActorRef& ref : actors_.LiveRefs()) {
     if (ConnCore* c = AsConn(actors_.Resolve(ref.target()))) c->BeginStop();

@@ -35,13 +35,13 @@ void LoopActor::OpenListenSocket(ListenSocket* socket, int fd) {
     return;
   }
   const bool balance = !socket->per_loop() && link_.loads.size() > 1;
-  auto listener = std::make_unique<Listener>(this, socket, fd, balance,
-                                             options_.balancer);
+  auto listener =
+      std::make_unique<Listener>(this, socket, fd, balance, options_.balancer);
   Listener* raw = listener.get();
   absl::Status s = raw->Open();
   if (!s.ok()) {
-    ABSL_RAW_LOG(FATAL, "listening on %s: %s", socket->address().ToString().c_str(),
-                 s.ToString().c_str());
+    ABSL_RAW_LOG(FATAL, "listening on %s: %s",
+                 socket->address().ToString().c_str(), s.ToString().c_str());
     return;
   }
   actors_.Register(std::move(listener));
@@ -54,8 +54,9 @@ void LoopActor::Adopt(io::UniqueFd fd, const io::SocketAddress& peer,
   if (from->is_tcp()) {
     if (options_.tcp_nodelay) (void)io::SetNoDelay(fd.Get(), true);
     if (options_.tcp_keepalive > absl::ZeroDuration()) {
-      (void)io::SetKeepAlive(fd.Get(), true,
-                             static_cast<int>(absl::ToInt64Seconds(options_.tcp_keepalive)));
+      (void)io::SetKeepAlive(
+          fd.Get(), true,
+          static_cast<int>(absl::ToInt64Seconds(options_.tcp_keepalive)));
     }
   }
   std::unique_ptr<Handler> handler = from->MakeHandler();
@@ -64,12 +65,14 @@ void LoopActor::Adopt(io::UniqueFd fd, const io::SocketAddress& peer,
       ->Accept(std::move(fd), std::move(admission));
 }
 
-void LoopActor::Dial(const io::Address& address, const io::SocketAddress& remote,
+void LoopActor::Dial(const io::Address& address,
+                     const io::SocketAddress& remote,
                      std::unique_ptr<Handler> handler, DialCallback done,
                      absl::Duration timeout) {
   std::string target = address.ToString();
   if (stopping) {
-    done(absl::CancelledError(absl::StrCat("dial ", target, ": engine stopping")));
+    done(absl::CancelledError(
+        absl::StrCat("dial ", target, ": engine stopping")));
     return;
   }
   if (io::IsDatagram(address.network)) {

@@ -36,8 +36,9 @@ LoopThread::LoopThread(std::vector<LoopActor*> loops,
       cpu_(cpu),
       shares_cpu_(shares_cpu),
       busy_poll_ns_(absl::ToInt64Nanoseconds(options.busy_poll)),
-      coalesce_(busy_poll_ns_ > 0 ? 0 : absl::ToInt64Nanoseconds(options.coalesce),
-                options.coalesce_min_busy_percent) {
+      coalesce_(
+          busy_poll_ns_ > 0 ? 0 : absl::ToInt64Nanoseconds(options.coalesce),
+          options.coalesce_min_busy_percent) {
   ACTNET_CHECK(!loops_.empty() && loops_.size() <= kMaxLoops);
   for (size_t i = 0; i < loops_.size(); ++i) {
     loops_[i]->Attach(backend_.get(), static_cast<uint32_t>(i),
@@ -68,8 +69,8 @@ void LoopThread::Run() {
   if (coalesce_.window_ns() > 0) {
     // The default timer slack (50 us) would stretch a window far past its
     // length; an eighth of it is enough for the kernel to batch wake-ups.
-    prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(
-                                 std::max<int64_t>(1'000, coalesce_.window_ns() / 8)));
+    prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(std::max<int64_t>(
+                                 1'000, coalesce_.window_ns() / 8)));
   }
   for (LoopActor* loop : loops_) {
     SetCurrentLoop(loop);
@@ -198,7 +199,8 @@ int LoopThread::Coalesce(absl::Span<io::Completion> events, int timeout) {
   }
   if (window) {
     int64_t window_ns = coalesce_.sleep_ns();
-    if (timeout > 0) window_ns = std::min<int64_t>(window_ns, int64_t{timeout} * 1'000'000);
+    if (timeout > 0)
+      window_ns = std::min<int64_t>(window_ns, int64_t{timeout} * 1'000'000);
     SleepNs(window_ns);
     counters_.windows.Add();
     n = PollMore(events, n);

@@ -30,8 +30,9 @@ class LoopThread {
   // cpu >= 0 pins the thread. shares_cpu: other loop threads of the engine
   // can only run on this thread's CPU(s), so a coalescing window first
   // yields to them and sleeps only if that leaves a trickle.
-  LoopThread(std::vector<LoopActor*> loops, std::unique_ptr<io::Backend> backend,
-             const EngineOptions& options, int cpu, bool shares_cpu);
+  LoopThread(std::vector<LoopActor*> loops,
+             std::unique_ptr<io::Backend> backend, const EngineOptions& options,
+             int cpu, bool shares_cpu);
   ~LoopThread();
   LoopThread(const LoopThread&) = delete;
   LoopThread& operator=(const LoopThread&) = delete;

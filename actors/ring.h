@@ -79,7 +79,8 @@ class MpscRing {
   // Moves `message` into claimed sequence `seq` and publishes it.
   void Publish(int64_t seq, Envelope&& message) {
     Envelope* slot = &slots_[seq & mask_];
-    const uint64_t header = internal::EnvelopeSlot::RelocateInto(message, slot, RoundOf(seq));
+    const uint64_t header =
+        internal::EnvelopeSlot::RelocateInto(message, slot, RoundOf(seq));
     // Memory ordering: release publishes the payload; pairs with the
     // consumer's acquire load of the header in ConsumeBatch.
     std::atomic_ref<uint64_t>(*internal::EnvelopeSlot::HeaderWord(slot))
@@ -102,11 +103,14 @@ class MpscRing {
     size_t n = 0;
     while (n < max) {
       Envelope* slot = &slots_[next & mask_];
-      std::atomic_ref<uint64_t> header(*internal::EnvelopeSlot::HeaderWord(slot));
+      std::atomic_ref<uint64_t> header(
+          *internal::EnvelopeSlot::HeaderWord(slot));
       // Memory ordering: acquire pairs with Publish's release store.
       const uint64_t h = header.load(std::memory_order_acquire);
       const uint16_t round = RoundOf(next);
-      if (static_cast<uint16_t>(h >> internal::EnvelopeSlot::kRoundShift) != round) break;
+      if (static_cast<uint16_t>(h >> internal::EnvelopeSlot::kRoundShift) !=
+          round)
+        break;
       fn(*slot);
       DestroySlot(slot, h, round);
       ++next;
@@ -154,9 +158,10 @@ class MpscRing {
     std::atomic_ref<uint64_t> header(*internal::EnvelopeSlot::HeaderWord(slot));
     const uint64_t h = header.load(std::memory_order_relaxed);
     if (h == published) {
-      const auto* ops =
-          reinterpret_cast<const MessageOps*>(h & internal::EnvelopeSlot::kOpsMask);
-      if (!ops->trivially_destructible) ops->destroy(internal::EnvelopeSlot::Storage(slot));
+      const auto* ops = reinterpret_cast<const MessageOps*>(
+          h & internal::EnvelopeSlot::kOpsMask);
+      if (!ops->trivially_destructible)
+        ops->destroy(internal::EnvelopeSlot::Storage(slot));
       return;
     }
     header.store(internal::EnvelopeSlot::PackHeader(nullptr, round),

@@ -27,7 +27,8 @@ bool StreamConn::Register(io::UniqueFd fd) {
   absl::StatusOr<io::Handle> h =
       ctx_->backend->AddStream(std::move(fd), this, ctx_->owner);
   if (!h.ok()) {
-    ABSL_RAW_LOG(WARNING, "registering fd %d: %s", fd_, h.status().ToString().c_str());
+    ABSL_RAW_LOG(WARNING, "registering fd %d: %s", fd_,
+                 h.status().ToString().c_str());
     state_ = State::kConnecting;  // closes without OnClose
     CloseNow(CloseReason{CloseReason::Kind::kError, EBADF});
     return false;
@@ -77,8 +78,9 @@ void StreamConn::Dial(const io::SocketAddress& remote, std::string target,
     DialCallback cb = c->TakeDial();
     const std::string target = c->dial_target_;
     c->CloseNow(CloseReason{CloseReason::Kind::kConnectFailed, ETIMEDOUT});
-    cb(absl::DeadlineExceededError(absl::StrCat(
-        "dial ", target, ": no connection after ", absl::FormatDuration(timeout))));
+    cb(absl::DeadlineExceededError(
+        absl::StrCat("dial ", target, ": no connection after ",
+                     absl::FormatDuration(timeout))));
   });
 }
 
@@ -98,7 +100,8 @@ void StreamConn::OnConnected(int err) {
 // The read side.
 
 void StreamConn::OnRead(absl::string_view data) {
-  if (state_ != State::kOpen || read_ == ReadSide::kEof) return;  // lingering: drop
+  if (state_ != State::kOpen || read_ == ReadSide::kEof)
+    return;  // lingering: drop
   last_active_ns_ = ctx_->clock_ns;
   if (user_paused_ || back_pressure_) {
     in_.Append(data);
@@ -149,8 +152,9 @@ void StreamConn::OnHangup(int err) {
   } else if (err != 0) {
     CloseNow(CloseReason{CloseReason::Kind::kError, err});
   } else {
-    CloseNow(state_ == State::kClosing ? pending_reason_
-                                       : CloseReason{CloseReason::Kind::kPeerClosed, 0});
+    CloseNow(state_ == State::kClosing
+                 ? pending_reason_
+                 : CloseReason{CloseReason::Kind::kPeerClosed, 0});
   }
 }
 
@@ -218,9 +222,9 @@ void StreamConn::CloseGracefully(CloseReason reason) {
 // the stop deadline).
 void StreamConn::FinishClose() {
   const CloseReason::Kind kind = pending_reason_.kind;
-  const bool linger = read_ != ReadSide::kEof &&
-                      (kind == CloseReason::Kind::kLocal ||
-                       kind == CloseReason::Kind::kEngineStopped);
+  const bool linger =
+      read_ != ReadSide::kEof && (kind == CloseReason::Kind::kLocal ||
+                                  kind == CloseReason::Kind::kEngineStopped);
   if (!linger || ctx_->backend->ShutdownWrite(handle_) != 0) {
     CloseNow(pending_reason_);
     return;
@@ -232,7 +236,9 @@ void StreamConn::FinishClose() {
 }
 
 void StreamConn::ArmLinger() {
-  if ((state_ != State::kClosing && state_ != State::kLingering) || linger_armed_) return;
+  if ((state_ != State::kClosing && state_ != State::kLingering) ||
+      linger_armed_)
+    return;
   // While stopping, stop_timeout bounds every close instead.
   if (ctx_->stopping) return;
   linger_armed_ = true;
@@ -264,8 +270,10 @@ void StreamConn::Finish(CloseReason reason, bool reset) {
   FailWrites(reason);
   // Output being abandoned: reset rather than FIN, so the peer sees an
   // error instead of a clean end after a truncated reply.
-  ctx_->backend->Close(handle_, reset || !out_.empty() ? io::CloseMode::kReset
-                                                       : io::CloseMode::kClose);
+  if (handle_ != io::kNoHandle)
+    ctx_->backend->Close(handle_, reset || !out_.empty()
+                                      ? io::CloseMode::kReset
+                                      : io::CloseMode::kClose);
   handle_ = io::kNoHandle;
   in_.Clear();
   out_.Clear();

@@ -82,7 +82,9 @@ class StreamConn final : public ConnCore, public io::StreamSink {
 
   void RunHandler(absl::FunctionRef<Action()> fn) override;
   void CloseGracefully(CloseReason reason) override;
-  void CloseNow(CloseReason reason) override { Finish(reason, /*reset=*/false); }
+  void CloseNow(CloseReason reason) override {
+    Finish(reason, /*reset=*/false);
+  }
 
   // Registers the socket with the backend; false (closed) if refused.
   bool Register(io::UniqueFd fd);

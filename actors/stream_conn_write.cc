@@ -10,7 +10,8 @@ namespace actnet::internal {
 
 void StreamConn::Write(absl::string_view data) {
   AssertOnLoop();
-  if (state_ != State::kOpen || write_ != WriteSide::kOpen || data.empty()) return;
+  if (state_ != State::kOpen || write_ != WriteSide::kOpen || data.empty())
+    return;
   bytes_queued_ += data.size();
   if (!gathering() || !out_.empty()) {
     out_.Append(data);
@@ -131,7 +132,8 @@ void StreamConn::UpdateReading() {
   if (want == reading_) return;
   reading_ = want;
   ctx_->backend->SetReading(handle_, want);
-  if (want == io::Reading::kOn && held_data_ && state_ == State::kOpen) DeliverHeld();
+  if (want == io::Reading::kOn && held_data_ && state_ == State::kOpen)
+    DeliverHeld();
 }
 
 void StreamConn::ShutdownWrite() {

@@ -71,7 +71,8 @@ class DatagramSink {
  public:
   // One whole datagram, lent until the call returns. `from` is its sender
   // (empty for a connected socket).
-  virtual void OnDatagram(absl::string_view data, const SocketAddress& from) = 0;
+  virtual void OnDatagram(absl::string_view data,
+                          const SocketAddress& from) = 0;
   // A datagram larger than the backend's buffer arrived and was dropped
   // whole (never handed out cut).
   virtual void OnDatagramTooLarge(size_t size, const SocketAddress& from) = 0;
@@ -150,6 +151,8 @@ class Backend {
   virtual void PauseAccept(Handle h) = 0;
   virtual void ResumeAccept(Handle h) = 0;
   // Ends the registration; no completion for it is dispatched afterwards.
+  // A handle that is not live (kNoHandle, closed already) is ignored, as
+  // by every operation here.
   virtual void Close(Handle h, CloseMode mode) = 0;
 
   // ---- Waiting: the loop thread's cycle is Poll, then for each completion

@@ -13,8 +13,8 @@ namespace {
 
 // Completion bits of the backend's own deferred work, beside the readiness
 // bits of epoll_poller.h.
-constexpr uint32_t kReadAgain = 1u << 8;   // read on (fairness, resumed read)
-constexpr uint32_t kConnected = 1u << 9;   // a connect that finished at once
+constexpr uint32_t kReadAgain = 1u << 8;  // read on (fairness, resumed read)
+constexpr uint32_t kConnected = 1u << 9;  // a connect that finished at once
 
 // Largest UDP payload (65,535 minus the UDP header) and then some.
 constexpr size_t kMaxDatagram = 64 * 1024;
@@ -26,8 +26,8 @@ Handle MakeHandle(uint32_t index, uint32_t generation) {
 }
 
 bool IsTransientAcceptError(int err) {
-  return err == EINTR || err == ECONNABORTED || err == EPROTO ||
-         err == EPERM || err == ECONNRESET;
+  return err == EINTR || err == ECONNABORTED || err == EPROTO || err == EPERM ||
+         err == ECONNRESET;
 }
 
 }  // namespace
@@ -62,7 +62,8 @@ EpollBackend::Entry* EpollBackend::Live(Handle h) {
   const uint32_t i = IndexOf(h);
   if (i == 0 || i >= entries_.size()) return nullptr;
   Entry& e = entries_[i];
-  return e.kind != Kind::kFree && e.generation == GenerationOf(h) ? &e : nullptr;
+  return e.kind != Kind::kFree && e.generation == GenerationOf(h) ? &e
+                                                                  : nullptr;
 }
 
 const EpollBackend::Entry* EpollBackend::Live(Handle h) const {
@@ -70,8 +71,8 @@ const EpollBackend::Entry* EpollBackend::Live(Handle h) const {
 }
 
 absl::StatusOr<Handle> EpollBackend::Register(Kind kind, int fd, bool owns_fd,
-                                              uint32_t owner,
-                                              uint32_t interest, bool edge) {
+                                              uint32_t owner, uint32_t interest,
+                                              bool edge) {
   uint32_t index = free_head_;
   if (index != 0) {
     free_head_ = entries_[index].next_free;
@@ -145,8 +146,8 @@ void EpollBackend::UpdateInterest(Entry& e, Handle h) {
 
 absl::Status EpollBackend::AddWaker(int fd) {
   // Edge-triggered: a write wakes one wait and needs no read to re-arm.
-  absl::StatusOr<Handle> h =
-      Register(Kind::kWaker, fd, false, kNoOwner, kReadable | kEdgeTriggered, true);
+  absl::StatusOr<Handle> h = Register(Kind::kWaker, fd, false, kNoOwner,
+                                      kReadable | kEdgeTriggered, true);
   return h.status();
 }
 
@@ -286,13 +287,15 @@ int EpollBackend::Poll(absl::Span<Completion> out, int timeout_ms) {
   if (!deferred_.empty()) {
     n = std::min(out.size(), deferred_.size());
     std::copy_n(deferred_.begin(), n, out.begin());
-    deferred_.erase(deferred_.begin(), deferred_.begin() + static_cast<ptrdiff_t>(n));
+    deferred_.erase(deferred_.begin(),
+                    deferred_.begin() + static_cast<ptrdiff_t>(n));
     timeout_ms = 0;
   }
   const size_t room = out.size() - n;
   if (room == 0) return static_cast<int>(n);
   if (events_.size() < room) events_.resize(room);
-  const int got = poller_->Wait(absl::MakeSpan(events_.data(), room), timeout_ms);
+  const int got =
+      poller_->Wait(absl::MakeSpan(events_.data(), room), timeout_ms);
   for (int i = 0; i < got; ++i) {
     out[n++] = Completion{events_[static_cast<size_t>(i)].token,
                           events_[static_cast<size_t>(i)].events, 0};
@@ -333,7 +336,8 @@ void EpollBackend::StreamEvent(Handle h, uint32_t bits) {
     e->sink.stream->OnConnected(0);
     return;
   }
-  if ((bits & (kError | kHangup)) != 0 && (bits & (kReadable | kWritable)) == 0) {
+  if ((bits & (kError | kHangup)) != 0 &&
+      (bits & (kReadable | kWritable)) == 0) {
     const int err = SocketError(e->fd);
     if (err == 0 && e->reading == Reading::kPaused && !e->want_send) {
       // Unread bytes may precede the hang-up: keep them for when reading
@@ -384,7 +388,8 @@ void EpollBackend::ReadStream(Handle h, bool hangup) {
     }
     const ssize_t n = Recv(e->fd, scratch_.get(), read_size_);
     if (n > 0) {
-      e->sink.stream->OnRead(absl::string_view(scratch_.get(), static_cast<size_t>(n)));
+      e->sink.stream->OnRead(
+          absl::string_view(scratch_.get(), static_cast<size_t>(n)));
       if (!edge_triggered_) return;
       if (static_cast<size_t>(n) < read_size_ && !hangup) return;
       continue;

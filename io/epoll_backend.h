@@ -89,8 +89,8 @@ class EpollBackend final : public Backend {
     Kind kind = Kind::kFree;
     bool owns_fd = false;
     bool edge = false;
-    bool want_send = false;   // a Send fell short: OnSendReady owed
-    bool parked = false;      // off epoll after a hang-up while paused
+    bool want_send = false;  // a Send fell short: OnSendReady owed
+    bool parked = false;     // off epoll after a hang-up while paused
     bool accepting = true;
     Reading reading = Reading::kOn;
     union {
@@ -108,8 +108,7 @@ class EpollBackend final : public Backend {
   // Takes a free entry and registers its fd with `interest`; on failure the
   // entry is freed again and the status returned.
   absl::StatusOr<Handle> Register(Kind kind, int fd, bool owns_fd,
-                                  uint32_t owner, uint32_t interest,
-                                  bool edge);
+                                  uint32_t owner, uint32_t interest, bool edge);
   void Free(Handle h);
   uint32_t StreamInterest(const Entry& e) const;
   void UpdateInterest(Entry& e, Handle h);
