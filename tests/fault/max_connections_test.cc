@@ -1,5 +1,5 @@
 // max_connections = 100: connections beyond the limit are accepted and
-// closed at once (the client sees EOF without a byte), are never opened to
+// closed without being opened (the client sees EOF without a byte), are never opened to
 // the handler, and the first 100 keep working; once some close, new ones
 // are admitted again. Also when the excess arrives in one burst, across
 // loops.
@@ -109,11 +109,11 @@ TEST_SUITE("max connections") {
       for (int i = kLimit; i < 150; ++i) {
         Sock s = Sock::Connect(l.server.port, After(seconds(10)));
         REQUIRE(s.valid());  // the kernel completes the handshake
-        const Clock::time_point t0 = Clock::now();
-        const End end = s.WaitClosedEmpty(After(seconds(2)));
+        // Nothing else (no idle timeout) would close it: the deadline only
+        // bounds the wait.
+        const End end = s.WaitClosedEmpty(After(seconds(10)));
         INFO("connection " << i << ": " << EndName(end));
         CHECK(end == End::kEof);
-        CHECK(Clock::now() - t0 < Slack(milliseconds(1000)));
         if (end == End::kEof) ++refused_eof;
       }
       CHECK(refused_eof == 50);

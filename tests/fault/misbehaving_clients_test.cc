@@ -80,7 +80,7 @@ TEST_SUITE("misbehaving clients") {
         good.emplace_back(ServeLines, server.port, i, std::cref(stop), &failures, &trips);
       }
       // Resetters: a partial line (the server keeps it buffered), then RST.
-      const int kResets = static_cast<int>(400 / kSlowdown);
+      const int kResets = static_cast<int>(Scaled(400, 100));
       std::atomic<int> reset_connects{0};
       std::vector<std::thread> resetters;
       for (int t = 0; t < 2; ++t) {
@@ -133,7 +133,7 @@ TEST_SUITE("misbehaving clients") {
       }
       // Each asks for 8 MiB (more than the socket buffers hold, so the
       // server has output queued), reads a little, then resets.
-      const int kResets = static_cast<int>(60 / kSlowdown);
+      const int kResets = static_cast<int>(Scaled(60, 15));
       int started = 0;
       for (int i = 0; i < kResets; ++i) {
         Sock s = Sock::Connect(server.port, After(seconds(10)), nullptr, 32 * 1024);
@@ -189,7 +189,7 @@ TEST_SUITE("misbehaving clients") {
             s.ShutdownWrite();
           });
           std::string back;
-          const End end = s.ReadUntilClosed(&back, nullptr, After(seconds(30)));
+          const End end = s.RecvUntilClosed(&back, nullptr, After(seconds(30)));
           sender.join();
           if (end == End::kEof && back == data) ok.fetch_add(1);
         });
@@ -220,7 +220,7 @@ TEST_SUITE("misbehaving clients") {
         REQUIRE(s.SendAll("big " + std::to_string(n) + "\n", After(seconds(5))));
         s.ShutdownWrite();
         std::string got;
-        CHECK(s.ReadUntilClosed(&got, nullptr, After(seconds(20))) == End::kEof);
+        CHECK(s.RecvUntilClosed(&got, nullptr, After(seconds(20))) == End::kEof);
         CHECK(got.size() == n);
         CHECK(got == PatternView(n));
       }
@@ -241,7 +241,7 @@ TEST_SUITE("misbehaving clients") {
         return std::make_unique<LineEchoHandler>(&log);
       });
       constexpr int kClients = 4;
-      const size_t kBytes = static_cast<size_t>(3000 / kSlowdown);
+      const size_t kBytes = static_cast<size_t>(Scaled(3000, 750));
       std::atomic<int> ok{0};
       std::vector<std::thread> clients;
       // Connect in order so even clients get the byte echo, odd the lines.

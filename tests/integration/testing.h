@@ -1,11 +1,8 @@
-// Helpers for the loopback integration tests: blocking, poll-bounded client
-// sockets, an echo handler, a temporary directory for unix sockets, the
-// open-fd count for leak checks, and waiting with a failure timeout.
-//
-// Every client call takes a deadline and fails (returns false) instead of
-// hanging, so a server bug shows up as a failed CHECK, not a Bazel timeout.
-// A Client is used by one thread at a time, except that one thread may send
-// while another receives on the same socket.
+// Helpers for the loopback integration tests: an echo handler, connection
+// lifecycle logs, waiting for an engine to stop, holding a loop's thread,
+// and CPU confinement. Client sockets (testutil::Client), the open-fd count
+// for leak checks, temporary directories and waiting with a failure
+// timeout come from tests/testing, as does the sanitizer scale (Scaled).
 #ifndef ACTNET_TESTS_INTEGRATION_TESTING_H_
 #define ACTNET_TESTS_INTEGRATION_TESTING_H_
 
@@ -13,96 +10,35 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "actnet.h"
+#include "tests/testing/client.h"
 #include "tests/testing/common.h"
+#include "tests/testing/test_scale.h"
 
 namespace actnet::integration {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using testing::kSanitized;
+using testing::Scaled;
+using testing::Slack;
 using testutil::CheckNoFdLeak;
+using testutil::Client;
 using testutil::CountOpenFds;
 using testutil::RandomBytes;
 using testutil::TempDir;
 using testutil::WaitFor;
 
-// Sanitizer builds (ACTNET_SANITIZER, from the asan/tsan/ubsan configs) run
-// several times slower: stress sizes shrink by this factor there.
-#if defined(ACTNET_SANITIZER)
-inline constexpr int kSlowdown = 10;
-inline constexpr bool kSanitized = true;
-#else
-inline constexpr int kSlowdown = 1;
-inline constexpr bool kSanitized = false;
-#endif
-// `n` in a plain build, n / kSlowdown (at least `floor`) under a sanitizer.
-inline int64_t Scaled(int64_t n, int64_t floor = 1) {
-  const int64_t s = n / kSlowdown;
-  return s < floor ? floor : s;
-}
-
 // Raises RLIMIT_NOFILE's soft limit to its hard limit; returns the new soft
 // limit.
 int64_t RaiseFdLimit();
-
-// A client socket connected to an engine's listen URL (tcp://host:port,
-// tcp6://[::1]:port or unix:///path). Non-blocking underneath; every
-// operation waits with poll() until its deadline.
-class Client {
- public:
-  Client() = default;
-  ~Client() { Close(); }
-  Client(Client&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  Client& operator=(Client&& other) noexcept;
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
-
-  // Connects to `url`; on failure the client is invalid and `error` says
-  // why. `rcvbuf` > 0 sets SO_RCVBUF before connecting.
-  static Client Connect(const std::string& url, std::string* error = nullptr,
-                        Clock::duration timeout = seconds(10), int rcvbuf = 0);
-
-  bool valid() const { return fd_ >= 0; }
-  int fd() const { return fd_; }
-
-  // Sends all of `data`; false on error or at the deadline.
-  bool SendAll(std::string_view data, Clock::time_point deadline);
-  // Receives exactly n bytes, appended to *out; false on EOF, error or
-  // deadline (what arrived is still appended).
-  bool RecvExactly(size_t n, std::string* out, Clock::time_point deadline);
-  // Receives up to `max` bytes once some are available: >0 bytes appended,
-  // 0 at EOF, -1 on error or deadline.
-  ssize_t RecvSome(size_t max, std::string* out, Clock::time_point deadline);
-  // Receives until EOF, appended to *out; false on error or deadline.
-  bool RecvUntilEof(std::string* out, Clock::time_point deadline);
-  // Sends then receives `data` back, byte-exact.
-  bool RoundTrip(std::string_view data, Clock::time_point deadline);
-
-  void ShutdownWrite();
-  // Closes with SO_LINGER {1, 0}: the peer gets a RST, not a FIN.
-  void ResetClose();
-  void Close();
-  // errno of the last failed operation (ETIMEDOUT at a deadline).
-  int last_error() const { return last_error_; }
-
- private:
-  explicit Client(int fd) : fd_(fd) {}
-  bool WaitReady(short events, Clock::time_point deadline);
-
-  int fd_ = -1;
-  int last_error_ = 0;
-};
 
 // Engine options with `n` loops and everything else at its default.
 EngineOptions Loops(int n);

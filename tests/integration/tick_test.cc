@@ -1,7 +1,10 @@
 // Timers: the engine-wide tick (SetOnTick) and per-connection ticks
-// (Conn::SetTick) fire repeatedly at about their interval, stop when told,
-// and stop with the engine or the connection. Counts have wide margins: the
-// machine may be loaded; what matters is "repeatedly" and "then never".
+// (Conn::SetTick) fire repeatedly, never more often than their interval,
+// stop when told, and stop with the engine or the connection. Nothing here
+// depends on how fast the machine is: "repeatedly" is waited for, "never
+// more often" is a bound from the library's own timer (a tick is due its
+// interval after the loop clock of the previous one), and "then never" is
+// watched for a while.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <sched.h>
 
@@ -25,7 +28,21 @@ Clock::time_point Soon() { return Clock::now() + seconds(20); }
 // Watching for ticks that must not come.
 void QuietPeriod() { std::this_thread::sleep_for(milliseconds(150)); }
 
-TEST_CASE("the engine tick fires about every 20 ms and stops with the engine") {
+// Waits for `ticks` to reach 5, then checks that they came no more often
+// than every 20 ms since `start` (a time before the first could be due).
+// The count is read before the clock, so every tick counted ran before
+// `now`: tick k is due 20 ms after the loop clock of tick k - 1, so
+// k ticks take at least (k - 1) * 20 ms.
+void CheckTicksEvery20Ms(const std::atomic<int>& ticks, Clock::time_point start) {
+  CHECK(WaitFor([&] { return ticks.load() >= 5; }));
+  const int seen = ticks.load();
+  const Clock::time_point now = Clock::now();
+  const auto elapsed = std::chrono::duration_cast<milliseconds>(now - start);
+  INFO(seen, " ticks in ", elapsed.count(), " ms");
+  CHECK(seen <= 1 + elapsed / milliseconds(20));
+}
+
+TEST_CASE("the engine tick fires repeatedly, at most every 20 ms, and stops with the engine") {
   const int fds_before = CountOpenFds();
   {
     Engine engine(Loops(2));
@@ -35,13 +52,9 @@ TEST_CASE("the engine tick fires about every 20 ms and stops with the engine") {
       return absl::Milliseconds(20);
     });
     REQUIRE(engine.Listen<EchoHandler>("tcp://127.0.0.1:0").ok());
+    const Clock::time_point start = Clock::now();
     REQUIRE(engine.Start().ok());
-    // Measuring a rate: the sleep is the measurement window.
-    std::this_thread::sleep_for(milliseconds(300));
-    const int seen = ticks.load();
-    INFO("ticks in ~300 ms: ", seen);
-    CHECK(seen >= 5);
-    CHECK(seen <= 30);
+    CheckTicksEvery20Ms(ticks, start);
     engine.Stop();
     engine.Wait();
     const int at_stop = ticks.load();
@@ -79,7 +92,8 @@ TEST_CASE("the first engine tick waits for its delay") {
   QuietPeriod();
   CHECK(ticks.load() == 0);
   engine.Stop();
-  CHECK(WaitWithin(engine, seconds(5)));  // a far timer must not delay Stop
+  // A far timer must not delay Stop: the bound is well short of 30 s.
+  CHECK(WaitWithin(engine, Slack(seconds(5))));
   CHECK(ticks.load() == 0);
 }
 
@@ -142,16 +156,12 @@ struct TickServer {
   Client client;
 };
 
-TEST_CASE("a connection tick fires repeatedly at about its interval") {
+TEST_CASE("a connection tick fires repeatedly, at most every 20 ms") {
   const int fds_before = CountOpenFds();
   {
+    const Clock::time_point start = Clock::now();
     TickServer s(0, false);
-    const int start = s.ticks.load();
-    std::this_thread::sleep_for(milliseconds(300));  // the measurement window
-    const int seen = s.ticks.load() - start;
-    INFO("connection ticks in ~300 ms: ", seen);
-    CHECK(seen >= 5);
-    CHECK(seen <= 30);
+    CheckTicksEvery20Ms(s.ticks, start);
     // Ticking does not disturb the connection.
     CHECK(s.client.RoundTrip("tick tock", Soon()));
   }
@@ -261,19 +271,36 @@ void ServeEverything(EngineOptions options,
     for (std::thread& t : threads) t.join();
     CHECK(round_trips.load() == kClients * 200);
     REQUIRE(log.WaitCloses(kClients));
-    // Idle gaps longer than the poll window: the loop blocks, then wakes.
-    std::this_thread::sleep_for(milliseconds(300));
-    CHECK(ticks.load() >= 5);
+    // Idle now: whatever the poll or coalescing window, the loops block and
+    // wake again (for the ticks at least).
+    const uint64_t blocked = Sum(engine.Stats()).blocks;
+    CHECK(WaitFor([&] { return Sum(engine.Stats()).blocks >= blocked + 2; }));
+    CHECK(WaitFor([&] { return ticks.load() >= 5; }));
     const std::vector<ActorRef> refs = log.opened_refs();
     REQUIRE(refs.size() == 1 + kClients);
-    for (int i = 0; i < 20; ++i) {
+    // Foreign Tells, each once some loop has blocked again since the last,
+    // at least 20 of them and until one has reached its loop parked, through
+    // the mailbox's eventfd (a Tell that finds the loop awake wakes nobody).
+    auto wakeups = [&] { return engine.Stats().at(refs[0].loop).wakeups; };
+    int told = 0;
+    const Clock::time_point until = Clock::now() + Slack(seconds(10));
+    while (told < 20 || (wakeups() == 0 && Clock::now() < until)) {
+      const uint64_t blocks = Sum(engine.Stats()).blocks;
+      CHECK(WaitFor([&] { return Sum(engine.Stats()).blocks > blocks; }));
       REQUIRE(engine.Tell<int>(refs[0], 1).ok());
+      ++told;
       std::string m;
       CHECK(client.RecvExactly(1, &m, Soon()));
-      std::this_thread::sleep_for(milliseconds(2));
     }
-    CHECK(messages.load() == 20);
+    CHECK(messages.load() == told);
+    CHECK(wakeups() >= 1);
     CHECK(client.RoundTrip("after", Soon()));
+    // `client` is open; the others have closed (the count drops just after
+    // their OnClose).
+    CHECK(WaitFor([&] { return Sum(engine.Stats()).connections == 1; }));
+    engine.Stop();
+    CHECK(WaitWithin(engine, Slack(seconds(10))));
+    // The loops have stopped: the counters are final, and read together.
     const std::vector<LoopStats> stats = engine.Stats();
     REQUIRE(stats.size() == 2);
     CHECK(stats[0].loop == 0);
@@ -285,15 +312,8 @@ void ServeEverything(EngineOptions options,
          << " wakeups " << total.wakeups);
     CHECK(total.iterations > 0);
     CHECK(total.polls >= total.blocks);
-    // The idle gaps: each loop blocked, and the foreign Tells, 2 ms apart,
-    // reached a parked loop through its eventfd at least once.
-    CHECK(total.blocks >= 2);
-    CHECK(total.messages >= 20);
-    CHECK(total.wakeups >= 1);
-    CHECK(total.connections == 1);  // `client`; the others have closed
+    CHECK(total.messages >= static_cast<uint64_t>(told));
     check(total);
-    engine.Stop();
-    CHECK(WaitWithin(engine, seconds(10)));
   }
   CheckNoFdLeak(fds_before);
 }
@@ -302,8 +322,9 @@ TEST_CASE("with busy_poll, sockets, ticks and foreign messages are all served") 
   EngineOptions options;
   options.busy_poll = absl::Microseconds(200);
   ServeEverything(options, [](const LoopStats& total) {
-    // Each would-be block first polls without blocking for 200 us.
-    CHECK(total.polls > 2 * total.blocks);
+    // Each would-be block first polls without blocking (for up to 200 us;
+    // how many polls fit in that depends on the schedule).
+    CHECK(total.polls >= 2 * total.blocks);
     CHECK(total.windows == 0);
     CHECK(total.yields == 0);
   });

@@ -1,9 +1,8 @@
 // Test helpers shared by every test package: process measurements (open
 // fds, RSS, CPU time), polling with a deadline, random payloads, private
 // temporary directories, runfiles, and example binaries run as child
-// processes. Socket clients stay with each package (integration/testing.h,
-// transport/transport_testing.h, fault/fault_testing.h), since each drives
-// the server in its own way.
+// processes. Client sockets are in client.h, the sanitizer scale in
+// test_scale.h.
 #ifndef ACTNET_TESTS_TESTING_COMMON_H_
 #define ACTNET_TESTS_TESTING_COMMON_H_
 

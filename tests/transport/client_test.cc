@@ -6,6 +6,7 @@
 // connection on loop A through messages only.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -61,6 +62,12 @@ struct Record {
   }
   DialCallback Callback() {
     return [this](absl::StatusOr<ActorRef> r) {
+      // An error of its own, not a share of the loop's: the loop may drop
+      // its share only after this returns, through a reference count TSan
+      // cannot see in the (uninstrumented) system Abseil; were that the
+      // last share, TSan would report the free racing with the test
+      // thread's earlier reads.
+      if (!r.ok()) r = absl::Status(r.status().code(), std::string(r.status().message()));
       std::lock_guard<std::mutex> lock(mu);
       if (EventLoop::Current() == nullptr) off_loop = true;
       result = std::move(r);
@@ -169,29 +176,40 @@ void DialAndEcho(Engine& engine, const std::string& url, size_t size) {
 // that the kernel drops further SYNs and a connect hangs (SYN retries come
 // after 1 s, 3 s, ...).
 struct FullListener {
-  Fd listener;
-  std::vector<Fd> fillers;
+  io::UniqueFd listener;
+  std::vector<io::UniqueFd> fillers;
   uint16_t port = 0;
   bool full = false;
 
   FullListener() {
-    listener = Fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    listener = io::UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-    REQUIRE(::listen(listener.get(), 1) == 0);
+    REQUIRE(::bind(listener.Get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+    REQUIRE(::listen(listener.Get(), 1) == 0);
     socklen_t len = sizeof(a);
-    ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&a), &len);
+    ::getsockname(listener.Get(), reinterpret_cast<sockaddr*>(&a), &len);
     port = ntohs(a.sin_port);
-    // Connect until one does not complete: the queue is then full.
+    // Connect until the kernel says the queue is full (how long a connect
+    // takes to complete is no evidence: it depends on the schedule).
     for (int i = 0; i < 16 && !full; ++i) {
-      fillers.push_back(Fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)));
-      const int rc = ::connect(fillers.back().get(), reinterpret_cast<sockaddr*>(&a), sizeof(a));
+      fillers.push_back(io::UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)));
+      const int rc = ::connect(fillers.back().Get(), reinterpret_cast<sockaddr*>(&a), sizeof(a));
       if (rc != 0 && errno != EINPROGRESS) break;
-      full = rc != 0 && !WaitReady(fillers.back().get(), POLLOUT,
-                                   Clock::now() + milliseconds(500));
+      if (rc != 0) WaitReady(fillers.back().Get(), POLLOUT, Clock::now() + milliseconds(500));
+      full = QueueFull();
     }
+  }
+
+  // More connections wait in the accept queue than the backlog allows
+  // (TCP_INFO on a listening socket: tcpi_unacked is the queue's length,
+  // tcpi_sacked its bound), so the kernel drops new SYNs.
+  bool QueueFull() const {
+    tcp_info info{};
+    socklen_t len = sizeof(info);
+    return ::getsockopt(listener.Get(), IPPROTO_TCP, TCP_INFO, &info, &len) == 0 &&
+           info.tcpi_unacked > info.tcpi_sacked;
   }
 };
 
@@ -245,8 +263,8 @@ TEST_SUITE("dial") {
       // A bound socket that does not listen: SYNs to it get a RST, and
       // holding it keeps the port from being reused meanwhile.
       int closed_port = 0;
-      Fd closed = BindLoopback(0, &closed_port);
-      REQUIRE(closed.valid());
+      io::UniqueFd closed = BindLoopback(0, &closed_port);
+      REQUIRE(closed.IsValid());
       const std::string target = absl::StrCat("127.0.0.1:", closed_port);
       Record r;
       REQUIRE(server.engine.Dial("tcp://" + target, std::make_unique<Collector>(&r),
@@ -265,6 +283,11 @@ TEST_SUITE("dial") {
       CAPTURE(u.status().ToString());
       CHECK_FALSE(u.ok());
       CHECK(absl::StrContains(u.status().message(), server.dir.File("nobody.sock")));
+      // The loop may release its share of that status only now, through a
+      // reference count TSan cannot see (see Record::Callback): join the
+      // loops before `u` goes, so the last release is this thread's.
+      server.engine.Stop();
+      server.engine.Wait();
     }
     CHECK(WaitFor([&] { return CountOpenFds() == fds_before; }));
   }
@@ -272,14 +295,16 @@ TEST_SUITE("dial") {
   TEST_CASE("a connect that hangs ends in DeadlineExceeded after DialOptions.timeout") {
     const int fds_before = CountOpenFds();
     {
-      EchoServer server;
       FullListener full;
+      // Before the engine exists, so before any loop clock the dial's timer
+      // can start from.
+      const Clock::time_point start = Clock::now();
+      EchoServer server;
       if (!full.full) {
         MESSAGE("could not fill a loopback accept queue; timeout not provoked");
       } else {
         const std::string url = absl::StrCat("tcp://127.0.0.1:", full.port);
         Record r;
-        const Clock::time_point start = Clock::now();
         REQUIRE(server.engine.Dial(url, std::make_unique<Collector>(&r), r.Callback(),
                                    DialOptions{.timeout = absl::Milliseconds(300)}).ok());
         REQUIRE(r.Wait([](Record& x) { return x.Has("done"); }));
@@ -289,8 +314,9 @@ TEST_SUITE("dial") {
         CHECK(r.result.status().code() == absl::StatusCode::kDeadlineExceeded);
         CHECK(absl::StrContains(r.result.status().message(),
                                 absl::StrCat("127.0.0.1:", full.port)));
-        CHECK(elapsed >= milliseconds(290));
-        CHECK(elapsed < seconds(3));
+        // Not before the timeout (the library's own timer); how soon after
+        // it depends on the schedule.
+        CHECK(elapsed >= milliseconds(300));
         CHECK(r.events == std::vector<std::string>{"done"});
       }
     }
@@ -320,7 +346,7 @@ TEST_SUITE("dial") {
       REQUIRE(server.engine.Post(0, [&](EventLoop&) {
         absl::Status s = server.engine.DialAndWait(server.tcp, std::make_unique<Echo>()).status();
         std::lock_guard<std::mutex> lock(mu);
-        on_loop = s;
+        on_loop = std::move(s);  // the loop keeps no share (see Record::Callback)
         ran = true;
         cv.notify_all();
       }).ok());
@@ -361,7 +387,7 @@ TEST_CASE("after the loops have stopped, Dial, DialAndWait, Enroll and Post "
   const absl::StatusOr<ActorRef> waited =
       engine.DialAndWait("tcp://127.0.0.1:1", std::make_unique<Echo>());
   CHECK(waited.status().code() == absl::StatusCode::kFailedPrecondition);
-  CHECK(Clock::now() - start < seconds(5));
+  CHECK(Clock::now() - start < Slack(seconds(5)));  // a hang bound: it refuses at once
   int fds[2];
   REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
   ::close(fds[1]);
@@ -410,7 +436,8 @@ TEST_CASE("a dial still connecting when the engine stops gets its callback") {
       const Clock::time_point start = Clock::now();
       engine.Stop();
       engine.Wait();
-      CHECK(Clock::now() - start < seconds(5));
+      // Not the dials' 30 s timeout (the bound stays well short of it).
+      CHECK(Clock::now() - start < Slack(seconds(5)));
       CHECK(r.Wait([](Record& x) { return x.Has("done"); }, seconds(5)));
       {
         std::lock_guard<std::mutex> lock(r.mu);
@@ -485,23 +512,23 @@ TEST_CASE("Enroll adopts connected sockets: a unix pair, a datagram pair and a T
     REQUIRE(engine.Start().ok());
     int sv[2];
     REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-    Fd theirs(sv[1]);
+    io::UniqueFd theirs(sv[1]);
     ::fcntl(sv[1], F_SETFL, O_NONBLOCK);
     EnrollAndTalk(engine, sv[0], sv[1], false);
 
     REQUIRE(::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) == 0);
-    Fd theirs_dgram(sv[1]);
+    io::UniqueFd theirs_dgram(sv[1]);
     ::fcntl(sv[1], F_SETFL, O_NONBLOCK);
     EnrollAndTalk(engine, sv[0], sv[1], true);
 
     int listen_port = 0;
-    Fd listener = BindLoopback(4, &listen_port);
-    REQUIRE(listener.valid());
-    Fd client = ConnectUrl(absl::StrCat("tcp://127.0.0.1:", listen_port));
+    io::UniqueFd listener = BindLoopback(4, &listen_port);
+    REQUIRE(listener.IsValid());
+    Client client = Client::Connect(absl::StrCat("tcp://127.0.0.1:", listen_port));
     REQUIRE(client.valid());
-    const int accepted = ::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC);
+    const int accepted = ::accept4(listener.Get(), nullptr, nullptr, SOCK_CLOEXEC);
     REQUIRE(accepted >= 0);
-    EnrollAndTalk(engine, accepted, client.get(), false);
+    EnrollAndTalk(engine, accepted, client.fd(), false);
   }
   CHECK(WaitFor([&] { return CountOpenFds() == fds_before; }));
 }
@@ -627,12 +654,13 @@ TEST_CASE("a dialled connection on loop B relays for a server connection on loop
     std::mt19937_64 rng(11);
     const Clock::time_point deadline = Clock::now() + seconds(30);
     for (int c = 0; c < 4; ++c) {
-      Fd fd = ConnectUrl(engine.ListenAddresses()[0]);
-      REQUIRE(fd.valid());
+      Client client = Client::Connect(engine.ListenAddresses()[0]);
+      REQUIRE(client.valid());
       const std::string data = RandomBytes(rng, 512 * 1024);
       std::string back;
-      std::thread writer([&] { CHECK(SendAll(fd.get(), data, deadline)); });
-      CHECK(RecvExactly(fd.get(), data.size(), &back, deadline));
+      // Sends and receives on the fd: two threads, no shared last_error().
+      std::thread writer([&] { CHECK(SendAll(client.fd(), data, deadline)); });
+      CHECK(RecvExactly(client.fd(), data.size(), &back, deadline));
       writer.join();
       CHECK(back == data);
     }

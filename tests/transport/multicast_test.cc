@@ -105,7 +105,7 @@ bool EnterPrivateNetns(std::string* why) {
     if (::unshare(CLONE_NEWNET) != 0) {
       reason = absl::StrCat("unshare(CLONE_NEWNET): ", std::strerror(errno));
     } else {
-      Fd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+      io::UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
       ifreq ifr{};
       std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
       rtentry rt{};
@@ -117,12 +117,12 @@ bool EnterPrivateNetns(std::string* why) {
       rt.rt_flags = RTF_UP;
       char lo[] = "lo";
       rt.rt_dev = lo;
-      if (::ioctl(s.get(), SIOCGIFFLAGS, &ifr) != 0) {
+      if (::ioctl(s.Get(), SIOCGIFFLAGS, &ifr) != 0) {
         reason = absl::StrCat("SIOCGIFFLAGS lo: ", std::strerror(errno));
       } else if (ifr.ifr_flags |= IFF_UP | IFF_MULTICAST,
-                 ::ioctl(s.get(), SIOCSIFFLAGS, &ifr) != 0) {
+                 ::ioctl(s.Get(), SIOCSIFFLAGS, &ifr) != 0) {
         reason = absl::StrCat("SIOCSIFFLAGS lo: ", std::strerror(errno));
-      } else if (::ioctl(s.get(), SIOCADDRT, &rt) != 0) {
+      } else if (::ioctl(s.Get(), SIOCADDRT, &rt) != 0) {
         reason = absl::StrCat("SIOCADDRT 224.0.0.0/4 dev lo: ", std::strerror(errno));
       } else {
         state = 1;
@@ -152,15 +152,15 @@ class Echo final : public Handler {
 };
 
 // A UDP socket bound to 127.0.0.1 that sends multicast out of loopback.
-Fd MulticastSender(int ifindex) {
-  Fd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+io::UniqueFd MulticastSender(int ifindex) {
+  io::UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   sockaddr_in local{};
   local.sin_family = AF_INET;
   local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&local), sizeof(local)) == 0);
+  REQUIRE(::bind(fd.Get(), reinterpret_cast<sockaddr*>(&local), sizeof(local)) == 0);
   ip_mreqn m{};
   m.imr_ifindex = ifindex;
-  REQUIRE(::setsockopt(fd.get(), IPPROTO_IP, IP_MULTICAST_IF, &m, sizeof(m)) == 0);
+  REQUIRE(::setsockopt(fd.Get(), IPPROTO_IP, IP_MULTICAST_IF, &m, sizeof(m)) == 0);
   return fd;
 }
 
@@ -187,28 +187,28 @@ TEST_SUITE("multicast in a private network namespace") {
       const std::string url = engine.ListenAddresses().at(0);
       CHECK(absl::StartsWith(url, "udp://239.1.2.3:"));
       const uint16_t port = static_cast<uint16_t>(std::stoi(url.substr(url.rfind(':') + 1)));
-      Fd sender = MulticastSender(lo);
+      io::UniqueFd sender = MulticastSender(lo);
       const sockaddr_in group = Group("239.1.2.3", port);
       const Clock::time_point deadline = Clock::now() + seconds(10);
       for (int i = 0; i < 100; ++i) {
         const std::string msg = "to the group " + std::to_string(i);
-        REQUIRE(::sendto(sender.get(), msg.data(), msg.size(), 0,
+        REQUIRE(::sendto(sender.Get(), msg.data(), msg.size(), 0,
                          reinterpret_cast<const sockaddr*>(&group), sizeof(group)) ==
                 ssize_t(msg.size()));
         bool ok = false;
-        CHECK(RecvDatagram(sender.get(), deadline, &ok) == msg);
+        CHECK(RecvDatagram(sender.Get(), deadline, &ok) == msg);
         REQUIRE(ok);
       }
       char c;
-      CHECK(::recv(sender.get(), &c, 1, MSG_DONTWAIT) < 0);  // exactly one reply each
+      CHECK(::recv(sender.Get(), &c, 1, MSG_DONTWAIT) < 0);  // exactly one reply each
       // A datagram to another group on the same port is not for it.
       const sockaddr_in other = Group("239.1.2.4", port);
-      REQUIRE(::sendto(sender.get(), "x", 1, 0, reinterpret_cast<const sockaddr*>(&other),
+      REQUIRE(::sendto(sender.Get(), "x", 1, 0, reinterpret_cast<const sockaddr*>(&other),
                        sizeof(other)) == 1);
-      REQUIRE(::sendto(sender.get(), "y", 1, 0, reinterpret_cast<const sockaddr*>(&group),
+      REQUIRE(::sendto(sender.Get(), "y", 1, 0, reinterpret_cast<const sockaddr*>(&group),
                        sizeof(group)) == 1);
       bool ok = false;
-      CHECK(RecvDatagram(sender.get(), deadline, &ok) == "y");
+      CHECK(RecvDatagram(sender.Get(), deadline, &ok) == "y");
     }
     CHECK(WaitFor([&] { return CountOpenFds() == fds_before; }));
   }
@@ -221,16 +221,16 @@ TEST_SUITE("multicast in a private network namespace") {
     REQUIRE(engine.Start().ok());
     const std::string url = engine.ListenAddresses().at(0);
     const uint16_t port = static_cast<uint16_t>(std::stoi(url.substr(url.rfind(':') + 1)));
-    Fd sender = MulticastSender(lo);
+    io::UniqueFd sender = MulticastSender(lo);
     const sockaddr_in group = Group("239.1.2.5", port);
-    REQUIRE(::sendto(sender.get(), "hi", 2, 0, reinterpret_cast<const sockaddr*>(&group),
+    REQUIRE(::sendto(sender.Get(), "hi", 2, 0, reinterpret_cast<const sockaddr*>(&group),
                      sizeof(group)) == 2);
     // Multicast goes to every member socket, SO_REUSEPORT or not: one echo
     // per loop (as with gnet's per-loop UDP sockets).
     const Clock::time_point deadline = Clock::now() + seconds(10);
     bool ok = false;
-    CHECK(RecvDatagram(sender.get(), deadline, &ok) == "hi");
-    CHECK(RecvDatagram(sender.get(), deadline, &ok) == "hi");
+    CHECK(RecvDatagram(sender.Get(), deadline, &ok) == "hi");
+    CHECK(RecvDatagram(sender.Get(), deadline, &ok) == "hi");
     CHECK(ok);
   }
 

@@ -23,16 +23,11 @@ namespace actnet::transport {
 namespace {
 
 constexpr size_t kPayload = 8 << 20;
-#if defined(ACTNET_SANITIZER)
-// ASan's quarantine and shadow memory make RSS meaningless as a bound.
-constexpr int64_t kRssLimitKib = 1 << 20;
-constexpr int64_t kRssGrowthKib = 1 << 20;
-#else
-constexpr int64_t kRssLimitKib = 64 << 10;
 // Well under the payload: without back-pressure the proxy would hold most
-// of the 8 MiB the slow side has not taken yet.
-constexpr int64_t kRssGrowthKib = 4 << 10;
-#endif
+// of the 8 MiB the slow side has not taken yet. Sanitized: ASan's
+// quarantine and shadow memory make RSS meaningless as a bound.
+constexpr int64_t kRssLimitKib = kSanitized ? 1 << 20 : 64 << 10;
+constexpr int64_t kRssGrowthKib = kSanitized ? 1 << 20 : 4 << 10;
 
 std::unique_ptr<ChildProcess> StartEcho(const std::string& addr) {
   return ChildProcess::Start(Runfile("examples/echo/echo"),
@@ -85,11 +80,11 @@ class SlowEcho {
  public:
   SlowEcho() {
     listener_ = BindLoopback(4, &port_);
-    REQUIRE(listener_.valid());
+    REQUIRE(listener_.IsValid());
     thread_ = std::thread([this] { Serve(); });
   }
   ~SlowEcho() {
-    ::shutdown(listener_.get(), SHUT_RDWR);  // wakes a pending accept
+    ::shutdown(listener_.Get(), SHUT_RDWR);  // wakes a pending accept
     thread_.join();
   }
   int port() const { return port_; }
@@ -97,9 +92,9 @@ class SlowEcho {
 
  private:
   void Serve() {
-    const int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+    const int fd = ::accept4(listener_.Get(), nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) return;
-    Fd conn(fd);
+    io::UniqueFd conn(fd);
     const int small = 16 * 1024;
     ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
     char buf[8 * 1024];
@@ -116,7 +111,7 @@ class SlowEcho {
     }
   }
 
-  Fd listener_;
+  io::UniqueFd listener_;
   int port_ = 0;
   std::atomic<int64_t> echoed_{0};
   std::thread thread_;
@@ -129,21 +124,21 @@ TEST_SUITE("proxy") {
     auto proxy = StartProxy("tcp://127.0.0.1:0", Tcp(echo->port()));
     REQUIRE(proxy != nullptr);
     const int64_t rss_start = proxy->RssKib();
-    Fd fd = ConnectUrl(Tcp(proxy->port()));
-    REQUIRE(fd.valid());
+    Client client = Client::Connect(Tcp(proxy->port()));
+    REQUIRE(client.valid());
     const int small = 32 * 1024;
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    ::setsockopt(client.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
     std::mt19937_64 rng(1);
     const std::string data = RandomBytes(rng, kPayload);
     int64_t max_rss = rss_start;
-    const std::string back = PumpThrough(fd.get(), data, 4096, 4, milliseconds(1),
+    const std::string back = PumpThrough(client.fd(), data, 4096, 4, milliseconds(1),
                                          *proxy, &max_rss);
     CHECK(back.size() == data.size());
     CHECK(back == data);
     MESSAGE("proxy RSS: start ", rss_start, " KiB, max ", max_rss, " KiB");
     CHECK(max_rss < kRssLimitKib);
     CHECK(max_rss - rss_start < kRssGrowthKib);
-    fd.Reset();
+    client.Close();
     CHECK(proxy->Terminate() == 0);
     CHECK(echo->Terminate() == 0);
   }
@@ -152,13 +147,13 @@ TEST_SUITE("proxy") {
     SlowEcho backend;
     auto proxy = StartProxy("tcp://127.0.0.1:0", Tcp(backend.port()));
     REQUIRE(proxy != nullptr);
-    Fd fd = ConnectUrl(Tcp(proxy->port()));
-    REQUIRE(fd.valid());
+    Client client = Client::Connect(Tcp(proxy->port()));
+    REQUIRE(client.valid());
     std::mt19937_64 rng(2);
     const std::string data = RandomBytes(rng, kPayload);
     const int64_t rss_start = proxy->RssKib();
     int64_t max_rss = rss_start;
-    const std::string back = PumpThrough(fd.get(), data, 64 * 1024, 16,
+    const std::string back = PumpThrough(client.fd(), data, 64 * 1024, 16,
                                          milliseconds(0), *proxy, &max_rss);
     CHECK(back.size() == data.size());
     CHECK(back == data);
@@ -166,7 +161,7 @@ TEST_SUITE("proxy") {
     MESSAGE("proxy RSS: start ", rss_start, " KiB, max ", max_rss, " KiB");
     CHECK(max_rss < kRssLimitKib);
     CHECK(max_rss - rss_start < kRssGrowthKib);
-    fd.Reset();
+    client.Close();
     CHECK(proxy->Terminate() == 0);
   }
 
@@ -182,10 +177,10 @@ TEST_SUITE("proxy") {
     for (int c = 0; c < 8; ++c) {
       clients.emplace_back([&, c] {
         std::mt19937_64 rng(100 + c);
-        Fd fd = ConnectUrl("unix://" + dir.File("proxy.sock"));
+        Client client = Client::Connect("unix://" + dir.File("proxy.sock"));
         const Clock::time_point deadline = Clock::now() + seconds(60);
         for (int r = 0; r < 16; ++r) {
-          if (!fd.valid() || !RoundTrip(fd.get(), RandomBytes(rng, 32 * 1024), deadline)) {
+          if (!client.valid() || !client.RoundTrip(RandomBytes(rng, 32 * 1024), deadline)) {
             ++failures;
             return;
           }
@@ -207,21 +202,21 @@ TEST_SUITE("proxy") {
     REQUIRE(proxy != nullptr);
     for (int round = 0; round < 4; ++round) {
       CAPTURE(round);
-      Fd fd = ConnectUrl(Tcp(proxy->port()));
-      REQUIRE(fd.valid());
+      Client client = Client::Connect(Tcp(proxy->port()));
+      REQUIRE(client.valid());
       std::mt19937_64 rng(50 + round);
       const std::string data = RandomBytes(rng, 1 << 20);
       const Clock::time_point deadline = Clock::now() + seconds(60);
       std::atomic<bool> sent_ok{false};
       std::thread writer([&] {
-        sent_ok = SendAll(fd.get(), data, deadline);
-        ::shutdown(fd.get(), SHUT_WR);
+        sent_ok = SendAll(client.fd(), data, deadline);
+        ::shutdown(client.fd(), SHUT_WR);
       });
       std::string back;
       char buf[64 * 1024];
       bool eof = false;
-      while (!eof && WaitReady(fd.get(), POLLIN, deadline)) {
-        const ssize_t n = ::recv(fd.get(), buf, sizeof(buf), 0);
+      while (!eof && WaitReady(client.fd(), POLLIN, deadline)) {
+        const ssize_t n = ::recv(client.fd(), buf, sizeof(buf), 0);
         if (n > 0) {
           back.append(buf, static_cast<size_t>(n));
         } else if (n == 0) {
@@ -244,22 +239,22 @@ TEST_SUITE("proxy") {
     // A backend that answers "hello", shuts down its side, and then
     // collects what the client still sends until the client's FIN.
     int backend_port = 0;
-    Fd listener = BindLoopback(4, &backend_port);
-    REQUIRE(listener.valid());
+    io::UniqueFd listener = BindLoopback(4, &backend_port);
+    REQUIRE(listener.IsValid());
     std::string received;
     std::atomic<bool> backend_saw_eof{false};
     std::thread backend([&] {
-      pollfd p{listener.get(), POLLIN, 0};
+      pollfd p{listener.Get(), POLLIN, 0};
       if (::poll(&p, 1, 20000) != 1) return;
-      Fd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-      if (!conn.valid()) return;
-      if (::send(conn.get(), "hello", 5, MSG_NOSIGNAL) != 5) return;
-      ::shutdown(conn.get(), SHUT_WR);
+      io::UniqueFd conn(::accept4(listener.Get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (!conn.IsValid()) return;
+      if (::send(conn.Get(), "hello", 5, MSG_NOSIGNAL) != 5) return;
+      ::shutdown(conn.Get(), SHUT_WR);
       char buf[256];
       for (;;) {
-        pollfd q{conn.get(), POLLIN, 0};
+        pollfd q{conn.Get(), POLLIN, 0};
         if (::poll(&q, 1, 20000) != 1) return;
-        const ssize_t n = ::recv(conn.get(), buf, sizeof(buf), 0);
+        const ssize_t n = ::recv(conn.Get(), buf, sizeof(buf), 0);
         if (n <= 0) {
           backend_saw_eof = n == 0;
           return;
@@ -269,18 +264,18 @@ TEST_SUITE("proxy") {
     });
     auto proxy = StartProxy("tcp://127.0.0.1:0", Tcp(backend_port));
     REQUIRE(proxy != nullptr);
-    Fd fd = ConnectUrl(Tcp(proxy->port()));
-    REQUIRE(fd.valid());
+    Client client = Client::Connect(Tcp(proxy->port()));
+    REQUIRE(client.valid());
     const Clock::time_point deadline = Clock::now() + seconds(20);
     std::string hello;
-    CHECK(RecvExactly(fd.get(), 5, &hello, deadline));
+    CHECK(RecvExactly(client.fd(), 5, &hello, deadline));
     CHECK(hello == "hello");
     // Then EOF, while the connection stays open for sending.
-    REQUIRE(WaitReady(fd.get(), POLLIN, deadline));
+    REQUIRE(WaitReady(client.fd(), POLLIN, deadline));
     char c;
-    CHECK(::recv(fd.get(), &c, 1, 0) == 0);
-    CHECK(SendAll(fd.get(), "after the backend's FIN", deadline));
-    ::shutdown(fd.get(), SHUT_WR);
+    CHECK(::recv(client.fd(), &c, 1, 0) == 0);
+    CHECK(SendAll(client.fd(), "after the backend's FIN", deadline));
+    ::shutdown(client.fd(), SHUT_WR);
     backend.join();
     CHECK(received == "after the backend's FIN");
     CHECK(backend_saw_eof);
@@ -289,15 +284,15 @@ TEST_SUITE("proxy") {
 
   TEST_CASE("a backend that refuses closes the client's connection") {
     int closed_port = 0;
-    Fd closed = BindLoopback(0, &closed_port);  // bound, not listening
-    REQUIRE(closed.valid());
+    io::UniqueFd closed = BindLoopback(0, &closed_port);  // bound, not listening
+    REQUIRE(closed.IsValid());
     auto proxy = StartProxy("tcp://127.0.0.1:0", Tcp(closed_port));
     REQUIRE(proxy != nullptr);
-    Fd fd = ConnectUrl(Tcp(proxy->port()));
-    REQUIRE(fd.valid());
-    REQUIRE(WaitReady(fd.get(), POLLIN, Clock::now() + seconds(10)));
+    Client client = Client::Connect(Tcp(proxy->port()));
+    REQUIRE(client.valid());
+    REQUIRE(WaitReady(client.fd(), POLLIN, Clock::now() + seconds(10)));
     char c;
-    CHECK(::recv(fd.get(), &c, 1, 0) == 0);  // EOF
+    CHECK(::recv(client.fd(), &c, 1, 0) == 0);  // EOF
     CHECK(proxy->Terminate() == 0);
   }
 

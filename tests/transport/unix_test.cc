@@ -36,13 +36,13 @@ bool IsSocketFile(const std::string& path) {
 // Binds a unix socket at `path` and closes it without unlinking: what a
 // listener killed by SIGKILL leaves behind.
 void LeaveStaleSocket(const std::string& path) {
-  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  REQUIRE(fd.valid());
+  io::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  REQUIRE(fd.IsValid());
   sockaddr_un un{};
   un.sun_family = AF_UNIX;
   std::memcpy(un.sun_path, path.data(), path.size());
-  REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&un), sizeof(un)) == 0);
-  REQUIRE(::listen(fd.get(), 1) == 0);
+  REQUIRE(::bind(fd.Get(), reinterpret_cast<sockaddr*>(&un), sizeof(un)) == 0);
+  REQUIRE(::listen(fd.Get(), 1) == 0);
 }
 
 class Echo final : public Handler {
@@ -56,18 +56,18 @@ class Echo final : public Handler {
 // Round-trips `rounds` random payloads on each of `clients` connections.
 void EchoClients(const std::string& url, int clients, int rounds, uint64_t seed) {
   std::mt19937_64 rng(seed);
-  std::vector<Fd> fds;
+  std::vector<Client> conns;
   for (int i = 0; i < clients; ++i) {
     std::string error;
-    fds.push_back(ConnectUrl(url, &error));
+    conns.push_back(Client::Connect(url, &error));
     INFO(url, ": ", error);
-    REQUIRE(fds.back().valid());
+    REQUIRE(conns.back().valid());
   }
   const Clock::time_point deadline = Clock::now() + seconds(60);
   for (int r = 0; r < rounds; ++r) {
-    for (Fd& fd : fds) {
+    for (Client& c : conns) {
       const std::string data = RandomBytes(rng, 1 + rng() % (96 * 1024));
-      REQUIRE(RoundTrip(fd.get(), data, deadline));
+      REQUIRE(c.RoundTrip(data, deadline));
     }
   }
 }
@@ -82,7 +82,7 @@ TEST_SUITE("unix") {
       REQUIRE(engine.Listen<Echo>("unix://" + dir.File("e.sock")).ok());
       REQUIRE(engine.Start().ok());
       CHECK(engine.ListenAddresses().at(0) == "unix://" + dir.File("e.sock"));
-      EchoClients(engine.ListenAddresses().at(0), 16, 20 / kSlowdown + 1, 1);
+      EchoClients(engine.ListenAddresses().at(0), 16, static_cast<int>(Scaled(20, 4)) + 1, 1);
     }
     CHECK(WaitFor([&] { return CountOpenFds() == fds_before; }));
   }
@@ -236,11 +236,11 @@ TEST_CASE("one engine serves TCP, unix and UDP on the same four loops") {
 
     constexpr int kPerTransport = 8;
     std::atomic<int> failures{0};
-    std::vector<Fd> tcp_fds, unix_fds, udp_fds;
+    std::vector<Client> tcp_fds, unix_fds, udp_fds;
     for (int i = 0; i < kPerTransport; ++i) {
-      tcp_fds.push_back(ConnectUrl(urls[0]));
-      unix_fds.push_back(ConnectUrl(urls[1]));
-      udp_fds.push_back(ConnectUrl(urls[2]));
+      tcp_fds.push_back(Client::Connect(urls[0]));
+      unix_fds.push_back(Client::Connect(urls[1]));
+      udp_fds.push_back(Client::Connect(urls[2]));
       REQUIRE(tcp_fds.back().valid());
       REQUIRE(unix_fds.back().valid());
       REQUIRE(udp_fds.back().valid());
@@ -249,18 +249,17 @@ TEST_CASE("one engine serves TCP, unix and UDP on the same four loops") {
     // All three transports at once, one client thread each.
     std::thread tcp_thread([&] {
       for (int r = 0; r < 50; ++r) {
-        for (Fd& fd : tcp_fds) {
-          if (!RoundTrip(fd.get(), "tcp payload " + std::to_string(r), deadline)) ++failures;
+        for (Client& c : tcp_fds) {
+          if (!c.RoundTrip("tcp payload " + std::to_string(r), deadline)) ++failures;
         }
       }
     });
     std::thread unix_thread([&] {
       for (int r = 0; r < 50; ++r) {
-        for (Fd& fd : unix_fds) {
+        for (Client& c : unix_fds) {
           const std::string msg = "unix payload " + std::to_string(r);
           std::string back;
-          if (!SendAll(fd.get(), msg, deadline) ||
-              !RecvExactly(fd.get(), msg.size(), &back, deadline) ||
+          if (!c.SendAll(msg, deadline) || !c.RecvExactly(msg.size(), &back, deadline) ||
               back != "UNIX PAYLOAD " + std::to_string(r)) {
             ++failures;
           }
@@ -269,11 +268,11 @@ TEST_CASE("one engine serves TCP, unix and UDP on the same four loops") {
     });
     std::thread udp_thread([&] {
       for (int r = 0; r < 50; ++r) {
-        for (Fd& fd : udp_fds) {
+        for (Client& c : udp_fds) {
           const std::string msg = "udp datagram " + std::to_string(r);
           bool ok = false;
-          if (::send(fd.get(), msg.data(), msg.size(), 0) != ssize_t(msg.size()) ||
-              RecvDatagram(fd.get(), deadline, &ok) != msg || !ok) {
+          if (::send(c.fd(), msg.data(), msg.size(), 0) != ssize_t(msg.size()) ||
+              RecvDatagram(c.fd(), deadline, &ok) != msg || !ok) {
             ++failures;
           }
         }

@@ -3,9 +3,8 @@
 // dropped while the others keep receiving, and the line-length limit.
 // Every test ends with SIGTERM and exit status 0.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
-#include <unistd.h>
-
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -41,18 +40,21 @@ size_t CountLines(absl::string_view s) {
   return static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
 }
 
+Clock::time_point Soon() { return After(std::chrono::seconds(30)); }
+
 // A client that has joined: its name from the welcome line, which the
 // room writes after the join, so every line sent later reaches it.
-struct Client {
-  int fd = -1;
+struct Member {
+  testutil::Client sock;
   std::string name;
   std::string in;  // received after the welcome
 };
-Client Join(int port, int rcvbuf = 0) {
-  Client c;
-  c.fd = ConnectLoopback(port, rcvbuf);
-  REQUIRE(c.fd >= 0);
-  REQUIRE(ReadUntil(c.fd, &c.in, [](absl::string_view s) { return CountLines(s) >= 1; }));
+Member Join(int port, int rcvbuf = 0) {
+  Member c;
+  c.sock = testutil::Client::Connect(port, Soon(), nullptr, rcvbuf);
+  REQUIRE(c.sock.valid());
+  REQUIRE(c.sock.RecvUntil([](absl::string_view s) { return CountLines(s) >= 1; }, &c.in,
+                           Soon()));
   constexpr absl::string_view kWelcome = "* welcome, you are ";
   REQUIRE(absl::StartsWith(c.in, kWelcome));
   const size_t eol = c.in.find('\n');
@@ -66,7 +68,7 @@ TEST_SUITE("examples/chat binary") {
     constexpr int kClients = 50;
     constexpr int kLines = 20;
     ChatServer server(4);
-    std::vector<Client> clients;
+    std::vector<Member> clients;
     std::map<std::string, int> index_of;  // name -> client
     for (int i = 0; i < kClients; ++i) {
       clients.push_back(Join(server.port()));
@@ -75,15 +77,15 @@ TEST_SUITE("examples/chat binary") {
     REQUIRE(index_of.size() == kClients);
     for (int seq = 0; seq < kLines; ++seq) {
       for (int i = 0; i < kClients; ++i) {
-        REQUIRE(SendAll(clients[i].fd, absl::StrCat("client ", i, " line ", seq, "\r\n")));
+        REQUIRE(clients[i].sock.SendAll(absl::StrCat("client ", i, " line ", seq, "\r\n"), Soon()));
       }
     }
     constexpr size_t kExpected = (kClients - 1) * kLines;
     for (int i = 0; i < kClients; ++i) {
       CAPTURE(i);
-      Client& c = clients[i];
-      CHECK(ReadUntil(c.fd, &c.in,
-                      [](absl::string_view s) { return CountLines(s) >= kExpected; }));
+      Member& c = clients[i];
+      CHECK(c.sock.RecvUntil([](absl::string_view s) { return CountLines(s) >= kExpected; },
+                             &c.in, Soon()));
       std::vector<int> next(kClients, 0);  // the sequence number due from each sender
       size_t lines = 0;
       for (absl::string_view line : absl::StrSplit(c.in, '\n', absl::SkipEmpty())) {
@@ -104,15 +106,15 @@ TEST_SUITE("examples/chat binary") {
       CHECK(lines == kExpected);
       for (int s = 0; s < kClients; ++s) CHECK(next[s] == (s == i ? 0 : kLines));
     }
-    for (Client& c : clients) ::close(c.fd);
+    for (Member& c : clients) c.sock.Close();
   }
 
   TEST_CASE("a client that never reads is disconnected; the others keep receiving") {
     ChatServer server(2, {"--max_outbound=1048576"});
     // A fixed small receive buffer: the kernel cannot soak up the flood.
-    Client slow = Join(server.port(), /*rcvbuf=*/4096);
-    Client reader = Join(server.port());
-    Client sender = Join(server.port());
+    Member slow = Join(server.port(), /*rcvbuf=*/4096);
+    Member reader = Join(server.port());
+    Member sender = Join(server.port());
 
     // The sender waits for the reader after each window of 512 KB (below
     // the limit), so only the client that does not read falls behind.
@@ -125,12 +127,14 @@ TEST_SUITE("examples/chat binary") {
       for (int end = std::min(sent + kWindow, kLines); sent < end; ++sent) {
         absl::StrAppend(&batch, sent, " ", filler, "\n");
       }
-      REQUIRE(SendAll(sender.fd, batch));
-      REQUIRE(ReadUntil(reader.fd, &reader.in, [&](absl::string_view s) {
-        lines += CountLines(s.substr(counted));
-        counted = s.size();
-        return lines >= static_cast<size_t>(sent);
-      }));
+      REQUIRE(sender.sock.SendAll(batch, Soon()));
+      REQUIRE(reader.sock.RecvUntil(
+          [&](absl::string_view s) {
+            lines += CountLines(s.substr(counted));
+            counted = s.size();
+            return lines >= static_cast<size_t>(sent);
+          },
+          &reader.in, Soon()));
     }
     int expected = 0;
     for (absl::string_view line : absl::StrSplit(reader.in, '\n', absl::SkipEmpty())) {
@@ -141,31 +145,32 @@ TEST_SUITE("examples/chat binary") {
 
     // The slow client finds its connection closed, long before the end.
     std::string got;
-    CHECK(ReadToEnd(slow.fd, &got, std::chrono::seconds(60)));
+    CHECK(ReadToEnd(slow.sock, &got, std::chrono::seconds(60)));
     MESSAGE("the slow client got ", got.size(), " of ", size_t{kLines} * 8000, " bytes");
     CHECK(got.size() < size_t{kLines} * 8000 / 2);
-    for (Client* c : {&slow, &reader, &sender}) ::close(c->fd);
+    for (Member* c : {&slow, &reader, &sender}) c->sock.Close();
   }
 
   TEST_CASE("a line over the limit gets an error line and a close") {
     ChatServer server(2, {"--max_line=1024"});
-    Client listener = Join(server.port());
+    Member listener = Join(server.port());
     for (bool newline : {false, true}) {
       CAPTURE(newline);
-      Client talker = Join(server.port());
-      REQUIRE(SendAll(talker.fd, "short\n"));
-      REQUIRE(SendAll(talker.fd, std::string(2000, 'y') + (newline ? "\n" : "")));
+      Member talker = Join(server.port());
+      REQUIRE(talker.sock.SendAll("short\n", Soon()));
+      REQUIRE(talker.sock.SendAll(std::string(2000, 'y') + (newline ? "\n" : ""), Soon()));
       std::string got;
-      CHECK(ReadToEnd(talker.fd, &got, std::chrono::seconds(30)));
+      CHECK(ReadToEnd(talker.sock, &got, std::chrono::seconds(30)));
       CHECK(got == "* error: line longer than 1024 bytes\n");
-      ::close(talker.fd);
+      talker.sock.Close();
       const std::string expected = absl::StrCat(talker.name, ": short\n");
-      CHECK(ReadUntil(listener.fd, &listener.in,
-                      [&](absl::string_view s) { return s.size() >= expected.size(); }));
+      CHECK(listener.sock.RecvUntil(
+          [&](absl::string_view s) { return s.size() >= expected.size(); }, &listener.in,
+          Soon()));
       CHECK(listener.in == expected);
       listener.in.clear();
     }
-    ::close(listener.fd);
+    listener.sock.Close();
   }
 }
 

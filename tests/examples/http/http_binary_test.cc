@@ -1,8 +1,7 @@
 // bazel-bin/examples/http/http as a real server, driven by curl, wrk and
 // raw loopback sockets; every test ends with SIGTERM and exit status 0.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
-#include <unistd.h>
-
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -56,6 +55,8 @@ std::string ReadFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+Clock::time_point Soon() { return After(std::chrono::seconds(30)); }
+
 // Sends `request` on a new connection; returns the responses read until
 // `n` arrived (or the server closed), and whether it then closed.
 struct Exchange {
@@ -64,15 +65,14 @@ struct Exchange {
 };
 Exchange Send(int port, absl::string_view request, size_t n) {
   Exchange e;
-  const int fd = ConnectLoopback(port);
-  REQUIRE(fd >= 0);
-  REQUIRE(SendAll(fd, request));
+  testutil::Client client = testutil::Client::Connect(port, Soon());
+  REQUIRE(client.valid());
+  REQUIRE(client.SendAll(std::string_view(request.data(), request.size()), Soon()));
   std::string in;
-  ReadUntil(fd, &in, [n](absl::string_view s) { return HasResponses(s, n); });
+  client.RecvUntil([n](absl::string_view s) { return HasResponses(s, n); }, &in, Soon());
   e.responses = TakeResponses(&in);
   std::string rest;
-  e.closed = ReadToEnd(fd, &rest, std::chrono::seconds(10)) && rest.empty();
-  ::close(fd);
+  e.closed = ReadToEnd(client, &rest, std::chrono::seconds(10)) && rest.empty();
   return e;
 }
 
@@ -125,12 +125,13 @@ TEST_SUITE("examples/http binary") {
         absl::StrAppend(&request, "GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n");
       }
     }
-    const int fd = ConnectLoopback(server.port());
-    REQUIRE(fd >= 0);
+    testutil::Client client = testutil::Client::Connect(server.port(), Soon());
+    REQUIRE(client.valid());
     for (int round = 0; round < 3; ++round) {  // the connection stays usable
-      REQUIRE(SendAll(fd, request));
+      REQUIRE(client.SendAll(request, Soon()));
       std::string in;
-      REQUIRE(ReadUntil(fd, &in, [](absl::string_view s) { return HasResponses(s, 16); }));
+      REQUIRE(client.RecvUntil([](absl::string_view s) { return HasResponses(s, 16); }, &in,
+                               Soon()));
       const std::vector<Response> responses = TakeResponses(&in);
       REQUIRE(responses.size() == 16);
       CHECK(in.empty());
@@ -140,13 +141,12 @@ TEST_SUITE("examples/http binary") {
               (i % 4 == 3 ? absl::StrCat("request ", i) : "Hello, World!"));
       }
     }
-    ::close(fd);
   }
 
   TEST_CASE("bad requests get 400, 431 or 413 and a close; other connections carry on") {
     HttpServer server({"--max_body=1024"});
-    const int bystander = ConnectLoopback(server.port());
-    REQUIRE(bystander >= 0);
+    testutil::Client bystander = testutil::Client::Connect(server.port(), Soon());
+    REQUIRE(bystander.valid());
 
     Exchange bad = Send(server.port(), "BREW /pot HTCPCP/1.0\r\n\r\n", 1);
     REQUIRE(bad.responses.size() == 1);
@@ -174,11 +174,11 @@ TEST_SUITE("examples/http binary") {
     CHECK(http10.responses[0].body == "Hello, World!");
     CHECK(http10.closed);
 
-    REQUIRE(SendAll(bystander, "GET / HTTP/1.1\r\n\r\n"));
+    REQUIRE(bystander.SendAll("GET / HTTP/1.1\r\n\r\n", Soon()));
     std::string in;
-    REQUIRE(ReadUntil(bystander, &in, [](absl::string_view s) { return HasResponses(s, 1); }));
+    REQUIRE(bystander.RecvUntil([](absl::string_view s) { return HasResponses(s, 1); }, &in,
+                                Soon()));
     CHECK(TakeResponses(&in)[0].body == "Hello, World!");
-    ::close(bystander);
   }
 
   TEST_CASE("a short wrk run sees no errors and no non-2xx answers") {

@@ -2,10 +2,8 @@
 // clients on both loops, and the Date header refreshed on every loop by the
 // engine tick (the cross-loop path TSan watches). Ends with no fd leaked.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
-#include <dirent.h>
-#include <unistd.h>
-
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -21,32 +19,28 @@
 namespace actnet::http {
 namespace {
 
-using testing::ConnectLoopback;
+using testing::After;
+using testing::Clock;
 using testing::HasResponses;
-using testing::ReadUntil;
 using testing::Response;
-using testing::SendAll;
 using testing::TakeResponses;
+using testutil::CheckNoFdLeak;
+using testutil::CountOpenFds;
 
-int CountOpenFds() {
-  int n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (::readdir(d) != nullptr) ++n;
-    ::closedir(d);
-  }
-  return n;
-}
+Clock::time_point Soon() { return After(std::chrono::seconds(30)); }
 
 int PortOf(const Engine& engine) {
   const std::string addr = engine.ListenAddresses().at(0);
   return std::atoi(addr.c_str() + addr.rfind(':') + 1);
 }
 
-// One GET on `fd`; its Date header, or "" on failure.
-std::string DateOf(int fd) {
-  if (!SendAll(fd, "GET / HTTP/1.1\r\n\r\n")) return "";
+// One GET on `client`; its Date header, or "" on failure.
+std::string DateOf(testutil::Client& client) {
+  if (!client.SendAll("GET / HTTP/1.1\r\n\r\n", Soon())) return "";
   std::string in;
-  if (!ReadUntil(fd, &in, [](absl::string_view s) { return HasResponses(s, 1); })) return "";
+  if (!client.RecvUntil([](absl::string_view s) { return HasResponses(s, 1); }, &in, Soon())) {
+    return "";
+  }
   const std::vector<Response> r = TakeResponses(&in);
   const size_t at = r[0].head.find("\r\nDate: ");
   return at == std::string::npos ? "" : r[0].head.substr(at + 8, kDateSize);
@@ -67,8 +61,8 @@ TEST_SUITE("http::Server") {
       std::vector<std::thread> clients;
       for (int c = 0; c < kClients; ++c) {
         clients.emplace_back([port, c, &good] {
-          const int fd = ConnectLoopback(port);
-          if (fd < 0) return;
+          testutil::Client client = testutil::Client::Connect(port, Soon());
+          if (!client.valid()) return;
           bool ok = true;
           for (int round = 0; round < 50 && ok; ++round) {
             std::string req;
@@ -79,8 +73,9 @@ TEST_SUITE("http::Server") {
                               "\r\n\r\n", body);
             }
             std::string in;
-            ok = SendAll(fd, req) &&
-                 ReadUntil(fd, &in, [](absl::string_view s) { return HasResponses(s, 16); });
+            ok = client.SendAll(req, Soon()) &&
+                 client.RecvUntil([](absl::string_view s) { return HasResponses(s, 16); }, &in,
+                                  Soon());
             const std::vector<Response> r = TakeResponses(&in);
             ok = ok && r.size() == 16 && in.empty();
             for (int i = 0; ok && i < 8; ++i) {
@@ -88,7 +83,6 @@ TEST_SUITE("http::Server") {
                    r[2 * i + 1].body == absl::StrCat(c, "/", round, "/", i);
             }
           }
-          ::close(fd);
           if (ok) good.fetch_add(1);
         });
       }
@@ -96,16 +90,16 @@ TEST_SUITE("http::Server") {
       CHECK(good.load() == kClients);
 
       // Round-robin puts these two on different loops; both dates move on.
-      const int a = ConnectLoopback(port);
-      const int b = ConnectLoopback(port);
-      REQUIRE(a >= 0);
-      REQUIRE(b >= 0);
+      testutil::Client a = testutil::Client::Connect(port, Soon());
+      testutil::Client b = testutil::Client::Connect(port, Soon());
+      REQUIRE(a.valid());
+      REQUIRE(b.valid());
       const std::string first_a = DateOf(a), first_b = DateOf(b);
       REQUIRE(first_a.size() == kDateSize);
       REQUIRE(first_b.size() == kDateSize);
       bool moved_a = false, moved_b = false;
-      const auto deadline = testing::Clock::now() + std::chrono::seconds(10);
-      while (!(moved_a && moved_b) && testing::Clock::now() < deadline) {
+      const auto deadline = Clock::now() + std::chrono::seconds(10);
+      while (!(moved_a && moved_b) && Clock::now() < deadline) {
         // Waiting for the wall clock itself to pass a second.
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
         moved_a = moved_a || DateOf(a) != first_a;
@@ -113,12 +107,12 @@ TEST_SUITE("http::Server") {
       }
       CHECK(moved_a);
       CHECK(moved_b);
-      ::close(a);
-      ::close(b);
+      a.Close();
+      b.Close();
       engine.Stop();
       engine.Wait();
     }
-    CHECK(CountOpenFds() == fds_before);
+    CheckNoFdLeak(fds_before);
   }
 }
 

@@ -1,12 +1,5 @@
 #include "tests/examples/redis/client.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <chrono>
 
@@ -16,11 +9,9 @@
 namespace actnet::redis::testing {
 namespace {
 
-long long NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+using testutil::Clock;
+
+Clock::time_point InMs(int ms) { return Clock::now() + std::chrono::milliseconds(ms); }
 
 // Length of the reply at `pos`, 0 if incomplete.
 size_t ReplyAt(absl::string_view buf, size_t pos) {
@@ -65,61 +56,22 @@ std::string Cmd(const std::vector<std::string>& args) {
 
 size_t ReplyLength(absl::string_view buf) { return ReplyAt(buf, 0); }
 
-Client::Client(int port) {
-  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) return;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd_);
-    fd_ = -1;
-    return;
-  }
-  int one = 1;
-  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
-Client::~Client() {
-  if (fd_ >= 0) ::close(fd_);
-}
+Client::Client(int port) : sock_(testutil::Client::Connect(port, InMs(20000))) {}
 
 bool Client::Send(absl::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
+  return sock_.SendAll(std::string_view(bytes.data(), bytes.size()), InMs(20000));
 }
 
-bool Client::Fill(long long deadline_ms) {
+bool Client::Fill(Clock::time_point deadline) {
   if (eof_) return false;
-  while (true) {
-    const long long left = deadline_ms - NowMs();
-    if (left <= 0) return false;
-    pollfd p{fd_, POLLIN, 0};
-    const int r = ::poll(&p, 1, static_cast<int>(left));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    char chunk[65536];
-    const ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      eof_ = true;
-      return false;
-    }
-    buf_.append(chunk, static_cast<size_t>(n));
-    return true;
-  }
+  const ssize_t n = sock_.RecvSome(64 * 1024, &buf_, deadline);
+  // A deadline leaves the stream open for a later read; EOF and errors end it.
+  if (n <= 0 && !(n < 0 && sock_.last_error() == ETIMEDOUT)) eof_ = true;
+  return n > 0;
 }
 
 std::string Client::ReadReplies(size_t n, int timeout_ms) {
-  const long long deadline = NowMs() + timeout_ms;
+  const Clock::time_point deadline = InMs(timeout_ms);
   size_t used = 0;
   for (size_t i = 0; i < n;) {
     const size_t len = ReplyAt(buf_, used);
@@ -136,7 +88,7 @@ std::string Client::ReadReplies(size_t n, int timeout_ms) {
 }
 
 std::string Client::ReadBytes(size_t size, int timeout_ms) {
-  const long long deadline = NowMs() + timeout_ms;
+  const Clock::time_point deadline = InMs(timeout_ms);
   while (buf_.size() < size && Fill(deadline)) {
   }
   const size_t k = std::min(size, buf_.size());
@@ -145,12 +97,10 @@ std::string Client::ReadBytes(size_t size, int timeout_ms) {
   return out;
 }
 
-void Client::ShutdownWrite() {
-  if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
-}
+void Client::ShutdownWrite() { sock_.ShutdownWrite(); }
 
 bool Client::WaitClosed(std::string* rest, int timeout_ms) {
-  const long long deadline = NowMs() + timeout_ms;
+  const Clock::time_point deadline = InMs(timeout_ms);
   while (Fill(deadline)) {
   }
   rest->append(buf_);

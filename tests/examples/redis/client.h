@@ -1,7 +1,8 @@
-// A blocking RESP test client over loopback TCP, and a reference model:
-// every test sends raw bytes and compares replies byte for byte. Every read
-// has a deadline, so a server that never answers fails the test instead of
-// hanging it. Test-only; one thread per client.
+// A blocking RESP test client over loopback TCP (a testutil::Client that
+// frames replies), and a reference model: every test sends raw bytes and
+// compares replies byte for byte. Every call has a deadline, so a server
+// that never answers fails the test instead of hanging it. Test-only; one
+// thread per client.
 #ifndef ACTNET_TESTS_EXAMPLES_REDIS_CLIENT_H_
 #define ACTNET_TESTS_EXAMPLES_REDIS_CLIENT_H_
 
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "tests/testing/client.h"
 
 namespace actnet::redis::testing {
 
@@ -24,11 +26,10 @@ class Client {
  public:
   // Connects to 127.0.0.1:port; ok() tells whether it worked.
   explicit Client(int port);
-  ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  bool ok() const { return fd_ >= 0; }
+  bool ok() const { return sock_.valid(); }
   bool Send(absl::string_view bytes);
   // Sends FIN: the client will send nothing more, and still reads.
   void ShutdownWrite();
@@ -46,9 +47,9 @@ class Client {
 
  private:
   // Reads more into buf_; false on EOF, error or deadline.
-  bool Fill(long long deadline_ms);
+  bool Fill(testutil::Clock::time_point deadline);
 
-  int fd_ = -1;
+  testutil::Client sock_;
   bool eof_ = false;
   std::string buf_;
 };
