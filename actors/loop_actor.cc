@@ -4,7 +4,6 @@
 #include "actors/loop_actor.h"
 
 #include <algorithm>
-#include <chrono>
 #include <utility>
 
 #include "actors/check.h"
@@ -14,12 +13,6 @@
 
 namespace actnet::internal {
 namespace {
-
-int64_t MonotonicNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 ConnCore* AsConn(Actor* actor) { return dynamic_cast<ConnCore*>(actor); }
 

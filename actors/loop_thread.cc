@@ -6,19 +6,12 @@
 #include <time.h>
 
 #include <algorithm>
-#include <chrono>
 #include <utility>
 
 #include "actors/check.h"
 
 namespace actnet::internal {
 namespace {
-
-int64_t MonotonicNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 void SleepNs(int64_t ns) {
   struct timespec ts = {static_cast<time_t>(ns / 1'000'000'000),

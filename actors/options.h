@@ -1,5 +1,7 @@
-// Engine options: everything an Engine is configured with, with the
-// defaults a server wants. Plain data; copied into the engine at creation.
+// EngineOptions: everything an Engine is configured with, with the
+// defaults a server wants. Plain data, copied into the engine when it is
+// constructed. The trade-offs behind the waiting options (busy_poll,
+// coalesce) and their measurements are in docs/architecture.md.
 #ifndef ACTNET_ACTORS_OPTIONS_H_
 #define ACTNET_ACTORS_OPTIONS_H_
 
@@ -12,7 +14,7 @@
 namespace actnet {
 
 struct EngineOptions {
-  // Event loops (threads). 0 = one per online CPU.
+  // Event loops. 0 = one per CPU this process may run on (its affinity).
   int loops = 0;
   // Pin loop i to CPU i % (number of CPUs).
   bool pin_cpus = false;
@@ -21,17 +23,11 @@ struct EngineOptions {
   balance::Strategy balancer = balance::Strategy::kRoundRobin;
   // Register connections edge-triggered instead of level-triggered.
   bool edge_triggered = false;
-  // Co-hosting: when there are more loops than CPUs they may run on (more
-  // loops than the process's affinity allows, e.g. under `taskset`, or
-  // pin_cpus with more loops than CPUs), run one thread per CPU and put the
-  // loops that would share it on that thread: loop i on thread
-  // i % (threads), all of a thread's loops polling one epoll set. Each loop
-  // keeps its own connections, mailbox, timers and index, so nothing
-  // changes for handlers, but a message between loops of one thread costs
-  // no context switch and no eventfd wake-up (gnet's loops are goroutines
-  // and share threads the same way when GOMAXPROCS is smaller). A handler
-  // that blocks stalls every loop of its thread. false: a thread per loop,
-  // and loops sharing a CPU yield it to each other (see coalesce below).
+  // With more loops than CPUs they may run on, run one thread per CPU, each
+  // running the loops that would share that CPU (loop i on thread
+  // i % threads). Loops keep their own connections, mailbox and timers; a
+  // message between loops of one thread needs no wake-up. A handler that
+  // blocks stalls every loop of its thread. false: a thread per loop.
   bool cohost_loops = true;
 
   // Bytes read per readiness event into the loop's scratch buffer.
@@ -72,42 +68,16 @@ struct EngineOptions {
   size_t mailbox_batch = 256;
   // Spin iterations polling the mailbox before an idle loop parks.
   int idle_spins = 64;
-  // Before an idle loop blocks in epoll_wait, it polls (epoll_wait with a
-  // zero timeout) for up to this long. Zero (the default) blocks at once.
-  // A few tens of microseconds trade that much CPU for the cost of going
-  // to sleep and being woken when the next request is only microseconds
-  // away (pipelining clients, request/response with a fast peer); the
-  // spin is charged to the server either way, so measure it (perf/compare).
+  // Before an idle loop blocks, it polls (zero-timeout waits) for up to
+  // this long: CPU traded for the cost of sleeping and being woken when
+  // the next event is microseconds away. Zero: block at once.
   absl::Duration busy_poll = absl::ZeroDuration();
-  // Wake-up coalescing (see actors/coalesce.h): a loaded loop that would
-  // block with fewer than four events ready first sleeps this long without
-  // being woken by socket events, then takes what arrived in one poll; if
-  // nothing did, it blocks as usual. Under load from many connections this
-  // turns one wake-up (and one context switch, paid partly by the peer that
-  // woke the loop) per request into one per batch. "Loaded": the loop was
-  // busy (not waiting) for at least coalesce_min_busy_percent of the last
-  // 10 ms, until that falls 5 points lower; below it a loop blocks at once,
-  // so a lightly loaded server pays no latency for it. Windows stay on only
-  // while they gather two or more events (a lone request/response
-  // connection backs off, probing after 1, 2, 4 ... 256 blocking waits). A
-  // loop near saturation sleeps shorter windows: at most its idle share of
-  // 250 us (CoalescePolicy::sleep_ns), so that sleeps do not stretch its
-  // cycles and queue requests behind them. An event arriving during a
-  // window waits up to the window plus the timer's wake-up latency (about
-  // 30 us more in some VMs). The default is sized for VMs, where a sleep is
-  // dear: on the reference host every window costs the loop ~19 us of CPU
-  // whatever its length (timer, halt and switch each trap to the
-  // hypervisor; perf/reference/wake_cost), so a longer window amortises it
-  // over more requests; it costs median latency at moderate load
-  // (docs/latency.md). On bare metal, where a sleep costs a few
-  // microseconds, 20-40 us gathers as much as is worth it. Loop
-  // threads that share a CPU (with cohost_loops false: more loops than CPUs
-  // the process may use, or pin_cpus putting two on one) first yield the
-  // CPU to each other, and sleep the window only if that still leaves fewer
-  // than four events. Co-hosted loops coalesce as one: their thread's
-  // window gathers the events of all of them. Zero disables it; it is
-  // ignored when busy_poll is set.
-  absl::Duration coalesce = absl::Microseconds(80);
+  // Wake-up coalescing (coalesce.h): a loaded loop about to block with
+  // fewer than four events ready first sleeps up to this long, then takes
+  // what arrived in one pass: fewer wake-ups per request under load, paid
+  // for in latency at moderate load. Zero disables it; ignored with
+  // busy_poll. coalesce_min_busy_percent: the busy share that turns it on.
+  absl::Duration coalesce = absl::ZeroDuration();
   int coalesce_min_busy_percent = 45;
 };
 

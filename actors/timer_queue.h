@@ -5,6 +5,7 @@
 #ifndef ACTNET_ACTORS_TIMER_QUEUE_H_
 #define ACTNET_ACTORS_TIMER_QUEUE_H_
 
+#include <chrono>
 #include <cstdint>
 #include <queue>
 #include <vector>
@@ -12,6 +13,15 @@
 #include "absl/functional/any_invocable.h"
 
 namespace actnet {
+
+namespace internal {
+// The monotonic clock timer deadlines are on, in nanoseconds.
+inline int64_t MonotonicNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace internal
 
 class TimerQueue {
  public:

@@ -18,7 +18,7 @@
 
 ABSL_FLAG(std::string, addr, "tcp://127.0.0.1:7000",
           "comma-separated addresses: tcp://, tcp4://, tcp6://, unix://");
-ABSL_FLAG(int, loops, 0, "event loops (0 = one per core)");
+ABSL_FLAG(int, loops, 0, "event loops (0 = one per CPU the process may use)");
 ABSL_FLAG(int64_t, max_line, 64 * 1024,
           "longest line in bytes; a longer one gets an error and a close");
 ABSL_FLAG(int64_t, max_outbound, 1 << 20,

@@ -16,7 +16,7 @@
 
 ABSL_FLAG(std::string, addr, "tcp://127.0.0.1:9000",
           "comma-separated addresses: tcp://, tcp4://, tcp6://, unix://");
-ABSL_FLAG(int, loops, 0, "event loops (0 = one per core)");
+ABSL_FLAG(int, loops, 0, "event loops (0 = one per CPU the process may use)");
 ABSL_FLAG(std::string, lb, "round_robin",
           "load balancer: round_robin | least_conn | source_hash");
 ABSL_FLAG(bool, pin, false, "pin loop i to CPU i");

@@ -19,7 +19,7 @@
 
 ABSL_FLAG(std::string, addr, "tcp://127.0.0.1:8080",
           "comma-separated addresses: tcp://, tcp4://, tcp6://, unix://");
-ABSL_FLAG(int, loops, 0, "event loops (0 = one per core)");
+ABSL_FLAG(int, loops, 0, "event loops (0 = one per CPU the process may use)");
 ABSL_FLAG(int64_t, max_body, 1 << 20,
           "largest request body in bytes; larger ones get 413");
 ABSL_FLAG(bool, pin, false, "pin loop i to CPU i");

@@ -30,7 +30,7 @@
 
 ABSL_FLAG(std::string, listen, "tcp://127.0.0.1:8000", "address to serve (tcp://, unix://)");
 ABSL_FLAG(std::string, backend, "tcp://127.0.0.1:9000", "address to relay to (tcp://, unix://)");
-ABSL_FLAG(int, loops, 0, "event loops (0 = one per core)");
+ABSL_FLAG(int, loops, 0, "event loops (0 = one per CPU the process may use)");
 ABSL_FLAG(bool, same_loop, false, "dial each backend on its client's loop, not the next");
 
 namespace {
