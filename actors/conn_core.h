@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "actors/conn_context.h"
 #include "actors/connection.h"
 
@@ -48,25 +49,46 @@ class ConnCore : public Conn {
   }
   // A dial that ends before the connection opened reports exactly once:
   // takes the callback to report with.
-  DialCallback TakeDial() { return std::exchange(dial_done_, nullptr); }
+  DialCallback TakeDial() {
+    return dial_ ? std::exchange(dial_->done, nullptr) : nullptr;
+  }
+  void set_dial_done(DialCallback done) { Dialling().done = std::move(done); }
+  void set_dial_target(std::string target) {
+    Dialling().target = std::move(target);
+  }
+  // The dialled address as the user wrote it, for error messages.
+  absl::string_view dial_target() const {
+    return dial_ ? absl::string_view(dial_->target) : absl::string_view();
+  }
   // Opens a connection made by Dial or Enroll: OnOpen, then the dial's
   // callback with its ref.
   void OpenDialled() {
     state_ = State::kOpen;
-    dial_target_.clear();
     DialCallback done = TakeDial();
+    dial_.reset();
     const ActorRef me = ref();
     RunHandler([this] { return handler_->OnOpen(*this); });
     if (done) done(me);
   }
   absl::Status DialError(const absl::Status& s) const {
-    return absl::Status(s.code(),
-                        absl::StrCat("dial ", dial_target_, ": ", s.message()));
+    return absl::Status(
+        s.code(), absl::StrCat("dial ", dial_target(), ": ", s.message()));
   }
 
   CloseReason pending_reason_;  // why it closes, once kClosing
-  DialCallback dial_done_;      // while connecting
-  std::string dial_target_;     // for dial error messages
+
+ private:
+  // A dial's state, allocated only for dialled or enrolled connections (an
+  // accepted one carries just the pointer).
+  struct DialState {
+    DialCallback done;
+    std::string target;
+  };
+  DialState& Dialling() {
+    if (!dial_) dial_ = std::make_unique<DialState>();
+    return *dial_;
+  }
+  std::unique_ptr<DialState> dial_;
 };
 
 }  // namespace actnet::internal

@@ -35,7 +35,7 @@ bool DatagramConn::OpenView(int fd) {
 void DatagramConn::Dial(const io::SocketAddress& remote, std::string target,
                         DialCallback done) {
   state_ = State::kConnecting;
-  dial_target_ = std::move(target);
+  set_dial_target(std::move(target));
   absl::StatusOr<io::UniqueFd> fd = io::ConnectDatagram(remote);
   if (!fd.ok()) {
     CloseNow(CloseReason{CloseReason::Kind::kConnectFailed, 0});
@@ -63,7 +63,7 @@ void DatagramConn::Register(io::UniqueFd fd, DialCallback done) {
   fd.Release();  // the backend owns it now
   handle_ = *h;
   StartIdleTimer();
-  dial_done_ = std::move(done);
+  set_dial_done(std::move(done));
   OpenDialled();
 }
 
@@ -167,7 +167,7 @@ void DatagramConn::CloseNow(CloseReason reason) {
   RunCloseCallbacks();
   if (dial_done) {
     dial_done(absl::CancelledError(
-        absl::StrCat("dial ", dial_target_, ": ", reason.ToString())));
+        absl::StrCat("dial ", dial_target(), ": ", reason.ToString())));
   }
 }
 

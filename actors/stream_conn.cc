@@ -50,14 +50,14 @@ void StreamConn::Enroll(io::UniqueFd fd, DialCallback done) {
     done(absl::InvalidArgumentError("enroll: the backend refused the fd"));
     return;
   }
-  dial_done_ = std::move(done);
+  set_dial_done(std::move(done));
   OpenDialled();
 }
 
 void StreamConn::Dial(const io::SocketAddress& remote, std::string target,
                       bool tcp, absl::Duration timeout, DialCallback done) {
   state_ = State::kConnecting;
-  dial_target_ = std::move(target);
+  set_dial_target(std::move(target));
   int fd = -1;
   absl::StatusOr<io::Handle> h =
       ctx_->backend->Connect(remote, this, ctx_->owner, &fd);
@@ -69,14 +69,14 @@ void StreamConn::Dial(const io::SocketAddress& remote, std::string target,
   }
   handle_ = *h;
   fd_ = fd;
-  dial_done_ = std::move(done);
+  set_dial_done(std::move(done));
   if (tcp && ctx_->options->tcp_nodelay) (void)io::SetNoDelay(fd_, true);
   StartIdleTimer();
   ctx_->RunAfter(timeout, [ctx = ctx_, me = ref(), timeout] {
     auto* c = static_cast<StreamConn*>(ctx->Find(me));
     if (c == nullptr || c->state_ != State::kConnecting) return;
     DialCallback cb = c->TakeDial();
-    const std::string target = c->dial_target_;
+    const std::string target(c->dial_target());
     c->CloseNow(CloseReason{CloseReason::Kind::kConnectFailed, ETIMEDOUT});
     cb(absl::DeadlineExceededError(
         absl::StrCat("dial ", target, ": no connection after ",
@@ -88,7 +88,7 @@ void StreamConn::OnConnected(int err) {
   if (state_ != State::kConnecting) return;
   if (err != 0) {
     DialCallback cb = TakeDial();
-    const std::string target = dial_target_;
+    const std::string target(dial_target());
     CloseNow(CloseReason{CloseReason::Kind::kConnectFailed, err});
     if (cb) cb(io::ErrnoStatus(err, absl::StrCat("dial ", target)));
     return;
@@ -282,7 +282,7 @@ void StreamConn::Finish(CloseReason reason, bool reset) {
   RunCloseCallbacks();
   if (dial_done) {
     dial_done(absl::CancelledError(
-        absl::StrCat("dial ", dial_target_, ": ", reason.ToString())));
+        absl::StrCat("dial ", dial_target(), ": ", reason.ToString())));
   }
 }
 
