@@ -39,7 +39,8 @@ declare -A SOURCES=(
   [http]="examples/http/http_server.cc ${RUNTIME[*]}"
   [resp]="examples/redis/resp.cc"
 )
-declare -A EXTRA_LIBS=([http]="-lhttp_parser")
+# The runtime's io/ links liburing (third_party/liburing/liburing.BUILD).
+declare -A EXTRA_LIBS=([http]="-lhttp_parser -luring")
 # Per-fuzzer libFuzzer flags: HTTP inputs must pass the 8 KiB header limit
 # to reach the 431 path.
 declare -A RUN_FLAGS=([http]="-max_len=16384")
