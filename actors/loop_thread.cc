@@ -139,18 +139,8 @@ bool LoopThread::GroupHasPending() const {
 }
 
 int LoopThread::PollMore(absl::Span<io::Completion> events, int ready) {
-  const int more = Poll(events.subspan(static_cast<size_t>(ready)), 0);
-  int n = ready;
-  for (int i = ready; i < ready + more; ++i) {
-    int j = 0;
-    while (j < ready && events[j].handle != events[i].handle) ++j;
-    if (j < ready) {
-      events[j].bits |= events[i].bits;  // a level-triggered fd, reported again
-    } else {
-      events[n++] = events[i];
-    }
-  }
-  return n;
+  counters_.polls.Add();
+  return backend_->PollMore(events, ready);
 }
 
 int LoopThread::WaitForEvents(absl::Span<io::Completion> events, int timeout) {

@@ -51,8 +51,7 @@ class LoopThread {
   int GroupTimeout();
   void UnparkGroup();
   bool GroupHasPending() const;
-  // A zero-timeout poll into events[ready..], merged with events[0..ready);
-  // returns the number of distinct completions.
+  // Adds what is ready now to the batch events[0..ready); returns its size.
   int PollMore(absl::Span<io::Completion> events, int ready);
   // Poll, after up to busy_poll of zero-timeout polls or a coalescing
   // window (EngineOptions::coalesce) when it would block.

@@ -157,10 +157,16 @@ class Backend {
 
   // ---- Waiting: the loop thread's cycle is Poll, then for each completion
   // OwnerOf (kNoOwner: skip it) and Dispatch.
-  // Waits up to timeout_ms (-1: no limit, 0: just look) and fills `out`.
-  // Returns the count (0 on timeout or EINTR). Never blocks while
-  // HasPending().
+  // Waits up to timeout_ms (-1: no limit, 0: just look) and fills `out`,
+  // starting a new batch: data lent with the previous batch's completions
+  // may be reused from here on. Returns the count (0 on timeout or EINTR).
+  // Never blocks while HasPending().
   virtual int Poll(absl::Span<Completion> out, int timeout_ms) = 0;
+  // Adds what is ready now to the batch in out[0..ready) without waiting
+  // and returns the batch's new size. A readiness backend may fold a
+  // socket reported again into its completion already there; a completion
+  // backend appends.
+  virtual int PollMore(absl::Span<Completion> out, int ready) = 0;
   // Work the backend will report without waiting (e.g. reads it deferred
   // to stay fair between connections).
   virtual bool HasPending() const = 0;

@@ -303,6 +303,21 @@ int EpollBackend::Poll(absl::Span<Completion> out, int timeout_ms) {
   return static_cast<int>(n);
 }
 
+int EpollBackend::PollMore(absl::Span<Completion> out, int ready) {
+  const int more = Poll(out.subspan(static_cast<size_t>(ready)), 0);
+  int n = ready;
+  for (int i = ready; i < ready + more; ++i) {
+    int j = 0;
+    while (j < ready && out[j].handle != out[i].handle) ++j;
+    if (j < ready) {
+      out[j].bits |= out[i].bits;  // a level-triggered fd, reported again
+    } else {
+      out[n++] = out[i];
+    }
+  }
+  return n;
+}
+
 uint32_t EpollBackend::OwnerOf(const Completion& c) const {
   const Entry* e = Live(c.handle);
   return e == nullptr ? kNoOwner : e->owner;

@@ -67,6 +67,7 @@ class EpollBackend final : public Backend {
   void Close(Handle h, CloseMode mode) override;
 
   int Poll(absl::Span<Completion> out, int timeout_ms) override;
+  int PollMore(absl::Span<Completion> out, int ready) override;
   bool HasPending() const override { return !deferred_.empty(); }
   uint32_t OwnerOf(const Completion& c) const override;
   void Dispatch(const Completion& c) override;

@@ -110,6 +110,9 @@ class FakeBackend final : public io::Backend {
   void ResumeAccept(io::Handle h) override {}
   void Close(io::Handle h, io::CloseMode mode) override;
   int Poll(absl::Span<io::Completion> out, int timeout_ms) override;
+  int PollMore(absl::Span<io::Completion> out, int ready) override {
+    return ready + Poll(out.subspan(static_cast<size_t>(ready)), 0);
+  }
   bool HasPending() const override { return !queued_.empty(); }
   uint32_t OwnerOf(const io::Completion& c) const override;
   void Dispatch(const io::Completion& c) override;
