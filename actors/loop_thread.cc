@@ -94,6 +94,7 @@ void LoopThread::Run() {
     }
   }
   SetCurrentLoop(nullptr);
+  backend_->Quiesce(kQuiesceMs);
 }
 
 void LoopThread::DispatchAll(absl::Span<const io::Completion> events) {

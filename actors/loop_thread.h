@@ -44,6 +44,9 @@ class LoopThread {
 
  private:
   static constexpr int kMaxEvents = 256;
+  // How long the backend may finish sending what closes left staged once
+  // every loop has stopped (Backend::Quiesce).
+  static constexpr int kQuiesceMs = 1000;
 
   void Run();
   // 0 if any loop has work (or the backend does), else every loop is

@@ -174,6 +174,12 @@ class Backend {
   virtual uint32_t OwnerOf(const Completion& c) const = 0;
   // Performs what the completion calls for and calls its sink.
   virtual void Dispatch(const Completion& c) = 0;
+  // The loop thread is done: finish what closes left in flight (bytes a
+  // completion backend had staged for a connection closed since), waiting
+  // at most timeout_ms. Called once, on the loop thread, after the last
+  // Dispatch. A readiness backend handed those bytes to the kernel at
+  // Close and has nothing to do.
+  virtual void Quiesce(int timeout_ms) { (void)timeout_ms; }
 };
 
 }  // namespace actnet::io
