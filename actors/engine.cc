@@ -3,6 +3,8 @@
 #include "actors/engine.h"
 
 #include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include <algorithm>
 #include <thread>
@@ -16,6 +18,8 @@
 #include "actors/loop_thread.h"
 #include "io/address.h"
 #include "io/epoll_backend.h"
+#include "io/uring_backend.h"
+#include "io/uring_probe.h"
 
 namespace actnet {
 namespace {
@@ -72,6 +76,46 @@ std::vector<ThreadPlan> PlanThreads(const EngineOptions& options, int loops) {
                               pinned ? on_my_cpu > 1 : loops > allowed});
   }
   return plan;
+}
+
+// The backend to run: ACTNET_BACKEND over the configured one; auto (or an
+// explicit io_uring the kernel cannot run: an error) resolved by the probe.
+absl::StatusOr<IoBackend> ResolveBackend(IoBackend configured) {
+  IoBackend wanted = configured;
+  const char* env = getenv("ACTNET_BACKEND");
+  if (env != nullptr && *env != '\0' && !ParseIoBackend(env, &wanted)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ACTNET_BACKEND=", env, ": expected epoll, io_uring or auto"));
+  }
+  if (wanted == IoBackend::kEpoll) return wanted;
+  const absl::Status probe = io::ProbeIoUring();
+  if (probe.ok()) return IoBackend::kIoUring;
+  if (wanted == IoBackend::kIoUring) {
+    return absl::Status(probe.code(),
+                        absl::StrCat("io_uring backend: ", probe.message()));
+  }
+  fprintf(stderr, "actnet: io_uring unavailable (%s); using epoll\n",
+          std::string(probe.message()).c_str());
+  return IoBackend::kEpoll;
+}
+
+absl::StatusOr<std::unique_ptr<io::Backend>> MakeBackend(
+    const EngineOptions& options) {
+  if (options.backend == IoBackend::kIoUring) {
+    io::UringBackendOptions uo;
+    uo.close_linger = options.close_linger;
+    absl::StatusOr<std::unique_ptr<io::UringBackend>> b =
+        io::UringBackend::Create(uo);
+    if (!b.ok()) return b.status();
+    return std::unique_ptr<io::Backend>(std::move(*b));
+  }
+  io::EpollBackendOptions eo;
+  eo.edge_triggered = options.edge_triggered;
+  eo.read_buffer_size = options.read_buffer_size;
+  absl::StatusOr<std::unique_ptr<io::EpollBackend>> b =
+      io::EpollBackend::Create(eo);
+  if (!b.ok()) return b.status();
+  return std::unique_ptr<io::Backend>(std::move(*b));
 }
 
 }  // namespace
@@ -139,17 +183,16 @@ absl::Status Engine::CreateLoops() {
 }
 
 absl::Status Engine::StartThreads() {
-  io::EpollBackendOptions bo;
-  bo.edge_triggered = options_.edge_triggered;
-  bo.read_buffer_size = options_.read_buffer_size;
+  absl::StatusOr<IoBackend> backend = ResolveBackend(options_.backend);
+  if (!backend.ok()) return backend.status();
+  options_.backend = *backend;
   for (const auto& p : PlanThreads(options_, static_cast<int>(loops_.size()))) {
-    absl::StatusOr<std::unique_ptr<io::EpollBackend>> backend =
-        io::EpollBackend::Create(bo);
-    if (!backend.ok()) return backend.status();
+    absl::StatusOr<std::unique_ptr<io::Backend>> made = MakeBackend(options_);
+    if (!made.ok()) return made.status();
     std::vector<internal::LoopActor*> loops;
     for (uint32_t i : p.loops) loops.push_back(loops_[i].get());
     threads_.push_back(std::make_unique<internal::LoopThread>(
-        std::move(loops), std::move(*backend), options_, p.cpu, p.shares_cpu));
+        std::move(loops), std::move(*made), options_, p.cpu, p.shares_cpu));
   }
   for (auto& t : threads_) t->Start();
   return absl::OkStatus();

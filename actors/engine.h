@@ -163,6 +163,7 @@ class Engine {
   // blocks, coalescing windows, yields, mailbox messages and wake-ups...
   // See loop_stats.h.
   std::vector<LoopStats> Stats() const;
+  // After Start, options().backend is the backend that runs (never kAuto).
   const EngineOptions& options() const { return options_; }
 
  private:

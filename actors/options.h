@@ -7,11 +7,28 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "balance/balancer.h"
 
 namespace actnet {
+
+// The kernel interface the loops run on (docs/io_uring.md).
+enum class IoBackend : uint8_t {
+  kEpoll,    // readiness: epoll_wait, then a syscall per operation
+  kIoUring,  // completions: io_uring; Start() fails if it cannot run
+  kAuto,     // io_uring if this kernel and process can run it, else epoll
+};
+
+// "epoll", "io_uring", "auto". Also what lets ABSL_FLAG(actnet::IoBackend,
+// ...) parse --backend=io_uring.
+absl::string_view IoBackendName(IoBackend backend);
+bool ParseIoBackend(absl::string_view text, IoBackend* backend);
+bool AbslParseFlag(absl::string_view text, IoBackend* backend,
+                   std::string* error);
+std::string AbslUnparseFlag(IoBackend backend);
 
 struct EngineOptions {
   // Event loops. 0 = one per CPU this process may run on (its affinity).
@@ -21,7 +38,12 @@ struct EngineOptions {
   // How a listener picks the loop for a new connection (ignored for
   // reuseport listeners, where the kernel balances).
   balance::Strategy balancer = balance::Strategy::kRoundRobin;
-  // Register connections edge-triggered instead of level-triggered.
+  // The backend. The environment variable ACTNET_BACKEND (epoll, io_uring,
+  // auto), when set, overrides it at Start(), to run a binary or a test
+  // suite on another backend without rebuilding.
+  IoBackend backend = IoBackend::kEpoll;
+  // Register connections edge-triggered instead of level-triggered (epoll
+  // only: io_uring has no readiness registration).
   bool edge_triggered = false;
   // With more loops than CPUs they may run on, run one thread per CPU, each
   // running the loops that would share that CPU (loop i on thread
@@ -30,7 +52,8 @@ struct EngineOptions {
   // blocks stalls every loop of its thread. false: a thread per loop.
   bool cohost_loops = true;
 
-  // Bytes read per readiness event into the loop's scratch buffer.
+  // Bytes read per readiness event into the loop's scratch buffer (epoll;
+  // io_uring receives into a ring of 512 buffers of 4 KiB per loop thread).
   size_t read_buffer_size = 64 * 1024;
   // Back-pressure: when a connection's queued output exceeds the high-water
   // mark, the loop stops reading it until the queue drains below the low one.
@@ -70,7 +93,8 @@ struct EngineOptions {
   int idle_spins = 64;
   // Before an idle loop blocks, it polls (zero-timeout waits) for up to
   // this long: CPU traded for the cost of sleeping and being woken when
-  // the next event is microseconds away. Zero: block at once.
+  // the next event is microseconds away. Zero: block at once. Works on
+  // both backends (a zero-timeout wait each turn).
   absl::Duration busy_poll = absl::ZeroDuration();
   // Wake-up coalescing (coalesce.h): a loaded loop about to block with
   // fewer than four events ready first sleeps up to this long, then takes

@@ -19,6 +19,8 @@
 ABSL_FLAG(std::string, addr, "tcp://127.0.0.1:7000",
           "comma-separated addresses: tcp://, tcp4://, tcp6://, unix://");
 ABSL_FLAG(int, loops, 0, "event loops (0 = one per CPU the process may use)");
+ABSL_FLAG(actnet::IoBackend, backend, actnet::IoBackend::kEpoll,
+          "kernel interface: epoll, io_uring or auto (EngineOptions::backend)");
 ABSL_FLAG(int64_t, max_line, 64 * 1024,
           "longest line in bytes; a longer one gets an error and a close");
 ABSL_FLAG(int64_t, max_outbound, 1 << 20,
@@ -29,6 +31,7 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   actnet::EngineOptions options;
   options.loops = absl::GetFlag(FLAGS_loops);
+  options.backend = absl::GetFlag(FLAGS_backend);
   actnet::Engine engine(options);
   actnet::chat::Server server(
       engine,

@@ -20,6 +20,8 @@ ABSL_FLAG(int, loops, 0, "event loops (0 = one per CPU the process may use)");
 ABSL_FLAG(std::string, lb, "round_robin",
           "load balancer: round_robin | least_conn | source_hash");
 ABSL_FLAG(bool, pin, false, "pin loop i to CPU i");
+ABSL_FLAG(actnet::IoBackend, backend, actnet::IoBackend::kEpoll,
+          "kernel interface: epoll, io_uring or auto (EngineOptions::backend)");
 ABSL_FLAG(int, busy_poll_us, 0,
           "poll this many microseconds before an idle loop blocks (0 = block at once)");
 ABSL_FLAG(int, coalesce_us, -1,
@@ -73,6 +75,7 @@ int main(int argc, char** argv) {
   options.loops = absl::GetFlag(FLAGS_loops);
   options.balancer = *lb;
   options.pin_cpus = absl::GetFlag(FLAGS_pin);
+  options.backend = absl::GetFlag(FLAGS_backend);
   options.busy_poll = absl::Microseconds(absl::GetFlag(FLAGS_busy_poll_us));
   if (absl::GetFlag(FLAGS_coalesce_us) >= 0) {
     options.coalesce = absl::Microseconds(absl::GetFlag(FLAGS_coalesce_us));

@@ -31,6 +31,9 @@
 ABSL_FLAG(std::string, listen, "tcp://127.0.0.1:8000", "address to serve (tcp://, unix://)");
 ABSL_FLAG(std::string, backend, "tcp://127.0.0.1:9000", "address to relay to (tcp://, unix://)");
 ABSL_FLAG(int, loops, 0, "event loops (0 = one per CPU the process may use)");
+// --backend is the relay address, so the kernel interface is --io_backend.
+ABSL_FLAG(actnet::IoBackend, io_backend, actnet::IoBackend::kEpoll,
+          "kernel interface: epoll, io_uring or auto (EngineOptions::backend)");
 ABSL_FLAG(bool, same_loop, false, "dial each backend on its client's loop, not the next");
 
 namespace {
@@ -164,6 +167,7 @@ int main(int argc, char** argv) {
   g_same_loop = absl::GetFlag(FLAGS_same_loop);
   actnet::EngineOptions options;
   options.loops = absl::GetFlag(FLAGS_loops);
+  options.backend = absl::GetFlag(FLAGS_io_backend);
   actnet::Engine engine(options);
   absl::Status s = engine.Listen(absl::GetFlag(FLAGS_listen),
                                  [] { return std::make_unique<Side>(); });

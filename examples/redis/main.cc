@@ -20,6 +20,8 @@ ABSL_FLAG(std::string, addr, "tcp://127.0.0.1:6380",
           "comma-separated addresses: tcp://, tcp4://, tcp6://, unix://");
 ABSL_FLAG(int, loops, 0, "event loops, one keyspace shard each (0 = per core)");
 ABSL_FLAG(bool, pin, false, "pin loop i to CPU i");
+ABSL_FLAG(actnet::IoBackend, backend, actnet::IoBackend::kEpoll,
+          "kernel interface: epoll, io_uring or auto (EngineOptions::backend)");
 ABSL_FLAG(bool, edge_triggered, false,
           "register sockets edge-triggered (EngineOptions::edge_triggered)");
 ABSL_FLAG(int, busy_poll_us, 0,
@@ -41,6 +43,7 @@ int main(int argc, char** argv) {
         static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
   options.pin_cpus = absl::GetFlag(FLAGS_pin);
+  options.backend = absl::GetFlag(FLAGS_backend);
   options.edge_triggered = absl::GetFlag(FLAGS_edge_triggered);
   options.busy_poll = absl::Microseconds(absl::GetFlag(FLAGS_busy_poll_us));
   if (absl::GetFlag(FLAGS_coalesce_us) >= 0) {

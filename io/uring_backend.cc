@@ -1,0 +1,477 @@
+#include "io/uring_backend.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "io/socket.h"
+#include "io/uring_probe.h"
+
+namespace actnet::io {
+namespace {
+
+constexpr uint16_t kBufferGroup = 0;
+constexpr size_t kKeepStaging = 16 * 1024;  // larger buffers are released
+
+uint32_t GenerationOf(Handle h) { return static_cast<uint32_t>(h >> 32); }
+uint64_t UserData(uint32_t index, uint8_t tag) {
+  return (static_cast<uint64_t>(index) << 8) | tag;
+}
+
+}  // namespace
+
+// The tag of the operation a registration keeps armed.
+uint8_t UringBackend::ArmedTag(Kind kind) {
+  switch (kind) {
+    case Kind::kStream:
+      return kRecv;
+    case Kind::kAcceptor:
+      return kAccept;
+    default:
+      return kPoll;
+  }
+}
+
+namespace {
+
+size_t TotalOf(const iovec* iov, int count) {
+  size_t total = 0;
+  for (int i = 0; i < count; ++i) total += iov[i].iov_len;
+  return total;
+}
+
+}  // namespace
+
+void UringBackend::Staging::Clear() {
+  if (data.capacity() > kKeepStaging) {
+    std::vector<char>().swap(data);
+  } else {
+    data.clear();
+  }
+  begin = 0;
+}
+
+absl::StatusOr<std::unique_ptr<UringBackend>> UringBackend::Create(
+    const UringBackendOptions& options) {
+  if (absl::Status s = ProbeIoUring(); !s.ok()) return s;
+  if (options.buffer_count == 0 || options.buffer_count > 32768 ||
+      (options.buffer_count & (options.buffer_count - 1)) != 0 ||
+      options.buffer_size == 0 || options.queue_depth == 0 ||
+      options.send_staging_limit == 0) {
+    return absl::InvalidArgumentError(
+        "io_uring backend: buffer_count must be a power of two <= 32768, "
+        "and sizes non-zero");
+  }
+  std::unique_ptr<UringBackend> b(
+      new UringBackend(options, IoUringDeferTaskrun()));
+  if (absl::Status s = b->Init(); !s.ok()) return s;
+  return b;
+}
+
+UringBackend::UringBackend(const UringBackendOptions& options,
+                           bool defer_taskrun)
+    : options_(options), defer_taskrun_(defer_taskrun), entries_(1) {}
+
+// The ring starts disabled when single-issuer: the thread that enables it
+// (the first to submit, Enable) becomes its issuer.
+absl::Status UringBackend::Init() {
+  io_uring_params p{};
+  p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+  if (defer_taskrun_) {
+    p.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+               IORING_SETUP_R_DISABLED;
+  }
+  p.cq_entries = options_.queue_depth * 4;
+  int ret = io_uring_queue_init_params(options_.queue_depth, &ring_, &p);
+  if (ret < 0) {
+    return absl::Status(absl::ErrnoToStatusCode(-ret),
+                        absl::StrCat("io_uring_setup: ", std::strerror(-ret)));
+  }
+  ring_ready_ = true;
+  enabled_ = !defer_taskrun_;
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  buf_ring_bytes_ = (options_.buffer_count * sizeof(io_uring_buf) + page - 1) /
+                    page * page;
+  buffers_bytes_ = size_t{options_.buffer_count} * options_.buffer_size;
+  void* ring_mem = mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* buf_mem = mmap(nullptr, buffers_bytes_, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (ring_mem == MAP_FAILED || buf_mem == MAP_FAILED) {
+    if (ring_mem != MAP_FAILED) munmap(ring_mem, buf_ring_bytes_);
+    if (buf_mem != MAP_FAILED) munmap(buf_mem, buffers_bytes_);
+    return absl::ResourceExhaustedError("io_uring backend: mmap failed");
+  }
+  buf_ring_ = static_cast<io_uring_buf_ring*>(ring_mem);
+  buffers_ = static_cast<char*>(buf_mem);
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<uint64_t>(ring_mem);
+  reg.ring_entries = options_.buffer_count;
+  reg.bgid = kBufferGroup;
+  ret = io_uring_register_buf_ring(&ring_, &reg, 0);
+  if (ret < 0) {
+    return absl::Status(
+        absl::ErrnoToStatusCode(-ret),
+        absl::StrCat("io_uring buffer ring: ", std::strerror(-ret)));
+  }
+  // Resident from the start: a fixed cost of the loop thread, like the
+  // epoll backend's read buffer, not growth under load.
+  madvise(buffers_, buffers_bytes_, MADV_WILLNEED);
+  std::memset(buffers_, 0, buffers_bytes_);
+  io_uring_buf_ring_init(buf_ring_);
+  const int mask = io_uring_buf_ring_mask(options_.buffer_count);
+  for (uint32_t b = 0; b < options_.buffer_count; ++b) {
+    io_uring_buf_ring_add(buf_ring_, buffers_ + size_t{b} * options_.buffer_size,
+                          options_.buffer_size, static_cast<uint16_t>(b), mask,
+                          static_cast<int>(b));
+  }
+  io_uring_buf_ring_advance(buf_ring_, static_cast<int>(options_.buffer_count));
+  return absl::OkStatus();
+}
+
+UringBackend::~UringBackend() {
+  // Exiting the ring cancels what is in flight; the kernel is then done
+  // with every buffer, staged or provided.
+  if (ring_ready_) io_uring_queue_exit(&ring_);
+  if (buf_ring_ != nullptr) munmap(buf_ring_, buf_ring_bytes_);
+  if (buffers_ != nullptr) munmap(buffers_, buffers_bytes_);
+  for (Entry& e : entries_) {
+    for (int fd : e.held_fds) close(fd);
+    if (e.kind != Kind::kFree && e.owns_fd && e.fd >= 0 &&
+        !(e.kind == Kind::kClosing && e.close_mode == CloseMode::kRelease)) {
+      close(e.fd);
+    }
+  }
+}
+
+UringBackend::Entry* UringBackend::Live(Handle h) {
+  const uint32_t i = IndexOf(h);
+  if (i == 0 || i >= entries_.size()) return nullptr;
+  Entry& e = entries_[i];
+  return e.kind != Kind::kFree && e.kind != Kind::kClosing &&
+                 e.generation == GenerationOf(h)
+             ? &e
+             : nullptr;
+}
+
+const UringBackend::Entry* UringBackend::Live(Handle h) const {
+  return const_cast<UringBackend*>(this)->Live(h);
+}
+
+Handle UringBackend::HandleOf(uint32_t index) const {
+  return (static_cast<Handle>(entries_[index].generation) << 32) | index;
+}
+
+absl::StatusOr<uint32_t> UringBackend::Take(Kind kind, int fd, bool owns_fd,
+                                            uint32_t owner) {
+  if (entries_.size() >= (uint64_t{1} << 32) - 1) {
+    return absl::ResourceExhaustedError("io_uring backend: too many sockets");
+  }
+  uint32_t index = free_head_;
+  if (index != 0) {
+    free_head_ = entries_[index].next_free;
+  } else {
+    index = static_cast<uint32_t>(entries_.size());
+    entries_.emplace_back();
+  }
+  Entry& e = entries_[index];
+  const uint32_t generation = e.generation;
+  e = Entry();
+  e.generation = generation;
+  e.fd = fd;
+  e.owner = owner;
+  e.kind = kind;
+  e.owns_fd = owns_fd;
+  return index;
+}
+
+// The slot is reused only once no operation of it is in flight, so a CQE
+// always finds the entry it was submitted for.
+void UringBackend::Free(uint32_t index) {
+  Entry& e = entries_[index];
+  e.kind = Kind::kFree;
+  e.fd = -1;
+  e.sink.stream = nullptr;
+  e.sending.Clear();
+  e.pending.Clear();
+  std::string().swap(e.held);
+  e.generation = e.generation + 1 == 0 ? 1 : e.generation + 1;
+  e.next_free = free_head_;
+  free_head_ = index;
+}
+
+// ---------------------------------------------------------------------------
+// Submission.
+
+void UringBackend::Enable() {
+  if (enabled_) return;
+  enabled_ = true;
+  io_uring_register(ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+  io_uring_register_ring_fd(&ring_);  // per thread: saves an fd lookup
+}
+
+io_uring_sqe* UringBackend::Sqe(uint32_t index, uint8_t tag) {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  while (sqe == nullptr) {  // the queue is full: hand it to the kernel
+    Enable();
+    io_uring_submit(&ring_);
+    sqe = io_uring_get_sqe(&ring_);
+  }
+  io_uring_sqe_set_data64(sqe, UserData(index, tag));
+  ++entries_[index].inflight;
+  return sqe;
+}
+
+void UringBackend::ArmRecv(uint32_t index) {
+  Entry& e = entries_[index];
+  io_uring_sqe* sqe = Sqe(index, kRecv);
+  io_uring_prep_recv_multishot(sqe, e.fd, nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = kBufferGroup;
+  e.armed = true;
+}
+
+void UringBackend::ArmAccept(uint32_t index) {
+  Entry& e = entries_[index];
+  io_uring_prep_multishot_accept(Sqe(index, kAccept), e.fd, nullptr, nullptr,
+                                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+  e.armed = true;
+}
+
+void UringBackend::ArmPoll(uint32_t index, uint32_t events, bool multishot) {
+  Entry& e = entries_[index];
+  io_uring_sqe* sqe = Sqe(index, kPoll);
+  if (multishot) {
+    io_uring_prep_poll_multishot(sqe, e.fd, events);
+  } else {
+    io_uring_prep_poll_add(sqe, e.fd, events);
+  }
+  e.armed = true;
+}
+
+void UringBackend::Cancel(uint32_t index, uint8_t tag) {
+  Entry& e = entries_[index];
+  if (tag == kSend ? !e.send_armed : !e.armed || e.cancelling) return;
+  if (tag != kSend) e.cancelling = true;
+  io_uring_prep_cancel64(Sqe(index, kCancel), UserData(index, tag), 0);
+}
+
+void UringBackend::SubmitSend(uint32_t index) {
+  Entry& e = entries_[index];
+  io_uring_prep_send(Sqe(index, kSend), e.fd, e.sending.data.data() + e.sending.begin,
+                     e.sending.size(), MSG_NOSIGNAL);
+  e.send_armed = true;
+}
+
+// Re-arms a stream's receive if it should be reading and is not.
+void UringBackend::MaybeArmRecv(uint32_t index) {
+  Entry& e = entries_[index];
+  if (e.kind == Kind::kStream && e.reading == Reading::kOn && !e.armed &&
+      !e.eof && e.read_err == 0 && !e.held_pending) {
+    ArmRecv(index);
+  }
+}
+
+void UringBackend::Defer(uint32_t index, uint8_t tag, int32_t result) {
+  deferred_.push_back(Completion{HandleOf(index), tag, result});
+}
+
+// ---------------------------------------------------------------------------
+// Registration.
+
+absl::Status UringBackend::AddWaker(int fd) {
+  absl::StatusOr<uint32_t> index = Take(Kind::kWaker, fd, false, kNoOwner);
+  if (!index.ok()) return index.status();
+  ArmPoll(*index, POLLIN, true);  // each write wakes it; never read
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Handle> UringBackend::AddStream(UniqueFd fd, StreamSink* sink,
+                                               uint32_t owner) {
+  absl::StatusOr<uint32_t> index = Take(Kind::kStream, fd.Get(), true, owner);
+  if (!index.ok()) return index.status();
+  fd.Release();
+  entries_[*index].sink.stream = sink;
+  ArmRecv(*index);
+  return HandleOf(*index);
+}
+
+absl::StatusOr<Handle> UringBackend::Connect(const SocketAddress& remote,
+                                             StreamSink* sink, uint32_t owner,
+                                             int* fd) {
+  bool in_progress = false;
+  absl::StatusOr<UniqueFd> socket = ConnectStream(remote, &in_progress);
+  if (!socket.ok()) return socket.status();
+  *fd = socket->Get();
+  if (!in_progress) {
+    absl::StatusOr<Handle> h = AddStream(std::move(*socket), sink, owner);
+    if (h.ok()) Defer(IndexOf(*h), kConnected);
+    return h;
+  }
+  absl::StatusOr<uint32_t> index =
+      Take(Kind::kConnecting, socket->Get(), true, owner);
+  if (!index.ok()) return index.status();
+  socket->Release();
+  entries_[*index].sink.stream = sink;
+  ArmPoll(*index, POLLOUT, false);
+  return HandleOf(*index);
+}
+
+absl::StatusOr<Handle> UringBackend::AddDatagram(int fd, bool owned,
+                                                 DatagramSink* sink,
+                                                 uint32_t owner) {
+  absl::StatusOr<uint32_t> index = Take(Kind::kDatagram, fd, owned, owner);
+  if (!index.ok()) return index.status();
+  if (scratch_ == nullptr) scratch_.reset(new char[kMaxDatagram]);
+  entries_[*index].sink.datagram = sink;
+  ArmPoll(*index, POLLIN, true);
+  return HandleOf(*index);
+}
+
+absl::StatusOr<Handle> UringBackend::AddAcceptor(int fd, AcceptSink* sink,
+                                                 uint32_t owner) {
+  absl::StatusOr<uint32_t> index = Take(Kind::kAcceptor, fd, false, owner);
+  if (!index.ok()) return index.status();
+  entries_[*index].sink.accept = sink;
+  ArmAccept(*index);
+  return HandleOf(*index);
+}
+
+// ---------------------------------------------------------------------------
+// Operations.
+
+void UringBackend::SetReading(Handle h, Reading reading) {
+  Entry* e = Live(h);
+  if (e == nullptr || e->reading == reading) return;
+  const uint32_t index = IndexOf(h);
+  e->reading = reading;
+  if (e->kind == Kind::kDatagram) {
+    // The poll stays armed (bytes wait in the kernel); what arrived while
+    // paused raised no new wake-up, so look once on resuming.
+    if (reading == Reading::kOff) Cancel(index, kPoll);
+    if (reading == Reading::kOn) Defer(index, kReadAgain);
+    return;
+  }
+  if (e->kind != Kind::kStream) return;
+  if (reading != Reading::kOn) {
+    if (reading == Reading::kOff) {
+      e->held.clear();
+      e->held_pending = false;
+    }
+    Cancel(index, kRecv);  // what it already received is held (Hold)
+    return;
+  }
+  if (e->held_pending) {
+    Defer(index, kHeld);
+  } else {
+    MaybeArmRecv(index);  // else the cancelled receive re-arms as it ends
+  }
+}
+
+ssize_t UringBackend::Send(Handle h, const iovec* iov, int count) {
+  Entry* e = Live(h);
+  if (e == nullptr) return -EBADF;
+  if (e->send_err != 0) return -e->send_err;
+  if (e->kind != Kind::kStream) return -ENOTCONN;
+  const size_t total = TotalOf(iov, count);
+  const size_t staged = e->sending.size() + e->pending.size();
+  const size_t room = options_.send_staging_limit > staged
+                          ? options_.send_staging_limit - staged
+                          : 0;
+  size_t take = std::min(total, room);
+  Staging& to = e->send_armed ? e->pending : e->sending;
+  to.data.reserve(to.data.size() + take);
+  for (int i = 0; i < count && take > 0; ++i) {
+    const size_t n = std::min(take, iov[i].iov_len);
+    const char* p = static_cast<const char*>(iov[i].iov_base);
+    to.data.insert(to.data.end(), p, p + n);
+    take -= n;
+  }
+  const size_t taken = std::min(total, room);
+  if (!e->send_armed && e->sending.size() > 0) SubmitSend(IndexOf(h));
+  if (taken < total) e->want_send = true;
+  return static_cast<ssize_t>(taken);
+}
+
+ssize_t UringBackend::SendDatagram(Handle h, absl::string_view data,
+                                   const SocketAddress* to) {
+  Entry* e = Live(h);
+  if (e == nullptr) return -EBADF;
+  return SendTo(e->fd, data.data(), data.size(), to);
+}
+
+int UringBackend::ShutdownWrite(Handle h) {
+  Entry* e = Live(h);
+  if (e == nullptr) return -EBADF;
+  if (e->send_armed) {
+    e->shut_pending = true;  // FIN after the staged bytes (SendDone)
+    return 0;
+  }
+  return io::ShutdownWrite(e->fd);
+}
+
+void UringBackend::PauseAccept(Handle h) {
+  if (Entry* e = Live(h)) {
+    e->accepting = false;
+    Cancel(IndexOf(h), kAccept);
+  }
+}
+
+void UringBackend::ResumeAccept(Handle h) {
+  Entry* e = Live(h);
+  if (e == nullptr || e->accepting) return;
+  e->accepting = true;
+  const uint32_t index = IndexOf(h);
+  for (int fd : e->held_fds) Defer(index, kAccepted, fd);
+  e->held_fds.clear();
+  if (!e->armed) ArmAccept(index);
+}
+
+// Cancels what reads or waits; bytes staged keep going out (kClose, up to
+// close_linger) or are dropped (kReset). The fd is closed once nothing of
+// the entry is in flight (MaybeFinish).
+void UringBackend::Close(Handle h, CloseMode mode) {
+  Entry* e = Live(h);
+  if (e == nullptr) return;
+  const uint32_t index = IndexOf(h);
+  const uint8_t armed_tag = ArmedTag(e->kind);
+  if (e->watched) (void)hangups_->Remove(e->fd);
+  e->watched = false;
+  e->kind = Kind::kClosing;
+  ++closing_;
+  e->close_mode = mode;
+  e->sink.stream = nullptr;
+  e->reading = Reading::kOff;
+  for (int fd : e->held_fds) close(fd);
+  e->held_fds.clear();
+  std::string().swap(e->held);
+  e->held_pending = false;
+  Cancel(index, armed_tag);
+  if (mode == CloseMode::kReset && e->owns_fd) SetResetOnClose(e->fd);
+  if (mode == CloseMode::kClose && e->send_armed) {
+    e->draining = true;
+    e->drain_deadline_ns = NowNs() +
+                         absl::ToInt64Nanoseconds(options_.close_linger);
+    draining_.push_back(index);
+  } else {
+    Cancel(index, kSend);
+  }
+  MaybeFinish(index);
+}
+
+void UringBackend::MaybeFinish(uint32_t index) {
+  Entry& e = entries_[index];
+  if (e.kind != Kind::kClosing || e.inflight != 0 || e.draining) return;
+  if (e.owns_fd && e.close_mode != CloseMode::kRelease) close(e.fd);
+  --closing_;
+  Free(index);
+}
+
+}  // namespace actnet::io

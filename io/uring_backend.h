@@ -1,0 +1,228 @@
+// UringBackend: the Backend over io_uring. Streams receive through one
+// multishot recv each into a ring of provided buffers shared by the loop
+// thread, lent to the sink for one batch; sends are copied into a
+// per-connection staging buffer and go out as one send in flight at a time,
+// carrying everything gathered meanwhile; listening sockets accept with one
+// multishot accept. Datagram sockets and connects wait with poll
+// operations and then make the same syscalls as the epoll backend. All
+// submissions of a turn go to the kernel in the one io_uring_enter that
+// also waits. docs/io_uring.md maps each seam call to its operations.
+// Thread contract: created on any thread; every other call on one thread
+// (the ring is single-issuer where the kernel has it). Owns the ring, the
+// buffers and the fds registered as owned.
+#ifndef ACTNET_IO_URING_BACKEND_H_
+#define ACTNET_IO_URING_BACKEND_H_
+
+#include <liburing.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "io/backend.h"
+#include "io/epoll_poller.h"
+
+namespace actnet::io {
+
+struct UringBackendOptions {
+  // Provided receive buffers: their size and count (a power of two).
+  uint32_t buffer_size = 4 * 1024;
+  uint32_t buffer_count = 512;
+  // Submission queue entries (the completion queue has four times as many).
+  uint32_t queue_depth = 1024;
+  // Bytes a connection may have staged and not yet sent; a Send beyond it
+  // takes what fits and promises OnSendReady.
+  size_t send_staging_limit = 64 * 1024;
+  // How long a connection closed with bytes still staged keeps sending
+  // them before it is reset.
+  absl::Duration close_linger = absl::Seconds(5);
+};
+
+class UringBackend final : public Backend {
+ public:
+  // Fails with the probe's status (uring_probe.h) when io_uring cannot run.
+  static absl::StatusOr<std::unique_ptr<UringBackend>> Create(
+      const UringBackendOptions& options);
+  ~UringBackend() override;
+  UringBackend(const UringBackend&) = delete;
+  UringBackend& operator=(const UringBackend&) = delete;
+
+  absl::Status AddWaker(int fd) override;
+  absl::StatusOr<Handle> AddStream(UniqueFd fd, StreamSink* sink,
+                                   uint32_t owner) override;
+  absl::StatusOr<Handle> Connect(const SocketAddress& remote, StreamSink* sink,
+                                 uint32_t owner, int* fd) override;
+  absl::StatusOr<Handle> AddDatagram(int fd, bool owned, DatagramSink* sink,
+                                     uint32_t owner) override;
+  absl::StatusOr<Handle> AddAcceptor(int fd, AcceptSink* sink,
+                                     uint32_t owner) override;
+
+  void SetReading(Handle h, Reading reading) override;
+  ssize_t Send(Handle h, const iovec* iov, int count) override;
+  ssize_t SendDatagram(Handle h, absl::string_view data,
+                       const SocketAddress* to) override;
+  int ShutdownWrite(Handle h) override;
+  void PauseAccept(Handle h) override;
+  void ResumeAccept(Handle h) override;
+  void Close(Handle h, CloseMode mode) override;
+
+  int Poll(absl::Span<Completion> out, int timeout_ms) override;
+  int PollMore(absl::Span<Completion> out, int ready) override;
+  bool HasPending() const override { return !deferred_.empty(); }
+  uint32_t OwnerOf(const Completion& c) const override;
+  void Dispatch(const Completion& c) override;
+  void Quiesce(int timeout_ms) override;
+
+  // Whether the ring runs with IORING_SETUP_DEFER_TASKRUN (for tests/docs).
+  bool defer_taskrun() const { return defer_taskrun_; }
+
+ private:
+  // Operation tags: the low byte of a CQE's user_data (the entry's index is
+  // above it) and of a Completion's bits. The last four are deferred work,
+  // never submitted.
+  enum Tag : uint8_t {
+    kRecv = 1,
+    kSend,
+    kAccept,
+    kPoll,  // datagram readable, connect finished, waker written
+    kCancel,
+    kHeld,       // deliver reads held while paused
+    kConnected,  // a connect that finished at once
+    kAccepted,   // an fd accepted while paused
+    kReadAgain,  // a datagram socket to read again
+    kHangup,     // a stream past EOF was reset or hung up
+  };
+  // Completion::bits above the tag: a provided buffer's id, when kBuffer.
+  static constexpr uint32_t kBuffer = 1u << 8;
+  static constexpr int kBufferShift = 16;
+  static constexpr size_t kMaxDatagram = 64 * 1024;
+  static uint32_t IndexOf(Handle h) { return static_cast<uint32_t>(h); }
+  static int64_t NowNs();
+
+  enum class Kind : uint8_t {
+    kFree,
+    kWaker,
+    kConnecting,
+    kStream,
+    kDatagram,
+    kAcceptor,
+    kWatcher,  // the epoll instance that watches streams past EOF
+    kClosing,  // closed by the owner; operations still in flight
+  };
+  // Bytes staged for sending: [begin, data.size()) is not yet sent. The
+  // buffer of the send in flight is never resized while the kernel may
+  // read it.
+  struct Staging {
+    std::vector<char> data;
+    size_t begin = 0;
+    size_t size() const { return data.size() - begin; }
+    void Clear();
+  };
+  struct Entry {
+    int fd = -1;
+    uint32_t generation = 1;
+    uint32_t owner = kNoOwner;
+    uint32_t next_free = 0;
+    uint32_t inflight = 0;  // submitted operations without a final CQE
+    Kind kind = Kind::kFree;
+    CloseMode close_mode = CloseMode::kClose;
+    Reading reading = Reading::kOn;
+    bool owns_fd = false;
+    bool armed = false;       // the recv, accept or poll operation
+    bool cancelling = false;  // ...and a cancel of it was submitted
+    bool send_armed = false;
+    bool want_send = false;   // a Send fell short: OnSendReady owed
+    bool accepting = true;
+    bool eof = false;         // the peer's FIN was received
+    bool watched = false;     // in hangups_
+    bool shut_pending = false;  // ShutdownWrite once the staging drains
+    bool draining = false;    // closed with bytes staged: sending them
+    bool held_pending = false;  // reads held while paused, to deliver first
+    bool held_eof = false;
+    int held_err = 0;
+    int read_err = 0;
+    int send_err = 0;
+    int64_t drain_deadline_ns = 0;
+    std::string held;           // bytes received while paused
+    std::vector<int> held_fds;  // accepted while paused
+    Staging sending;            // the send in flight
+    Staging pending;            // gathered while it is in flight
+    union {
+      StreamSink* stream;
+      DatagramSink* datagram;
+      AcceptSink* accept;
+    } sink{};
+  };
+
+  UringBackend(const UringBackendOptions& options, bool defer_taskrun);
+  absl::Status Init();
+
+  Entry* Live(Handle h);
+  const Entry* Live(Handle h) const;
+  absl::StatusOr<uint32_t> Take(Kind kind, int fd, bool owns_fd,
+                                uint32_t owner);
+  void Free(uint32_t index);
+  Handle HandleOf(uint32_t index) const;
+
+  // Submission.
+  static uint8_t ArmedTag(Kind kind);
+  void Enable();
+  io_uring_sqe* Sqe(uint32_t index, uint8_t tag);
+  void ArmRecv(uint32_t index);
+  void ArmAccept(uint32_t index);
+  void ArmPoll(uint32_t index, uint32_t events, bool multishot);
+  void Cancel(uint32_t index, uint8_t tag);
+  void SubmitSend(uint32_t index);
+  void MaybeArmRecv(uint32_t index);
+  void Defer(uint32_t index, uint8_t tag, int32_t result = 0);
+
+  // Completion.
+  int Fill(absl::Span<Completion> out, int n, int timeout_ms);
+  void Enter(int timeout_ms);
+  void Recycle();
+  bool Harvest(const io_uring_cqe& cqe, Completion* c);
+  bool RecvDone(uint32_t index, int res, uint32_t flags, bool more);
+  bool SendDone(uint32_t index, int res);
+  bool AcceptDone(uint32_t index, int res, bool more);
+  bool PollDone(uint32_t index, int res, bool more);
+  void Hold(Entry& e, absl::string_view data);
+  void WatchHangup(uint32_t index);
+  void CollectHangups();
+  void MaybeFinish(uint32_t index);
+  int CheckDrains(int timeout_ms);
+
+  // Dispatch.
+  void DispatchRecv(uint32_t index, const Completion& c);
+  void DeliverHeld(uint32_t index);
+  void DispatchAccepted(uint32_t index, int fd);
+  void DispatchPoll(uint32_t index);
+  const char* BufferAt(uint32_t bid) const;
+
+  const UringBackendOptions options_;
+  const bool defer_taskrun_;
+  io_uring ring_{};
+  bool ring_ready_ = false;
+  bool enabled_ = false;
+  io_uring_buf_ring* buf_ring_ = nullptr;
+  size_t buf_ring_bytes_ = 0;
+  char* buffers_ = nullptr;
+  size_t buffers_bytes_ = 0;
+  std::vector<uint16_t> lent_;      // buffers of the last batch
+  std::vector<uint32_t> rearm_;     // recvs that ran out of buffers
+  std::vector<uint32_t> draining_;  // closed entries still sending
+  std::deque<Completion> deferred_;
+  std::unique_ptr<char[]> scratch_;  // datagram reads, on first use
+  std::unique_ptr<EpollPoller> hangups_;  // streams past EOF, on first use
+  std::vector<Entry> entries_;       // entries_[0] is never used: handle 0
+  uint32_t free_head_ = 0;
+  size_t closing_ = 0;  // entries in Kind::kClosing
+};
+
+}  // namespace actnet::io
+
+#endif  // ACTNET_IO_URING_BACKEND_H_

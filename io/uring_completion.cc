@@ -1,0 +1,486 @@
+// UringBackend's waiting, completion and dispatch half (uring_backend.h).
+// Poll does the bookkeeping of every CQE (operations in flight, re-arming,
+// staged sends, closed entries) so that it holds whether or not the loop
+// dispatches the completion; Dispatch only calls sinks.
+#include <errno.h>
+#include <poll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "io/socket.h"
+#include "io/uring_backend.h"
+
+namespace actnet::io {
+namespace {
+
+constexpr int kDatagramsPerEvent = 64;
+
+bool IsTransientAcceptError(int err) {
+  return err == EINTR || err == ECONNABORTED || err == EPROTO || err == EPERM ||
+         err == ECONNRESET || err == EAGAIN;
+}
+
+}  // namespace
+
+int64_t UringBackend::NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+// ---------------------------------------------------------------------------
+// Waiting.
+
+int UringBackend::Poll(absl::Span<Completion> out, int timeout_ms) {
+  Recycle();
+  return Fill(out, 0, timeout_ms);
+}
+
+int UringBackend::PollMore(absl::Span<Completion> out, int ready) {
+  return Fill(out, ready, 0);
+}
+
+int UringBackend::Fill(absl::Span<Completion> out, int n, int timeout_ms) {
+  size_t i = static_cast<size_t>(n);
+  while (i < out.size() && !deferred_.empty()) {
+    out[i++] = deferred_.front();
+    deferred_.pop_front();
+  }
+  if (i > 0 || io_uring_cq_ready(&ring_) > 0) timeout_ms = 0;
+  if (!draining_.empty()) timeout_ms = CheckDrains(timeout_ms);
+  Enter(timeout_ms);
+  unsigned head;
+  unsigned seen = 0;
+  io_uring_cqe* cqe;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    if (i == out.size()) break;  // the rest waits for the next batch
+    ++seen;
+    if (Harvest(*cqe, &out[i])) ++i;
+  }
+  io_uring_cq_advance(&ring_, seen);
+  return static_cast<int>(i);
+}
+
+// Submits what was prepared and waits; one io_uring_enter either way.
+void UringBackend::Enter(int timeout_ms) {
+  Enable();
+  if (timeout_ms == 0) {
+    io_uring_submit_and_get_events(&ring_);
+    return;
+  }
+  io_uring_cqe* cqe = nullptr;
+  if (timeout_ms < 0) {
+    io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, nullptr, nullptr);
+    return;
+  }
+  __kernel_timespec ts{};
+  ts.tv_sec = timeout_ms / 1000;
+  ts.tv_nsec = int64_t{timeout_ms % 1000} * 1'000'000;
+  io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+}
+
+// A new batch: the buffers lent with the last one go back to the kernel,
+// then the receives that ran out of them are re-armed.
+void UringBackend::Recycle() {
+  if (!lent_.empty()) {
+    const int mask = io_uring_buf_ring_mask(options_.buffer_count);
+    int offset = 0;
+    for (uint16_t bid : lent_) {
+      io_uring_buf_ring_add(buf_ring_,
+                            buffers_ + size_t{bid} * options_.buffer_size,
+                            options_.buffer_size, bid, mask, offset++);
+    }
+    io_uring_buf_ring_advance(buf_ring_, offset);
+    lent_.clear();
+  }
+  for (uint32_t index : rearm_) MaybeArmRecv(index);
+  rearm_.clear();
+}
+
+// Closed entries still sending: resets those past their linger; returns
+// the wait, shortened to the nearest deadline.
+int UringBackend::CheckDrains(int timeout_ms) {
+  const int64_t now = NowNs();
+  int64_t next = -1;
+  size_t kept = 0;
+  for (uint32_t index : draining_) {
+    Entry& e = entries_[index];
+    if (e.kind != Kind::kClosing || !e.draining) continue;
+    if (now >= e.drain_deadline_ns) {
+      e.draining = false;
+      e.close_mode = CloseMode::kReset;
+      SetResetOnClose(e.fd);
+      Cancel(index, kSend);
+      MaybeFinish(index);
+      continue;
+    }
+    draining_[kept++] = index;
+    if (next < 0 || e.drain_deadline_ns < next) next = e.drain_deadline_ns;
+  }
+  draining_.resize(kept);
+  if (next < 0) return timeout_ms;
+  const int until = static_cast<int>((next - now) / 1'000'000 + 1);
+  return timeout_ms < 0 ? until : std::min(timeout_ms, until);
+}
+
+void UringBackend::Quiesce(int timeout_ms) {
+  const int64_t until = NowNs() + int64_t{timeout_ms} * 1'000'000;
+  Completion batch[64];
+  // Completions of live entries are not dispatched: the loops are done.
+  while (closing_ > 0) {
+    const int64_t left = (until - NowNs()) / 1'000'000;
+    if (left <= 0) break;
+    Poll(absl::MakeSpan(batch), static_cast<int>(std::min<int64_t>(left, 10)));
+  }
+  if (enabled_ && defer_taskrun_) io_uring_unregister_ring_fd(&ring_);
+}
+
+// ---------------------------------------------------------------------------
+// Completions: bookkeeping here, sink calls in Dispatch.
+
+bool UringBackend::Harvest(const io_uring_cqe& cqe, Completion* c) {
+  const uint32_t index = static_cast<uint32_t>(cqe.user_data >> 8);
+  const uint8_t tag = static_cast<uint8_t>(cqe.user_data & 0xFF);
+  if (index == 0 || index >= entries_.size()) return false;
+  Entry& e = entries_[index];
+  const bool more = (cqe.flags & IORING_CQE_F_MORE) != 0;
+  uint32_t bits = tag;
+  if ((cqe.flags & IORING_CQE_F_BUFFER) != 0) {
+    const auto bid = static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+    lent_.push_back(bid);
+    bits |= kBuffer | (uint32_t{bid} << kBufferShift);
+  }
+  if (!more) --e.inflight;
+  bool emit = false;
+  switch (tag) {
+    case kRecv:
+      emit = RecvDone(index, cqe.res, cqe.flags, more);
+      break;
+    case kSend:
+      emit = SendDone(index, cqe.res);
+      break;
+    case kAccept:
+      emit = AcceptDone(index, cqe.res, more);
+      break;
+    case kPoll:
+      emit = PollDone(index, cqe.res, more);
+      break;
+    default:
+      break;
+  }
+  MaybeFinish(index);
+  if (emit) *c = Completion{HandleOf(index), bits, cqe.res};
+  return emit;
+}
+
+bool UringBackend::RecvDone(uint32_t index, int res, uint32_t flags,
+                            bool more) {
+  Entry& e = entries_[index];
+  if (!more) e.armed = e.cancelling = false;
+  if (e.kind != Kind::kStream) return false;
+  if (res == -ENOBUFS) {
+    rearm_.push_back(index);  // once this batch's buffers are back
+    return false;
+  }
+  bool emit = false;
+  if (res != -ECANCELED) {
+    if (res == 0) {
+      e.eof = true;
+      WatchHangup(index);  // no receive is armed from here on
+    }
+    if (res < 0) e.read_err = -res;
+    if (e.reading == Reading::kOn && !e.held_pending) {
+      emit = true;
+    } else if (e.reading == Reading::kPaused || e.held_pending) {
+      const auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+      if (res > 0) Hold(e, absl::string_view(BufferAt(bid), static_cast<size_t>(res)));
+      if (res == 0) e.held_eof = e.held_pending = true;
+      if (res < 0) e.held_err = -res, e.held_pending = true;
+    }
+  }
+  if (!more) MaybeArmRecv(index);
+  return emit;
+}
+
+void UringBackend::Hold(Entry& e, absl::string_view data) {
+  e.held.append(data.data(), data.size());
+  e.held_pending = true;
+}
+
+bool UringBackend::SendDone(uint32_t index, int res) {
+  Entry& e = entries_[index];
+  e.send_armed = false;
+  if (res < 0) {
+    if (res != -ECANCELED || e.kind != Kind::kClosing) e.send_err = -res;
+    e.sending.Clear();
+    e.pending.Clear();
+    e.draining = false;
+    return e.kind == Kind::kStream;  // Dispatch: OnHangup
+  }
+  e.sending.begin += static_cast<size_t>(res);
+  if (e.kind == Kind::kClosing && !e.draining) {  // reset or released
+    e.sending.Clear();
+    e.pending.Clear();
+    return false;
+  }
+  if (e.sending.size() == 0) {
+    e.sending.Clear();
+    std::swap(e.sending, e.pending);
+  }
+  if (e.sending.size() > 0) {
+    SubmitSend(index);  // the rest of a short send, or what was gathered
+  } else {
+    if (e.shut_pending) io::ShutdownWrite(e.fd);
+    e.shut_pending = false;
+    e.draining = false;
+  }
+  return e.kind == Kind::kStream && e.want_send &&
+         e.sending.size() + e.pending.size() < options_.send_staging_limit;
+}
+
+bool UringBackend::AcceptDone(uint32_t index, int res, bool more) {
+  Entry& e = entries_[index];
+  if (!more) e.armed = e.cancelling = false;
+  if (e.kind != Kind::kAcceptor) {
+    if (res >= 0) close(res);
+    return false;
+  }
+  if (res >= 0) {
+    if (e.accepting) return true;
+    e.held_fds.push_back(res);  // handed out on ResumeAccept
+    return false;
+  }
+  if (res == -ECANCELED) return false;
+  if (IsTransientAcceptError(-res)) {
+    if (!more && e.accepting) ArmAccept(index);
+    return false;
+  }
+  // EMFILE, ENFILE, ENOBUFS, ENOMEM: stop until ResumeAccept.
+  e.accepting = false;
+  if (more) Cancel(index, kAccept);
+  return true;
+}
+
+bool UringBackend::PollDone(uint32_t index, int res, bool more) {
+  Entry& e = entries_[index];
+  if (!more) e.armed = e.cancelling = false;
+  if (res == -ECANCELED) return false;
+  switch (e.kind) {
+    case Kind::kWaker:
+      if (!more) ArmPoll(index, POLLIN, true);
+      return false;  // it only ends a wait
+    case Kind::kWatcher:
+      if (!more) ArmPoll(index, POLLIN, true);
+      CollectHangups();
+      return false;
+    case Kind::kDatagram:
+      if (!more && e.reading != Reading::kOff) ArmPoll(index, POLLIN, true);
+      return e.reading == Reading::kOn;
+    case Kind::kConnecting:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// A stream past its peer's FIN has no receive armed; an epoll instance,
+// itself polled through the ring, reports its error or hang-up (a reset),
+// as the epoll backend would.
+void UringBackend::WatchHangup(uint32_t index) {
+  Entry& e = entries_[index];
+  if (e.watched) return;
+  if (hangups_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<EpollPoller>> poller = EpollPoller::Create();
+    absl::StatusOr<uint32_t> watcher =
+        poller.ok() ? Take(Kind::kWatcher, (*poller)->fd(), false, kNoOwner)
+                    : absl::StatusOr<uint32_t>(poller.status());
+    if (!watcher.ok()) return;  // then a reset shows at the next send
+    hangups_ = std::move(*poller);
+    ArmPoll(*watcher, POLLIN, true);
+  }
+  // Take may have moved the entries.
+  if (hangups_->Add(entries_[index].fd, 0, HandleOf(index)).ok()) {
+    entries_[index].watched = true;
+  }
+}
+
+void UringBackend::CollectHangups() {
+  PollEvent events[64];
+  for (;;) {
+    const int n = hangups_->Wait(absl::MakeSpan(events), 0);
+    for (int i = 0; i < n; ++i) {
+      const Handle h = events[i].token;
+      Entry* e = Live(h);
+      if (e == nullptr) continue;
+      (void)hangups_->Remove(e->fd);
+      e->watched = false;
+      Defer(IndexOf(h), kHangup);
+    }
+    if (n < 64) return;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Dispatch.
+
+uint32_t UringBackend::OwnerOf(const Completion& c) const {
+  const Entry* e = Live(c.handle);
+  return e == nullptr ? kNoOwner : e->owner;
+}
+
+const char* UringBackend::BufferAt(uint32_t bid) const {
+  return buffers_ + size_t{bid} * options_.buffer_size;
+}
+
+void UringBackend::Dispatch(const Completion& c) {
+  Entry* e = Live(c.handle);
+  const uint8_t tag = static_cast<uint8_t>(c.bits & 0xFF);
+  if (e == nullptr) {
+    // An fd accepted for a listener closed earlier in this batch.
+    if ((tag == kAccept || tag == kAccepted) && c.result >= 0) close(c.result);
+    return;
+  }
+  const uint32_t index = IndexOf(c.handle);
+  switch (tag) {
+    case kRecv:
+      DispatchRecv(index, c);
+      break;
+    case kSend:
+      if (c.result < 0) {
+        e->sink.stream->OnHangup(-c.result);
+      } else if (e->want_send) {
+        e->want_send = false;
+        e->sink.stream->OnSendReady();
+      }
+      break;
+    case kAccept:
+      if (c.result >= 0) {
+        DispatchAccepted(index, c.result);
+      } else {
+        e->sink.accept->OnAcceptError(-c.result);
+      }
+      break;
+    case kAccepted:
+      DispatchAccepted(index, c.result);
+      break;
+    case kHeld:
+      DeliverHeld(index);
+      break;
+    case kConnected:
+      e->sink.stream->OnConnected(0);
+      break;
+    case kHangup: {
+      // A reset. A plain hang-up (both FINs) is the EOF's to report, which
+      // may still be held behind unread bytes.
+      const int err = SocketError(e->fd);
+      if (err != 0) e->sink.stream->OnHangup(err);
+      break;
+    }
+    case kPoll:
+    case kReadAgain:
+      DispatchPoll(index);
+      break;
+    default:
+      break;
+  }
+}
+
+// Reads held (paused meanwhile, or behind held bytes) keep their order.
+void UringBackend::DispatchRecv(uint32_t index, const Completion& c) {
+  Entry& e = entries_[index];
+  const bool has_data = c.result > 0 && (c.bits & kBuffer) != 0;
+  const absl::string_view data =
+      has_data ? absl::string_view(BufferAt(c.bits >> kBufferShift),
+                                   static_cast<size_t>(c.result))
+               : absl::string_view();
+  if (e.reading == Reading::kOff) return;
+  if (e.reading == Reading::kPaused || e.held_pending) {
+    if (has_data) Hold(e, data);
+    if (c.result == 0) e.held_eof = e.held_pending = true;
+    if (c.result < 0) e.held_err = -c.result, e.held_pending = true;
+    return;
+  }
+  if (has_data) {
+    e.sink.stream->OnRead(data);
+  } else if (c.result == 0) {
+    e.sink.stream->OnReadEof();
+  } else if (c.result < 0) {
+    e.sink.stream->OnHangup(-c.result);
+  }
+}
+
+// In buffer-sized pieces, so a sink that pauses again (back-pressure)
+// takes no more than it would have from the kernel.
+void UringBackend::DeliverHeld(uint32_t index) {
+  Entry* e = &entries_[index];
+  if (e->reading != Reading::kOn || !e->held_pending) return;
+  const std::string held = std::move(e->held);
+  e->held.clear();
+  const bool eof = e->held_eof;
+  const int err = e->held_err;
+  e->held_pending = e->held_eof = false;
+  e->held_err = 0;
+  const Handle h = HandleOf(index);
+  size_t done = 0;
+  while (done < held.size()) {
+    const size_t n = std::min<size_t>(held.size() - done, options_.buffer_size);
+    e->sink.stream->OnRead(absl::string_view(held).substr(done, n));
+    done += n;
+    if ((e = Live(h)) == nullptr || e->reading == Reading::kOff) return;
+    if (e->reading == Reading::kPaused) break;
+  }
+  if (e->reading == Reading::kPaused) {  // paused again: hold the rest
+    e->held.assign(held, done, std::string::npos);
+    e->held_eof = eof;
+    e->held_err = err;
+    e->held_pending = !e->held.empty() || eof || err != 0;
+    return;
+  }
+  if (eof) e->sink.stream->OnReadEof();
+  if (err != 0 && (e = Live(h)) != nullptr) e->sink.stream->OnHangup(err);
+  if (Live(h) != nullptr) MaybeArmRecv(index);
+}
+
+void UringBackend::DispatchAccepted(uint32_t index, int fd) {
+  Entry& e = entries_[index];
+  SocketAddress peer;
+  absl::StatusOr<SocketAddress> address = PeerAddress(fd);
+  if (address.ok()) peer = *address;
+  e.sink.accept->OnAccepted(UniqueFd(fd), peer);
+}
+
+void UringBackend::DispatchPoll(uint32_t index) {
+  const Handle h = HandleOf(index);
+  Entry* e = &entries_[index];
+  if (e->kind == Kind::kConnecting) {
+    const int err = SocketError(e->fd);
+    if (err == 0) {
+      e->kind = Kind::kStream;
+      ArmRecv(index);
+    }
+    e->sink.stream->OnConnected(err);
+    return;
+  }
+  for (int i = 0; i < kDatagramsPerEvent; ++i) {
+    if ((e = Live(h)) == nullptr || e->reading != Reading::kOn) return;
+    SocketAddress from;
+    const ssize_t n = RecvFrom(e->fd, scratch_.get(), kMaxDatagram, &from);
+    if (n < 0) {
+      if (n != -EAGAIN && n != -EINTR) {
+        e->sink.datagram->OnDatagramError(static_cast<int>(-n));
+      }
+      return;
+    }
+    if (static_cast<size_t>(n) > kMaxDatagram) {
+      e->sink.datagram->OnDatagramTooLarge(static_cast<size_t>(n), from);
+      continue;
+    }
+    e->sink.datagram->OnDatagram(
+        absl::string_view(scratch_.get(), static_cast<size_t>(n)), from);
+  }
+  Defer(index, kReadAgain);  // more may wait: no new wake-up would say so
+}
+
+}  // namespace actnet::io
