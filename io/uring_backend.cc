@@ -133,6 +133,15 @@ absl::Status UringBackend::Init() {
                           static_cast<int>(b));
   }
   io_uring_buf_ring_advance(buf_ring_, static_cast<int>(options_.buffer_count));
+  // The watcher of streams past their peer's FIN (WatchHangup), made now:
+  // taking an entry later could move the entries under a CQE's handling.
+  absl::StatusOr<std::unique_ptr<EpollPoller>> poller = EpollPoller::Create();
+  if (!poller.ok()) return poller.status();
+  hangups_ = std::move(*poller);
+  absl::StatusOr<uint32_t> watcher =
+      Take(Kind::kWatcher, hangups_->fd(), false, kNoOwner);
+  if (!watcher.ok()) return watcher.status();
+  ArmPoll(*watcher, POLLIN, true);
   return absl::OkStatus();
 }
 

@@ -217,7 +217,7 @@ class UringBackend final : public Backend {
   std::vector<uint32_t> draining_;  // closed entries still sending
   std::deque<Completion> deferred_;
   std::unique_ptr<char[]> scratch_;  // datagram reads, on first use
-  std::unique_ptr<EpollPoller> hangups_;  // streams past EOF, on first use
+  std::unique_ptr<EpollPoller> hangups_;  // streams past their peer's FIN
   std::vector<Entry> entries_;       // entries_[0] is never used: handle 0
   uint32_t free_head_ = 0;
   size_t closing_ = 0;  // entries in Kind::kClosing

@@ -290,20 +290,8 @@ bool UringBackend::PollDone(uint32_t index, int res, bool more) {
 // as the epoll backend would.
 void UringBackend::WatchHangup(uint32_t index) {
   Entry& e = entries_[index];
-  if (e.watched) return;
-  if (hangups_ == nullptr) {
-    absl::StatusOr<std::unique_ptr<EpollPoller>> poller = EpollPoller::Create();
-    absl::StatusOr<uint32_t> watcher =
-        poller.ok() ? Take(Kind::kWatcher, (*poller)->fd(), false, kNoOwner)
-                    : absl::StatusOr<uint32_t>(poller.status());
-    if (!watcher.ok()) return;  // then a reset shows at the next send
-    hangups_ = std::move(*poller);
-    ArmPoll(*watcher, POLLIN, true);
-  }
-  // Take may have moved the entries.
-  if (hangups_->Add(entries_[index].fd, 0, HandleOf(index)).ok()) {
-    entries_[index].watched = true;
-  }
+  if (e.watched || hangups_ == nullptr) return;  // then a send reports it
+  if (hangups_->Add(e.fd, 0, HandleOf(index)).ok()) e.watched = true;
 }
 
 void UringBackend::CollectHangups() {

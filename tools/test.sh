@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Runs every actnet test, the way CI does: installs what is missing, then
-#   1. all tests, optimised build;
-#   2. the concurrency-tagged tests under ThreadSanitizer;
-#   3. all tests under AddressSanitizer + UndefinedBehaviorSanitizer;
-#   4. every libFuzzer target for a bounded time (tools/fuzz.sh, clang,
+#   1. all tests, optimised build, on the epoll backend;
+#   2. the engine-level suites again on io_uring (ACTNET_BACKEND=io_uring);
+#   3. the concurrency-tagged tests under ThreadSanitizer (epoll), and the
+#      integration and transport ones of them on io_uring;
+#   4. all tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#      (epoll), and the io, integration, fault and transport suites on
+#      io_uring;
+#   5. every libFuzzer target for a bounded time (tools/fuzz.sh, clang,
 #      FUZZ_SECONDS each, default 60; 0 = seeds and regressions only).
-# Ends with the line "N passed, N failed" (test targets summed over the
-# three runs, plus one per fuzzer) and exits non-zero if anything failed.
+# Which configuration runs which suite on io_uring is chosen to keep a
+# clean run under an hour on two cores. Ends with the line
+# "N passed, N failed" (test targets summed over the runs, plus one per
+# fuzzer) and exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,9 +48,19 @@ run() {  # name, bazel test arguments...
   failed=$((failed + f))
 }
 
+# The suites that drive an Engine, which ACTNET_BACKEND switches.
+URING=--test_env=ACTNET_BACKEND=io_uring
+ENGINE_SUITES=(//tests/integration/... //tests/transport/... //tests/fault/...
+               //tests/examples/...)
+
 run plain "${TARGETS[@]}"
+run plain-io_uring "$URING" "${ENGINE_SUITES[@]}"
 run tsan --config=tsan --test_tag_filters=concurrency "${TARGETS[@]}"
+run tsan-io_uring --config=tsan --test_tag_filters=concurrency "$URING" \
+  //tests/integration/... //tests/transport/...
 run asan-ubsan --config=asan --config=ubsan "${TARGETS[@]}"
+run asan-ubsan-io_uring --config=asan --config=ubsan "$URING" \
+  //tests/integration/... //tests/transport/... //tests/fault/...
 
 fuzz() {
   local log="$logdir/fuzz.log"
