@@ -5,7 +5,7 @@
                [--suites "echo http redis"] [--echo_rows "100:16:1 ..."]
                [--http_conns 50] [--http_depth 16]
                [--redis_n1 100000] [--redis_n16 1000000] [--redis_conns 50]
-               [--srv_cpu 0] [--cli_cpu 1]
+               [--srv_cpu 0] [--cli_cpu 1] [--backends "epoll io_uring"]
 
 Runs, for every repetition, every suite, every row and every server (the
 server order rotated each repetition so drift hits all servers alike):
@@ -15,9 +15,12 @@ listens, run the load client pinned to --cli_cpu, read the server's CPU
 machine's busy time (/proc/stat) before and after, stop the server by PID,
 and append one line to OUT/results.tsv. Suites:
 
-  echo   DIR/loadgen against DIR/epoll_echo, DIR/uv_echo and DIR/echo
-         (--loops=1); rows conns:size:depth. loadgen measures the server's
-         CPU itself over its measured window (after --warm seconds).
+  echo   DIR/loadgen against DIR/epoll_echo, DIR/uv_echo, DIR/uring_echo
+         (server "uring", raw io_uring: the shared perf-anchors harness's
+         uring_echo_server, which compare.sh builds there; left out when
+         DIR has none) and DIR/echo (--loops=1); rows
+         conns:size:depth. loadgen measures the server's CPU itself over
+         its measured window (after --warm seconds).
   http   wrk -t1 -cN -dDURs against nginx (1 worker, access_log off,
          `return 200 "Hello, World!"`, config generated in OUT/nginx) and
          DIR/http (--loops=1); rows "plain" and "pipeN" (pipeline16.lua).
@@ -26,6 +29,17 @@ and append one line to OUT/results.tsv. Suites:
          --loops=2 (both loops on --srv_cpu too); rows set/get x P1/P16.
          One server start per repetition serves its four rows (GET after
          SET, so GETs hit).
+
+--backends says which of actnet's backends run: "epoll" gives the servers
+actnet (echo, http) and actnet-1, actnet-2 (redis); "io_uring" gives the
+same with --backend=io_uring, named actnet-uring and actnet-uring-1,
+actnet-uring-2, plus the raw io_uring echo "uring" (when DIR/uring_echo
+exists). The references (epoll,
+uv, nginx, redis) always run. An actnet server must run on the backend its
+name says: one whose process holds no io_uring fd (actnet-uring*), or holds
+one (the epoll ones), is stopped and its rows recorded with rc 95.
+ACTNET_BACKEND, which would override --backend, is removed from the
+environment.
 
 Only 127.0.0.1 is used; every client run is bounded by a timeout; only the
 PIDs this script started (and the children of those) are signalled.
@@ -94,6 +108,24 @@ def system_cpu():
     # user nice system idle iowait irq softirq steal guest guest_nice
     busy = v[0] + v[1] + v[2] + v[5] + v[6]
     return busy / TCK, v[7] / TCK
+
+
+def anon_inodes(pid):
+    """The anon-inode kinds ("[io_uring]", "[eventpoll]", ...) pid's tree holds."""
+    kinds = set()
+    for p in tree(pid):
+        try:
+            fds = os.listdir(f"/proc/{p}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(f"/proc/{p}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("anon_inode:"):
+                kinds.add(link[len("anon_inode:"):])
+    return kinds
 
 
 def listening(port):
@@ -293,14 +325,29 @@ class Runner:
         with open(self.tsv, "w") as f:
             f.write("\t".join(FIELDS) + "\n")
         self.count = 0
+        self.backends = a.backends.split()
+        # the raw io_uring anchor is built outside Bazel (compare.sh says so
+        # when it could not be): without it there are no "uring" rows
+        self.uring_anchor = os.access(os.path.join(self.bin, "uring_echo"), os.X_OK)
         self.total = self.planned()
         self.started = time.monotonic()
+
+    def servers(self, suite):
+        """The servers of a suite, reference first, for --backends."""
+        epoll, uring = "epoll" in self.backends, "io_uring" in self.backends
+        return {
+            "echo": (["epoll"] + ["uring"] * (uring and self.uring_anchor) + ["uv"]
+                     + ["actnet"] * epoll + ["actnet-uring"] * uring),
+            "http": ["nginx"] + ["actnet"] * epoll + ["actnet-uring"] * uring,
+            "redis": (["redis"] + ["actnet-1", "actnet-2"] * epoll
+                      + ["actnet-uring-1", "actnet-uring-2"] * uring),
+        }[suite]
 
     def planned(self):
         a, n = self.a, 0
         for s in a.suites.split():
-            n += {"echo": 3 * len(a.echo_rows.split()), "http": 4,
-                  "redis": 12}.get(s, 0)
+            rows = {"echo": len(a.echo_rows.split()), "http": 2, "redis": 4}[s]
+            n += rows * len(self.servers(s))
         return n * a.reps
 
     def record(self, rep, suite, row, server, port, r):
@@ -322,13 +369,42 @@ class Runner:
               f"other={r.get('other_cores', float('nan')):.2f} "
               f"{r.get('note', '')}", flush=True)
 
-    def start(self, cmd, tag, port, cwd=None):
-        srv = Server(cmd, os.path.join(self.logs, f"{tag}.server.log"),
-                     self.a.srv_cpu, cwd)
+    def start(self, cmd, tag, port, server, cwd=None):
+        """(Server, None) once it listens on port (on the backend its name
+        says), else (None, the result to record)."""
+        log = os.path.join(self.logs, f"{tag}.server.log")
+        srv = Server(cmd, log, self.a.srv_cpu, cwd)
         if not srv.wait_listening(port):
             srv.stop()
-            return None
-        return srv
+            try:
+                with open(log, errors="replace") as f:
+                    last = [line.strip() for line in f if line.strip()][-1:]
+            except OSError:
+                last = []
+            note = "server did not start" + (f": {last[0][:120]}" if last else "")
+            return None, {"rc": 98, "note": re.sub(r"\s+", " ", note)}
+        wrong = self.wrong_backend(server, srv)
+        if wrong:
+            srv.stop()
+            return None, {"rc": 95, "note": wrong}
+        return srv, None
+
+    @staticmethod
+    def wrong_backend(server, srv):
+        """Why an actnet server is not on the backend its name says, or ""."""
+        if not server.startswith("actnet"):
+            return ""
+        want_uring = "uring" in server
+        deadline = time.monotonic() + 3  # the loops set up their rings in Run()
+        while True:
+            kinds = anon_inodes(srv.pid)
+            if ("[io_uring]" in kinds) == want_uring:
+                return ""
+            if not want_uring or time.monotonic() > deadline or not srv.alive():
+                break
+            time.sleep(0.05)
+        return ("not on io_uring: no io_uring fd" if want_uring
+                else "not on epoll: holds an io_uring fd")
 
     @staticmethod
     def rotated(items, rep):
@@ -338,22 +414,23 @@ class Runner:
     # -- echo
     def echo_cmd(self, server, port):
         b = self.bin
+        actnet = [f"{b}/echo", f"--addr=tcp://127.0.0.1:{port}", "--loops=1"]
         return {"epoll": [f"{b}/epoll_echo", "-p", str(port)],
                 "uv": [f"{b}/uv_echo", "-p", str(port)],
-                "actnet": [f"{b}/echo", f"--addr=tcp://127.0.0.1:{port}",
-                           "--loops=1"]}[server]
+                "uring": [f"{b}/uring_echo", "-p", str(port)],
+                "actnet": actnet,
+                "actnet-uring": actnet + ["--backend=io_uring"]}[server]
 
     def echo(self, rep):
         a = self.a
         for row in a.echo_rows.split():
             conns, size, depth = row.split(":")
-            for server in self.rotated(["epoll", "uv", "actnet"], rep):
+            for server in self.rotated(self.servers("echo"), rep):
                 port = self.ports.fresh()
                 tag = f"r{rep}-echo-{row.replace(':', '_')}-{server}"
-                srv = self.start(self.echo_cmd(server, port), tag, port)
+                srv, failed = self.start(self.echo_cmd(server, port), tag, port, server)
                 if not srv:
-                    self.record(rep, "echo", row, server, port,
-                                {"rc": 98, "note": "server did not start"})
+                    self.record(rep, "echo", row, server, port, failed)
                     continue
                 log = os.path.join(self.logs, f"{tag}.client.log")
                 r = run_client(
@@ -425,16 +502,17 @@ http {{
     def http(self, rep):
         a = self.a
         for mode in ("plain", f"pipe{a.http_depth}"):
-            for server in self.rotated(["nginx", "actnet"], rep):
+            for server in self.rotated(self.servers("http"), rep):
                 port = self.ports.fresh()
                 tag = f"r{rep}-http-{mode}-{server}"
                 cmd = (self.nginx_cmd(port) if server == "nginx" else
                        [f"{self.bin}/http", f"--addr=tcp://127.0.0.1:{port}",
                         "--loops=1"])
-                srv = self.start(cmd, tag, port)
+                if server == "actnet-uring":
+                    cmd.append("--backend=io_uring")
+                srv, failed = self.start(cmd, tag, port, server)
                 if not srv:
-                    self.record(rep, "http", mode, server, port,
-                                {"rc": 98, "note": "server did not start"})
+                    self.record(rep, "http", mode, server, port, failed)
                     continue
                 wrk = ["wrk", "-t1", f"-c{a.http_conns}", f"-d{a.dur}s",
                        "--latency", "--timeout", "5s"]
@@ -460,22 +538,23 @@ http {{
         a = self.a
         rdir = os.path.join(self.out, "redis")
         os.makedirs(rdir, exist_ok=True)
-        for server in self.rotated(["redis", "actnet-1", "actnet-2"], rep):
+        for server in self.rotated(self.servers("redis"), rep):
             port = self.ports.fresh()
             tag = f"r{rep}-redis-{server}"
             if server == "redis":
                 cmd = ["redis-server", "--save", "", "--appendonly", "no",
                        "--port", str(port), "--bind", "127.0.0.1",
                        "--daemonize", "no", "--dir", rdir]
-            else:
+            else:  # actnet-N, actnet-uring-N: N loops
                 cmd = [f"{self.bin}/redis", f"--addr=tcp://127.0.0.1:{port}",
-                       f"--loops={server.split('-')[1]}"]
+                       f"--loops={server.rsplit('-', 1)[1]}"]
+                if server.startswith("actnet-uring"):
+                    cmd.append("--backend=io_uring")
             rows = [(p, t) for p in (1, 16) for t in ("set", "get")]
-            srv = self.start(cmd, tag, port, cwd=rdir)
+            srv, failed = self.start(cmd, tag, port, server, cwd=rdir)
             if not srv:
                 for p, t in rows:
-                    self.record(rep, "redis", f"{t}-P{p}", server, port,
-                                {"rc": 98, "note": "server did not start"})
+                    self.record(rep, "redis", f"{t}-P{p}", server, port, failed)
                 continue
             for p, t in rows:
                 row = f"{t}-P{p}"
@@ -528,6 +607,8 @@ def main():
                    help="nice value for servers and clients (negative needs root)")
     p.add_argument("--rt", type=int, default=0,
                    help="SCHED_RR priority for servers and clients (chrt -r; root)")
+    p.add_argument("--backends", default="epoll io_uring",
+                   help="actnet backends to run: epoll, io_uring or both")
     a = p.parse_args()
     if a.nice:
         NICE[:] = ["nice", "-n", str(a.nice)]
@@ -536,6 +617,11 @@ def main():
     for s in a.suites.split():
         if s not in ("echo", "http", "redis"):
             sys.exit(f"unknown suite {s!r} (echo, http, redis)")
+    if not a.backends.split() or set(a.backends.split()) - {"epoll", "io_uring"}:
+        sys.exit(f"--backends {a.backends!r}: one or both of epoll, io_uring")
+    if os.environ.pop("ACTNET_BACKEND", None) is not None:
+        print("note: ACTNET_BACKEND removed (the server names pick the backend)",
+              file=sys.stderr)
     run = Runner(a)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
     b0, _ = system_cpu()

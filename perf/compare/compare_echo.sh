@@ -12,8 +12,14 @@
 # $OUT/results.tsv. Then summarize_echo.py writes $OUT/summary.md.
 #
 # Knobs (environment): REPS, DUR, WARM, ROWS ("100:16:1 ..."), SERVERS
-# (subset of "epoll uv actnet actnet-nc"; actnet-nc is actnet without wake-up
-# coalescing, --coalesce_us=0), OUT (default perf/out/<timestamp>),
+# (subset of "epoll uv uring actnet actnet-nc actnet-uring actnet-uring-nc";
+# actnet-nc is actnet without wake-up coalescing, --coalesce_us=0;
+# actnet-uring* the same on --backend=io_uring; uring is the raw io_uring
+# echo uring_echo_server.c of the shared perf-anchors harness, compiled at
+# run time with `cc -O2 ... -luring` under /tmp and left out, with a note,
+# when its source or liburing is missing), ANCHORS_DIR (that harness;
+# default <git toplevel>/../shared/perf-anchors), OUT (default
+# perf/out/<timestamp>),
 # MAX_OTHER (summarise only runs whose other_cpu, in cores, is at most this;
 # re-summarise later with summarize_echo.py RESULTS.tsv META.txt 0.2).
 # Only loopback is used and only PIDs this script started are signalled.
@@ -37,8 +43,24 @@ mkdir -p "$OUT/bin" "$OUT/logs"
 read -r -a rows <<<"$ROWS"
 read -r -a servers <<<"$SERVERS"
 for s in "${servers[@]}"; do
-  case $s in epoll | uv | actnet | actnet-nc) ;; *) echo "unknown server '$s'" >&2; exit 2 ;; esac
+  case $s in
+    epoll | uv | uring | actnet | actnet-nc | actnet-uring | actnet-uring-nc) ;;
+    *) echo "unknown server '$s'" >&2; exit 2 ;;
+  esac
 done
+# The raw io_uring anchor, built from the shared harness's source (not by
+# Bazel) into $OUT/bin; without it, its rows are left out (not failed).
+uring_anchor=""
+if [[ " ${servers[*]} " == *" uring "* ]]; then
+  if build_uring_anchor "$OUT/bin/uring_echo"; then
+    uring_anchor=$(uring_anchor_desc)
+  else
+    kept=()
+    for s in "${servers[@]}"; do if [[ $s != uring ]]; then kept+=("$s"); fi; done
+    if ((${#kept[@]} == 0)); then echo "no server left to run" >&2; exit 2; fi
+    servers=("${kept[@]}")
+  fi
+fi
 if [[ ${servers[0]} != epoll ]]; then
   echo "note: ratios are against 'epoll'; keep it in SERVERS for them" >&2
 fi
@@ -65,6 +87,7 @@ cp -f "$BIN/examples/echo/echo" "$BIN/perf/loadgen/loadgen" \
   echo "command: REPS=$REPS DUR=$DUR WARM=$WARM ROWS=\"$ROWS\" SERVERS=\"$SERVERS\" perf/compare/compare_echo.sh"
   echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
     "($(git status --porcelain 2>/dev/null | grep -vc '^??' || true) modified tracked files)"
+  if [[ -n $uring_anchor ]]; then echo "uring_anchor: $uring_anchor"; fi
   machine_lines
 } >"$OUT/meta.txt"
 

@@ -18,7 +18,8 @@ from summarize import LABEL, UNIT, Data, load, order_rows  # noqa: E402
 
 COLORS = {"epoll": "#888888", "uv": "#b0b0d8", "actnet": "#d9534f",
           "nginx": "#5b8f5b", "redis": "#4a6fa5", "actnet-1": "#d9534f",
-          "actnet-2": "#f0ad4e"}
+          "actnet-2": "#f0ad4e", "uring": "#555555", "actnet-uring": "#8e44ad",
+          "actnet-uring-1": "#8e44ad", "actnet-uring-2": "#c39bd3"}
 
 
 def panel(ax, d, suite, key, title, scale=1.0):

@@ -7,8 +7,10 @@
 
 The first form writes the Markdown report (tables with medians [min..max]
 over repetitions, ratios vs the reference server paired per repetition,
-the issue's targets, the noise, the parameters of every row, the charts
-from IMG/, then NOTES.md as is) and a compact table for README. The second
+io_uring vs epoll ratios when the run has io_uring rows (actnet-uring*,
+the raw io_uring echo "uring"), the issues' targets, the noise, the
+parameters of every row, the charts from IMG/, then NOTES.md as is) and a
+compact table for README. The second
 replaces what is between the `<!-- compare:begin -->` and
 `<!-- compare:end -->` lines of README.md with that compact table.
 """
@@ -19,11 +21,23 @@ import statistics
 import sys
 
 REFERENCE = {"echo": "epoll", "http": "nginx", "redis": "redis"}
-SERVER_ORDER = {"echo": ["epoll", "uv", "actnet"], "http": ["nginx", "actnet"],
-                "redis": ["redis", "actnet-1", "actnet-2"]}
+SERVER_ORDER = {"echo": ["epoll", "uring", "uv", "actnet", "actnet-uring"],
+                "http": ["nginx", "actnet", "actnet-uring"],
+                "redis": ["redis", "actnet-1", "actnet-2", "actnet-uring-1",
+                          "actnet-uring-2"]}
 LABEL = {"epoll": "raw epoll", "uv": "libuv", "actnet": "actnet",
          "nginx": "nginx", "redis": "redis-server",
-         "actnet-1": "actnet 1 loop", "actnet-2": "actnet 2 loops"}
+         "actnet-1": "actnet 1 loop", "actnet-2": "actnet 2 loops",
+         "uring": "raw io_uring", "actnet-uring": "actnet io_uring",
+         "actnet-uring-1": "actnet io_uring 1 loop",
+         "actnet-uring-2": "actnet io_uring 2 loops"}
+# io_uring beside epoll, paired per repetition: (server, versus) per suite.
+BACKEND_PAIRS = {"echo": [("actnet-uring", "actnet"), ("actnet-uring", "uring"),
+                          ("uring", "epoll")],
+                 "http": [("actnet-uring", "actnet")],
+                 "redis": [("actnet-uring-1", "actnet-1"), ("actnet-uring-2", "actnet-2"),
+                           ("actnet-uring-2", "actnet-uring-1")]}
+URING = ("uring", "actnet-uring", "actnet-uring-1", "actnet-uring-2")
 UNIT = {"echo": "echoes/s", "http": "requests/s", "redis": "requests/s"}
 NOISY = 0.2  # cores used by other processes above which a run is "noisy"
 BEGIN, END = "<!-- compare:begin -->", "<!-- compare:end -->"
@@ -88,6 +102,15 @@ class Data:
         present = {r["server"] for r in self.rows if r["suite"] == suite}
         return [s for s in SERVER_ORDER[suite] if s in present]
 
+    def has(self, suite, *servers):
+        """Every one of servers has rows (run, even if failed) in suite."""
+        present = set(self.servers(suite))
+        return all(s in present for s in servers)
+
+    def has_uring(self, suite=None):
+        return any(r["server"] in URING for r in self.rows
+                   if suite is None or r["suite"] == suite)
+
     def metric(self, suite, row, server, key):
         return stats([num(r[key]) for r in self.runs(suite, row, server)])
 
@@ -143,6 +166,22 @@ def cross_loop_table(d):
     return lines
 
 
+def backend_table(d, suite):
+    """io_uring vs epoll, same repetition: the pairs of BACKEND_PAIRS run."""
+    pairs = [(s, v) for s, v in BACKEND_PAIRS[suite] if d.has(suite, s, v)]
+    if not pairs:
+        return []
+    lines = ["| row | server / versus | rate [min..max] | server CPU/op [min..max] "
+             "| paired reps |", "|---|---|---|---|---|"]
+    for row in order_rows(d.rows, suite):
+        for s, v in pairs:
+            (rs, n), (cs, _) = (d.paired(suite, row, s, v, "rate"),
+                                d.paired(suite, row, s, v, "srv_us_per_op"))
+            lines.append(f"| {row} | {LABEL[s]} / {LABEL[v]} | {fmt_stats(rs, 2)} "
+                         f"| **{fmt_stats(cs, 2)}** | {n} |")
+    return lines
+
+
 def check(value, op, target):
     if value is None:
         return "no data"
@@ -195,6 +234,31 @@ def targets(d):
             cs, _ = d.paired("redis", row, "actnet-2", "actnet-1", "srv_us_per_op")
             out.append((f"redis {row}: 2 loops CPU/request <= 1.3x 1 loop",
                         fmt_stats(cs, 2), check(cs, "<=", 1.3)))
+    return out + uring_targets(d)
+
+
+def uring_targets(d):
+    """Issue 17's targets for the io_uring backend, where the run has the rows:
+    echo CPU/echo <= 1.05x the raw io_uring anchor (when it ran), HTTP
+    pipelined and Redis -P1/-P16 CPU/request <= 1.02x actnet on epoll."""
+    out = []
+    if d.has("echo", "actnet-uring", "uring"):
+        for row in order_rows(d.rows, "echo"):
+            cs, _ = d.paired("echo", row, "actnet-uring", "uring", "srv_us_per_op")
+            out.append((f"echo {row}, 1 loop: actnet io_uring CPU/echo <= 1.05x raw io_uring",
+                        fmt_stats(cs, 2), check(cs, "<=", 1.05)))
+    if d.has("http", "actnet-uring", "actnet"):
+        for row in order_rows(d.rows, "http"):
+            if row.startswith("pipe"):
+                cs, _ = d.paired("http", row, "actnet-uring", "actnet", "srv_us_per_op")
+                out.append((f"http {row}: actnet io_uring CPU/request <= 1.02x actnet epoll",
+                            fmt_stats(cs, 2), check(cs, "<=", 1.02)))
+    if d.has("redis", "actnet-uring-1", "actnet-1"):
+        for row in order_rows(d.rows, "redis"):
+            if row.endswith(("P1", "P16")):
+                cs, _ = d.paired("redis", row, "actnet-uring-1", "actnet-1", "srv_us_per_op")
+                out.append((f"redis {row}, 1 loop: actnet io_uring CPU/request <= 1.02x "
+                            "actnet epoll", fmt_stats(cs, 2), check(cs, "<=", 1.02)))
     return out
 
 
@@ -220,17 +284,27 @@ def noise(d, meta):
     return lines
 
 
-def parameters(settings):
+def parameters(settings, uring_anchor=True):
     s = dict(re.findall(r'(\w+)="?([^"]*?)"?(?=\s+\w+=|$)', settings))
     dur = s.get("DUR", "5")
     warm = s.get("WARM", "1")
-    return [
+    backends = s.get("BACKENDS", "epoll").split()  # runs before the knob: epoll
+    uring = "io_uring" in backends
+    echo_uring = (", `uring_echo -p PORT` (raw io_uring: the shared perf-anchors "
+                  "harness's uring_echo_server.c, built with `cc -O2 ... -luring`)"
+                  if uring and uring_anchor else "")
+    head = []
+    if "BACKENDS" in s:
+        head = [f"actnet's backends: {' and '.join(backends)}" + (
+            " (io_uring: the actnet commands below with `--backend=io_uring`, servers "
+            "actnet-uring, actnet-uring-1 and actnet-uring-2)" if uring else "") + ".", ""]
+    return head + [
         "| suite | rows | load (client pinned to CPU 1) | servers (pinned to CPU 0) |",
         "|---|---|---|---|",
         f"| echo | conns:size:depth = {s.get('ECHO_ROWS', '?')} | `loadgen --conns C "
         f"--size S --depth D --warmup={warm} --duration={dur} --server_pid PID` (one "
         f"thread, checks every byte; CPU measured over the {dur} s window) | "
-        f"`epoll_echo -p PORT` (reference), `uv_echo -p PORT`, `echo "
+        f"`epoll_echo -p PORT` (reference){echo_uring}, `uv_echo -p PORT`, `echo "
         f"--addr=tcp://127.0.0.1:PORT --loops=1` |",
         f"| http | plain, pipe{s.get('HTTP_DEPTH', '16')} | `wrk -t1 -c{s.get('HTTP_CONNS', '50')} "
         f"-d{dur}s --latency --timeout 5s http://127.0.0.1:PORT/`; pipelined adds "
@@ -258,13 +332,14 @@ def readme_table(d):
         ref = REFERENCE[suite]
         for row in order_rows(d.rows, suite):
             for s in d.servers(suite):
-                if s == ref or s == "uv":
+                if s in (ref, "uv", "uring", "actnet-uring-2"):
                     continue
                 rate = d.metric(suite, row, s, "rate")
                 refrate = d.metric(suite, row, ref, "rate")
                 rs, _ = d.paired(suite, row, s, ref, "rate")
                 cs, _ = d.paired(suite, row, s, ref, "srv_us_per_op")
-                name = f"{suite}: {row}" + (f" ({LABEL[s]})" if suite == "redis" else "")
+                name = f"{suite}: {row}" + (f" ({LABEL[s]})" if suite == "redis" or
+                                            s != "actnet" else "")
                 lines.append(f"| {name} | {LABEL[ref]} | {fmt(refrate[0]) if refrate else 'n/a'} "
                              f"| {fmt(rate[0]) if rate else 'n/a'} | {fmt_stats(rs, 2, False)} "
                              f"| {fmt_stats(cs, 2, False)} |")
@@ -275,6 +350,19 @@ def readme_table(d):
             rs, _ = d.paired("redis", row, "actnet-2", "actnet-1", "rate")
             cs, _ = d.paired("redis", row, "actnet-2", "actnet-1", "srv_us_per_op")
             lines.append(f"| redis: {row}, cross-loop (2 loops) | actnet 1 loop "
+                         f"| {fmt(refrate[0]) if refrate else 'n/a'} "
+                         f"| {fmt(rate[0]) if rate else 'n/a'} | {fmt_stats(rs, 2, False)} "
+                         f"| {fmt_stats(cs, 2, False)} |")
+    for suite, s, v in (("echo", "actnet-uring", "actnet"), ("http", "actnet-uring", "actnet"),
+                        ("redis", "actnet-uring-1", "actnet-1")):
+        if not d.has(suite, s, v):
+            continue
+        for row in order_rows(d.rows, suite):
+            rate = d.metric(suite, row, s, "rate")
+            refrate = d.metric(suite, row, v, "rate")
+            rs, _ = d.paired(suite, row, s, v, "rate")
+            cs, _ = d.paired(suite, row, s, v, "srv_us_per_op")
+            lines.append(f"| {suite}: {row}, io_uring vs epoll | {LABEL[v]} "
                          f"| {fmt(refrate[0]) if refrate else 'n/a'} "
                          f"| {fmt(rate[0]) if rate else 'n/a'} | {fmt_stats(rs, 2, False)} "
                          f"| {fmt_stats(cs, 2, False)} |")
@@ -318,7 +406,8 @@ def report(d, meta, notes, img):
          "near 1 say little; CPU per operation is the sharper figure.", "",
          "## Noise", ""]
     L += noise(d, meta) + [""]
-    L += ["## Targets (issues 5, 6 and 16)", "",
+    issues = "issues 5, 6, 16 and 17" if d.has_uring() else "issues 5, 6 and 16"
+    L += [f"## Targets ({issues})", "",
           "| target | measured (median [min..max] of paired ratios) | verdict |",
           "|---|---|---|"]
     L += [f"| {a} | {b} | {c} |" for a, b, c in targets(d)] + [""]
@@ -326,7 +415,17 @@ def report(d, meta, notes, img):
         title = {"echo": "Echo: actnet vs raw epoll and libuv (1 loop each)",
                  "http": "HTTP plaintext: actnet vs nginx (1 worker)",
                  "redis": "Redis protocol: actnet vs redis-server"}[suite]
+        if d.has_uring(suite):
+            title = {"echo": "Echo: actnet (epoll, io_uring) vs raw epoll, raw io_uring "
+                             "and libuv (1 loop each)",
+                     "http": "HTTP plaintext: actnet (epoll, io_uring) vs nginx (1 worker)",
+                     "redis": "Redis protocol: actnet (epoll, io_uring) vs "
+                              "redis-server"}[suite]
         L += [f"## {title}", ""] + suite_table(d, suite) + [""]
+        bt = backend_table(d, suite)
+        if bt:
+            L += ["io_uring vs epoll (ratios paired per repetition; below 1 is "
+                  "less CPU per operation, above 1 a higher rate):", ""] + bt + [""]
         if suite == "redis" and any(r["server"] == "actnet-2" for r in d.rows):
             L += ["Cross-loop cost (actnet redis with 2 loops vs 1 loop, same "
                   "repetition; keys are sharded by loop, so about half the "
@@ -338,7 +437,8 @@ def report(d, meta, notes, img):
         L += ["Runs left out (failed): " + "; ".join(
             f"rep {r['rep']} {r['suite']} {r['row']} {r['server']} rc={r['rc']} "
             f"errors={r['errors']} {r['note']}".strip() for r in failed), ""]
-    L += ["## Parameters of every row", ""] + parameters(meta.get("settings", "")) + [""]
+    L += (["## Parameters of every row", ""]
+          + parameters(meta.get("settings", ""), d.has("echo", "uring")) + [""])
     if notes:
         L += [notes.rstrip(), ""]
     return "\n".join(L)

@@ -20,8 +20,15 @@
 # $OUT/latency.md, also written to $DOC (default docs/latency.md; empty = no).
 #
 # Knobs (environment): REPS, DUR, WARM, CONNS, SIZE, LOADS (percent of P),
-# SERVERS (subset of "epoll actnet actnet-nc actnet-wN"; actnet-nc is
-# actnet with --coalesce_us=0, actnet-wN with --coalesce_us=N), DRAIN,
+# SERVERS (subset of "epoll uring actnet actnet-nc actnet-wN", and the
+# actnet names on io_uring: actnet-uring, actnet-uring-nc, actnet-uring-wN;
+# actnet-nc is actnet with --coalesce_us=0, actnet-wN with --coalesce_us=N,
+# actnet-uring* the same with --backend=io_uring, uring the raw io_uring
+# echo uring_echo_server.c of the shared perf-anchors harness, compiled at
+# run time with `cc -O2 ... -luring` under /tmp and left out, with a note,
+# when its source or liburing is missing; the ratios are against the first),
+# ANCHORS_DIR (that harness; default <git toplevel>/../shared/perf-anchors),
+# DRAIN,
 # QUIET_MAX and QUIET_WAIT (before each repetition wait up to QUIET_WAIT
 # s, in 1 s samples of /proc/stat, for the machine's busy CPU to drop to
 # QUIET_MAX cores; then go on
@@ -53,8 +60,10 @@ DOC=${DOC-docs/latency.md}
 mkdir -p "$OUT/bin" "$OUT/logs"
 read -r -a loads <<<"$LOADS"
 read -r -a servers <<<"$SERVERS"
+want_uring=0
 for s in "${servers[@]}"; do
-  case $s in epoll | actnet | actnet-nc | actnet-w[0-9]*) ;; *) echo "unknown server '$s'" >&2; exit 2 ;; esac
+  if [[ $s == uv ]] || ! is_echo_server "$s"; then echo "unknown server '$s'" >&2; exit 2; fi
+  if [[ $s == uring ]]; then want_uring=1; fi
 done
 for tool in taskset ss python3 timeout bazel; do
   command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 2; }
@@ -62,6 +71,20 @@ done
 if (($(nproc) < 2)); then echo "needs 2 CPUs (server on 0, load on 1)" >&2; exit 2; fi
 bazel_cmd=(bazel)
 if [[ -n ${BAZEL_OUTPUT_BASE:-} ]]; then bazel_cmd+=("--output_base=$BAZEL_OUTPUT_BASE"); fi
+
+# The raw io_uring anchor, built from the shared harness's source (not by
+# Bazel) into $OUT/bin; without it, its rows are left out (not failed).
+uring_anchor=""
+if ((want_uring)); then
+  if build_uring_anchor "$OUT/bin/uring_echo"; then
+    uring_anchor=$(uring_anchor_desc)
+  else
+    kept=()
+    for s in "${servers[@]}"; do if [[ $s != uring ]]; then kept+=("$s"); fi; done
+    if ((${#kept[@]} == 0)); then echo "no server left to run" >&2; exit 2; fi
+    servers=("${kept[@]}")
+  fi
+fi
 
 runs=$((REPS * ${#servers[@]} * (1 + ${#loads[@]})))
 echo "latency: $REPS reps x ${#servers[@]} servers x $((1 + ${#loads[@]})) runs of" \
@@ -78,6 +101,7 @@ cp -f "$BIN/examples/echo/echo" "$BIN/perf/loadgen/loadgen" "$BIN/perf/reference
   echo "command: REPS=$REPS DUR=$DUR WARM=$WARM CONNS=$CONNS SIZE=$SIZE LOADS=\"$LOADS\"" \
     "SERVERS=\"$SERVERS\" DRAIN=$DRAIN perf/latency/latency.sh"
   echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  if [[ -n $uring_anchor ]]; then echo "uring_anchor: $uring_anchor"; fi
   machine_lines
 } >"$OUT/meta.txt"
 
