@@ -182,6 +182,12 @@ class Backend {
   virtual void Quiesce(int timeout_ms) { (void)timeout_ms; }
 };
 
+// For backends: one recvfrom of a datagram socket into `buf`, handed to
+// `sink` (OnDatagram, OnDatagramTooLarge when it did not fit, or
+// OnDatagramError). Returns false when nothing more is waiting or the
+// receive failed.
+bool ReceiveDatagram(int fd, char* buf, size_t size, DatagramSink* sink);
+
 }  // namespace actnet::io
 
 #endif  // ACTNET_IO_BACKEND_H_

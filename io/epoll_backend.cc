@@ -445,20 +445,10 @@ void EpollBackend::DatagramEvent(Handle h) {
   for (int i = 0; i < kDatagramsPerEvent; ++i) {
     Entry* e = Live(h);
     if (e == nullptr || e->reading != Reading::kOn) return;
-    SocketAddress from;
-    const ssize_t n = RecvFrom(e->fd, scratch_.get(), datagram_size_, &from);
-    if (n < 0) {
-      if (n != -EAGAIN && n != -EINTR) {
-        e->sink.datagram->OnDatagramError(static_cast<int>(-n));
-      }
+    if (!ReceiveDatagram(e->fd, scratch_.get(), datagram_size_,
+                         e->sink.datagram)) {
       return;
     }
-    if (static_cast<size_t>(n) > datagram_size_) {
-      e->sink.datagram->OnDatagramTooLarge(static_cast<size_t>(n), from);
-      continue;
-    }
-    e->sink.datagram->OnDatagram(
-        absl::string_view(scratch_.get(), static_cast<size_t>(n)), from);
   }
 }
 

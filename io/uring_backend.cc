@@ -89,13 +89,28 @@ absl::Status UringBackend::Init() {
                IORING_SETUP_R_DISABLED;
   }
   p.cq_entries = options_.queue_depth * 4;
-  int ret = io_uring_queue_init_params(options_.queue_depth, &ring_, &p);
+  const int ret = io_uring_queue_init_params(options_.queue_depth, &ring_, &p);
   if (ret < 0) {
     return absl::Status(absl::ErrnoToStatusCode(-ret),
                         absl::StrCat("io_uring_setup: ", std::strerror(-ret)));
   }
   ring_ready_ = true;
   enabled_ = !defer_taskrun_;
+  if (absl::Status s = SetUpBuffers(); !s.ok()) return s;
+  // The watcher of streams past their peer's FIN (WatchHangup), made now:
+  // taking an entry later could move the entries under a CQE's handling.
+  absl::StatusOr<std::unique_ptr<EpollPoller>> poller = EpollPoller::Create();
+  if (!poller.ok()) return poller.status();
+  hangups_ = std::move(*poller);
+  absl::StatusOr<uint32_t> watcher =
+      Take(Kind::kWatcher, hangups_->fd(), false, kNoOwner);
+  if (!watcher.ok()) return watcher.status();
+  ArmPoll(*watcher, POLLIN, true);
+  return absl::OkStatus();
+}
+
+// The provided-buffer ring and its buffers, every buffer given to it.
+absl::Status UringBackend::SetUpBuffers() {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   buf_ring_bytes_ = (options_.buffer_count * sizeof(io_uring_buf) + page - 1) /
                     page * page;
@@ -115,7 +130,7 @@ absl::Status UringBackend::Init() {
   reg.ring_addr = reinterpret_cast<uint64_t>(ring_mem);
   reg.ring_entries = options_.buffer_count;
   reg.bgid = kBufferGroup;
-  ret = io_uring_register_buf_ring(&ring_, &reg, 0);
+  const int ret = io_uring_register_buf_ring(&ring_, &reg, 0);
   if (ret < 0) {
     return absl::Status(
         absl::ErrnoToStatusCode(-ret),
@@ -133,15 +148,6 @@ absl::Status UringBackend::Init() {
                           static_cast<int>(b));
   }
   io_uring_buf_ring_advance(buf_ring_, static_cast<int>(options_.buffer_count));
-  // The watcher of streams past their peer's FIN (WatchHangup), made now:
-  // taking an entry later could move the entries under a CQE's handling.
-  absl::StatusOr<std::unique_ptr<EpollPoller>> poller = EpollPoller::Create();
-  if (!poller.ok()) return poller.status();
-  hangups_ = std::move(*poller);
-  absl::StatusOr<uint32_t> watcher =
-      Take(Kind::kWatcher, hangups_->fd(), false, kNoOwner);
-  if (!watcher.ok()) return watcher.status();
-  ArmPoll(*watcher, POLLIN, true);
   return absl::OkStatus();
 }
 

@@ -161,6 +161,7 @@ class UringBackend final : public Backend {
 
   UringBackend(const UringBackendOptions& options, bool defer_taskrun);
   absl::Status Init();
+  absl::Status SetUpBuffers();
 
   Entry* Live(Handle h);
   const Entry* Live(Handle h) const;

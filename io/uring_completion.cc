@@ -453,20 +453,10 @@ void UringBackend::DispatchPoll(uint32_t index) {
   }
   for (int i = 0; i < kDatagramsPerEvent; ++i) {
     if ((e = Live(h)) == nullptr || e->reading != Reading::kOn) return;
-    SocketAddress from;
-    const ssize_t n = RecvFrom(e->fd, scratch_.get(), kMaxDatagram, &from);
-    if (n < 0) {
-      if (n != -EAGAIN && n != -EINTR) {
-        e->sink.datagram->OnDatagramError(static_cast<int>(-n));
-      }
+    if (!ReceiveDatagram(e->fd, scratch_.get(), kMaxDatagram,
+                         e->sink.datagram)) {
       return;
     }
-    if (static_cast<size_t>(n) > kMaxDatagram) {
-      e->sink.datagram->OnDatagramTooLarge(static_cast<size_t>(n), from);
-      continue;
-    }
-    e->sink.datagram->OnDatagram(
-        absl::string_view(scratch_.get(), static_cast<size_t>(n)), from);
   }
   Defer(index, kReadAgain);  // more may wait: no new wake-up would say so
 }
