@@ -240,6 +240,8 @@ bool UringBackend::SendDone(uint32_t index, int res) {
          e.sending.size() + e.pending.size() < options_.send_staging_limit;
 }
 
+// An accept the kernel ended (cancelled, a failed accept, a full completion
+// queue, even after a success) is re-armed while accepting is on.
 bool UringBackend::AcceptDone(uint32_t index, int res, bool more) {
   Entry& e = entries_[index];
   if (!more) e.armed = e.cancelling = false;
@@ -247,20 +249,21 @@ bool UringBackend::AcceptDone(uint32_t index, int res, bool more) {
     if (res >= 0) close(res);
     return false;
   }
+  bool emit = false;
   if (res >= 0) {
-    if (e.accepting) return true;
-    e.held_fds.push_back(res);  // handed out on ResumeAccept
-    return false;
+    if (e.accepting) {
+      emit = true;
+    } else {
+      e.held_fds.push_back(res);  // handed out on ResumeAccept
+    }
+  } else if (res != -ECANCELED && !IsTransientAcceptError(-res)) {
+    // EMFILE, ENFILE, ENOBUFS, ENOMEM: stop until ResumeAccept.
+    e.accepting = false;
+    if (more) Cancel(index, kAccept);
+    emit = true;
   }
-  if (res == -ECANCELED) return false;
-  if (IsTransientAcceptError(-res)) {
-    if (!more && e.accepting) ArmAccept(index);
-    return false;
-  }
-  // EMFILE, ENFILE, ENOBUFS, ENOMEM: stop until ResumeAccept.
-  e.accepting = false;
-  if (more) Cancel(index, kAccept);
-  return true;
+  if (!more && e.accepting && !e.armed) ArmAccept(index);
+  return emit;
 }
 
 bool UringBackend::PollDone(uint32_t index, int res, bool more) {

@@ -9,15 +9,43 @@
 
 #include "doctest/doctest.h"
 #include "io/socket.h"
+#include "io/uring_probe.h"
 #include "tests/testing/common.h"
+#include "tests/testing/test_scale.h"
 
 namespace actnet::io::testing {
 namespace {
 
 using testutil::Clock;
-constexpr auto kDeadline = std::chrono::seconds(10);  // a hang guard only
+// A hang guard only.
+constexpr Clock::duration kDeadline =
+    actnet::testing::Slack(std::chrono::seconds(10));
 
 }  // namespace
+
+bool Available(BackendKind kind) {
+  if (kind != BackendKind::kUring) return true;
+  const absl::Status probe = ProbeIoUring();
+  static bool told = false;
+  if (!probe.ok() && !told) {
+    told = true;
+    MESSAGE("io_uring cases skipped: " << probe.ToString());
+  }
+  return probe.ok();
+}
+
+std::unique_ptr<Backend> MakeBackend(BackendKind kind) {
+  if (kind == BackendKind::kUring) return MakeUringBackend();
+  return MakeBackend(kind == BackendKind::kEpollEdge);
+}
+
+std::unique_ptr<UringBackend> MakeUringBackend(
+    const UringBackendOptions& options) {
+  absl::StatusOr<std::unique_ptr<UringBackend>> b =
+      UringBackend::Create(options);
+  REQUIRE_MESSAGE(b.ok(), b.status().ToString());
+  return std::move(*b);
+}
 
 void StreamLog::OnRead(absl::string_view data) {
   read.append(data.data(), data.size());
@@ -27,6 +55,7 @@ void StreamLog::OnRead(absl::string_view data) {
 
 void StreamLog::OnReadEof() {
   ++eofs;
+  read_at_eof = read.size();
   backend->SetReading(handle, Reading::kOff);
 }
 
@@ -35,7 +64,8 @@ void AcceptLog::OnAccepted(UniqueFd fd, const SocketAddress& peer) {
   peers.push_back(peer);
 }
 
-void DatagramLog::OnDatagram(absl::string_view data, const SocketAddress& from) {
+void DatagramLog::OnDatagram(absl::string_view data,
+                             const SocketAddress& from) {
   datagrams.emplace_back(data);
   senders.push_back(from);
 }
@@ -44,12 +74,15 @@ std::unique_ptr<EpollBackend> MakeBackend(bool edge, size_t read_size) {
   EpollBackendOptions options;
   options.edge_triggered = edge;
   options.read_buffer_size = read_size;
-  absl::StatusOr<std::unique_ptr<EpollBackend>> b = EpollBackend::Create(options);
+  absl::StatusOr<std::unique_ptr<EpollBackend>> b =
+      EpollBackend::Create(options);
   REQUIRE(b.ok());
   return std::move(*b);
 }
 
-const char* ModeName(bool edge) { return edge ? "edge-triggered" : "level-triggered"; }
+const char* ModeName(bool edge) {
+  return edge ? "edge-triggered" : "level-triggered";
+}
 
 int Turn(Backend& b, int timeout_ms) {
   Completion events[32];
@@ -60,11 +93,11 @@ int Turn(Backend& b, int timeout_ms) {
   return n;
 }
 
-bool PumpUntil(Backend& b, const std::function<bool()>& done) {
+bool PumpUntil(Backend& b, const std::function<bool()>& done, int turn_ms) {
   const Clock::time_point deadline = Clock::now() + kDeadline;
   while (!done()) {
     if (Clock::now() > deadline) return false;
-    Turn(b, 100);
+    Turn(b, turn_ms);
   }
   return true;
 }
@@ -77,8 +110,16 @@ Handle AddStream(Backend& b, UniqueFd fd, StreamLog* log, uint32_t owner) {
   return *h;
 }
 
+PairedStream::PairedStream(BackendKind kind) : backend(MakeBackend(kind)) {
+  Register();
+}
+
 PairedStream::PairedStream(bool edge, size_t read_size)
     : backend(MakeBackend(edge, read_size)) {
+  Register();
+}
+
+void PairedStream::Register() {
   Pair p = MakePair();
   peer = std::move(p.b);
   handle = AddStream(*backend, std::move(p.a), &log);
@@ -86,7 +127,8 @@ PairedStream::PairedStream(bool edge, size_t read_size)
 
 Pair MakePair(int type) {
   int fds[2];
-  REQUIRE(::socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);
+  REQUIRE(::socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) ==
+          0);
   return {UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
@@ -117,7 +159,14 @@ size_t DrainNow(const UniqueFd& fd) {
 
 bool WaitFd(int fd, short events) {
   pollfd p{fd, events, 0};
-  return ::poll(&p, 1, static_cast<int>(std::chrono::milliseconds(kDeadline).count())) == 1;
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(kDeadline);
+  return ::poll(&p, 1, static_cast<int>(ms.count())) == 1;
+}
+
+bool Ready(int fd, short events) {
+  pollfd p{fd, events, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & events) != 0;
 }
 
 UniqueFd Listen() {
@@ -140,17 +189,34 @@ UniqueFd ConnectTo(const UniqueFd& listener) {
   return std::move(*fd);
 }
 
-NoFreeFds::NoFreeFds() {
+FdTableFiller::FdTableFiller(rlim_t cap) {
   REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved_) == 0);
-  // open() takes the lowest free number: every number below it is in use.
-  const int lowest_free = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  REQUIRE(lowest_free >= 0);
-  ::close(lowest_free);
-  rlimit lowered = saved_;
-  lowered.rlim_cur = static_cast<rlim_t>(lowest_free);
-  REQUIRE(::setrlimit(RLIMIT_NOFILE, &lowered) == 0);
+  if (saved_.rlim_cur > cap) {
+    rlimit lowered = saved_;
+    lowered.rlim_cur = cap;
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &lowered) == 0);
+    lowered_ = true;
+  }
 }
 
-NoFreeFds::~NoFreeFds() { ::setrlimit(RLIMIT_NOFILE, &saved_); }
+FdTableFiller::~FdTableFiller() {
+  Release();
+  if (lowered_) ::setrlimit(RLIMIT_NOFILE, &saved_);
+}
+
+size_t FdTableFiller::Fill() {
+  const int source = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (source < 0) return 0;
+  fillers_.push_back(source);
+  // dup() takes the lowest free number: once it fails, none is left.
+  for (int fd = ::dup(source); fd >= 0; fd = ::dup(source))
+    fillers_.push_back(fd);
+  return fillers_.size();
+}
+
+void FdTableFiller::Release() {
+  for (int fd : fillers_) ::close(fd);
+  fillers_.clear();
+}
 
 }  // namespace actnet::io::testing
