@@ -180,6 +180,21 @@ class Backend {
   // Dispatch. A readiness backend handed those bytes to the kernel at
   // Close and has nothing to do.
   virtual void Quiesce(int timeout_ms) { (void)timeout_ms; }
+
+  // ---- Waking another loop thread without a system call of one's own
+  // (optional). WakeTarget: what another backend of this process can post
+  // a wake-up to (io_uring: the ring's fd), or -1. Thread-safe: fixed once
+  // created.
+  virtual int WakeTarget() const { return -1; }
+  // On this backend's thread: queues a wake-up of the backend whose
+  // WakeTarget() is `target`, sent with this thread's next wait; should it
+  // fail, the eventfd `fallback_fd` is written instead. False when this
+  // backend cannot (the caller writes the eventfd itself).
+  virtual bool QueueWake(int target, int fallback_fd) {
+    (void)target;
+    (void)fallback_fd;
+    return false;
+  }
 };
 
 // For backends: one recvfrom of a datagram socket into `buf`, handed to
