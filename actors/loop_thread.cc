@@ -36,6 +36,7 @@ LoopThread::LoopThread(std::vector<LoopActor*> loops,
   for (size_t i = 0; i < loops_.size(); ++i) {
     loops_[i]->Attach(backend_.get(), static_cast<uint32_t>(i),
                       i == 0 ? &counters_ : nullptr);
+    loops_[i]->mailbox().set_wake_target(backend_->WakeTarget());
   }
 }
 
@@ -65,6 +66,7 @@ void LoopThread::Run() {
     prctl(PR_SET_TIMERSLACK, static_cast<unsigned long>(std::max<int64_t>(
                                  1'000, coalesce_.window_ns() / 8)));
   }
+  Mailbox::SetThreadBackend(backend_.get());
   for (LoopActor* loop : loops_) {
     SetCurrentLoop(loop);
     loop->Open();
@@ -94,6 +96,7 @@ void LoopThread::Run() {
     }
   }
   SetCurrentLoop(nullptr);
+  Mailbox::SetThreadBackend(nullptr);
   backend_->Quiesce(kQuiesceMs);
 }
 

@@ -24,6 +24,7 @@
 #include "actors/ring.h"
 #include "actors/sequence.h"
 #include "concurrentqueue/concurrentqueue.h"
+#include "io/backend.h"
 #include "io/waker.h"
 
 namespace actnet {
@@ -38,9 +39,11 @@ struct MailboxOptions {
 // Parking: a consumer with nothing to do calls TryPark(), which sets
 // `sleeping` and re-checks for work; only if there is none may it block on
 // wake_fd() (an eventfd, registered edge-triggered so it needs no draining).
-// A producer that publishes checks `sleeping` and writes the eventfd only if
+// A producer that publishes checks `sleeping` and wakes the consumer only if
 // it wins the exchange that clears it, so a busy consumer costs its
-// producers no system call, and a parked one gets exactly one write.
+// producers no system call, and a parked one gets exactly one wake-up: an
+// eventfd write, or, from a loop thread on io_uring, a MSG_RING completion
+// posted with that thread's next wait (Backend::QueueWake).
 class Mailbox {
  public:
   static absl::StatusOr<std::unique_ptr<Mailbox>> Create(
@@ -87,8 +90,23 @@ class Mailbox {
     if (sleeping_.load(std::memory_order_seq_cst) &&
         sleeping_.exchange(false, std::memory_order_seq_cst)) {
       wakeups_.fetch_add(1, std::memory_order_relaxed);
-      waker_.Wake();
+      // A loop thread posts through its own backend; others write the
+      // eventfd (they never read wake_target_, set before loops run).
+      io::Backend* mine = thread_backend_;
+      if (mine == nullptr || wake_target_ < 0 ||
+          !mine->QueueWake(wake_target_, waker_.fd())) {
+        waker_.Wake();
+      }
     }
+  }
+
+  // Set once, before any producer runs: what the consumer's backend can be
+  // woken through besides the eventfd (Backend::WakeTarget).
+  void set_wake_target(int target) { wake_target_ = target; }
+  // The backend of the calling loop thread (null elsewhere), through which
+  // it wakes other loops' backends.
+  static void SetThreadBackend(io::Backend* backend) {
+    thread_backend_ = backend;
   }
 
   // Consumer thread only. Runs fn(Envelope&) on up to `batch` messages from
@@ -155,6 +173,8 @@ class Mailbox {
   MailboxOptions options_;
   MpscRing ring_;
   io::Waker waker_;
+  int wake_target_ = -1;
+  static inline thread_local io::Backend* thread_backend_ = nullptr;
   // Memory ordering: see TryPark / WakeIfSleeping.
   alignas(kFalseSharingRange) std::atomic<bool> sleeping_{false};
   alignas(kFalseSharingRange) std::atomic<int64_t> foreign_count_{0};

@@ -21,9 +21,6 @@ constexpr uint16_t kBufferGroup = 0;
 constexpr size_t kKeepStaging = 16 * 1024;  // larger buffers are released
 
 uint32_t GenerationOf(Handle h) { return static_cast<uint32_t>(h >> 32); }
-uint64_t UserData(uint32_t index, uint8_t tag) {
-  return (static_cast<uint64_t>(index) << 8) | tag;
-}
 
 }  // namespace
 

@@ -77,6 +77,9 @@ class UringBackend final : public Backend {
   uint32_t OwnerOf(const Completion& c) const override;
   void Dispatch(const Completion& c) override;
   void Quiesce(int timeout_ms) override;
+  // The ring's fd; QueueWake posts an IORING_OP_MSG_RING completion to it.
+  int WakeTarget() const override { return ring_.ring_fd; }
+  bool QueueWake(int target, int fallback_fd) override;
 
   // Whether the ring runs with IORING_SETUP_DEFER_TASKRUN (for tests/docs).
   bool defer_taskrun() const { return defer_taskrun_; }
@@ -96,12 +99,16 @@ class UringBackend final : public Backend {
     kAccepted,   // an fd accepted while paused
     kReadAgain,  // a datagram socket to read again
     kHangup,     // a stream past EOF was reset or hung up
+    kWake,       // a wake-up posted to a ring (MSG_RING), index: fallback fd
   };
   // Completion::bits above the tag: a provided buffer's id, when kBuffer.
   static constexpr uint32_t kBuffer = 1u << 8;
   static constexpr int kBufferShift = 16;
   static constexpr size_t kMaxDatagram = 64 * 1024;
   static uint32_t IndexOf(Handle h) { return static_cast<uint32_t>(h); }
+  static uint64_t UserData(uint32_t index, uint8_t tag) {
+    return (static_cast<uint64_t>(index) << 8) | tag;
+  }
   static int64_t NowNs();
 
   enum class Kind : uint8_t {

@@ -137,12 +137,33 @@ void UringBackend::Quiesce(int timeout_ms) {
   if (enabled_ && defer_taskrun_) io_uring_unregister_ring_fd(&ring_);
 }
 
+// Success posts no completion here (CQE_SKIP_SUCCESS); the target's CQE is
+// tagged kWake with index 0, which ends its wait and nothing else.
+bool UringBackend::QueueWake(int target, int fallback_fd) {
+  if (target < 0 || fallback_fd <= 0) return false;
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  if (sqe == nullptr) return false;
+  io_uring_prep_msg_ring(sqe, target, 0, UserData(0, kWake), 0);
+  io_uring_sqe_set_data64(sqe, UserData(static_cast<uint32_t>(fallback_fd), kWake));
+  sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+  return true;
+}
+
 // ---------------------------------------------------------------------------
 // Completions: bookkeeping here, sink calls in Dispatch.
 
 bool UringBackend::Harvest(const io_uring_cqe& cqe, Completion* c) {
   const uint32_t index = static_cast<uint32_t>(cqe.user_data >> 8);
   const uint8_t tag = static_cast<uint8_t>(cqe.user_data & 0xFF);
+  if (tag == kWake) {
+    // index 0: a wake-up posted to this ring, which has ended the wait.
+    // Otherwise this ring's MSG_RING failed: wake by the eventfd instead.
+    if (index != 0) {
+      const uint64_t one = 1;
+      (void)!write(static_cast<int>(index), &one, sizeof(one));
+    }
+    return false;
+  }
   if (index == 0 || index >= entries_.size()) return false;
   Entry& e = entries_[index];
   const bool more = (cqe.flags & IORING_CQE_F_MORE) != 0;

@@ -14,10 +14,12 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <random>
@@ -605,6 +607,58 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
           cycles + 20);
     CHECK(clients.hangups == 0);
     CHECK(servers.hangups == 0);
+  }
+}
+
+TEST_SUITE("UringBackend wake-ups" * doctest::skip(!ProbeIoUring().ok())) {
+  TEST_CASE("QueueWake ends another thread's wait through MSG_RING, with no eventfd write") {
+    auto waiter = MakeUringBackend();
+    auto waker = MakeUringBackend();
+    UniqueFd fallback(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    UniqueFd unblock(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    REQUIRE(fallback.Get() >= 0);
+    REQUIRE(unblock.Get() >= 0);
+    std::atomic<bool> ready{false};
+    std::atomic<bool> woke{false};
+    // The waiter's ring is used on this thread only (its single issuer),
+    // which enables it with its first wait: a wake-up posted to a ring not
+    // yet enabled fails over to the eventfd.
+    std::thread t([&] {
+      REQUIRE(waiter->AddWaker(unblock.Get()).ok());
+      Completion out[8];
+      waiter->Poll(absl::MakeSpan(out), 0);
+      ready = true;
+      waiter->Poll(absl::MakeSpan(out), -1);
+      woke = true;
+    });
+    REQUIRE(testutil::WaitFor([&] { return ready.load(); }));
+    REQUIRE(waker->QueueWake(waiter->WakeTarget(), fallback.Get()));
+    Completion out[8];
+    waker->Poll(absl::MakeSpan(out), 0);  // submits the MSG_RING
+    const bool in_time =
+        testutil::WaitFor([&] { return woke.load(); }, Slack(std::chrono::seconds(10)));
+    if (!in_time) {  // never hang: end the wait by its own waker
+      const uint64_t one = 1;
+      CHECK(write(unblock.Get(), &one, sizeof(one)) == sizeof(one));
+    }
+    t.join();
+    CHECK(in_time);
+    uint64_t count = 0;
+    CHECK(read(fallback.Get(), &count, sizeof(count)) < 0);  // never written
+  }
+
+  TEST_CASE("a wake-up that cannot be posted writes the fallback eventfd") {
+    auto waker = MakeUringBackend();
+    UniqueFd fallback(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    UniqueFd not_a_ring(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    REQUIRE(waker->QueueWake(not_a_ring.Get(), fallback.Get()));
+    uint64_t count = 0;
+    const bool written = PumpUntil(
+        *waker,
+        [&] { return read(fallback.Get(), &count, sizeof(count)) == sizeof(count); },
+        10);
+    CHECK(written);
+    CHECK(count == 1);
   }
 }
 
