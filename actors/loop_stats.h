@@ -20,7 +20,8 @@ struct LoopStats {
   uint64_t windows = 0;     // coalescing windows slept (EngineOptions::coalesce)
   uint64_t yields = 0;      // sched_yield calls by a loop sharing its CPU
   uint64_t messages = 0;    // envelopes taken from the mailbox
-  uint64_t wakeups = 0;     // eventfd writes that woke this loop's mailbox
+  uint64_t wakeups = 0;     // wake-ups of this loop's parked mailbox (eventfd
+                            // writes, or MSG_RING posts on io_uring)
   uint64_t dead_letters = 0;
   int64_t connections = 0;  // open now
   // Listeners served by this loop: connections refused over
