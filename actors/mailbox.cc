@@ -88,7 +88,9 @@ bool Outbox::Flush() {
     }
     published = true;
   }
-  if (published) destination_->WakeIfSleeping();
+  // Outboxes are flushed at the end of a loop's turn, just before its
+  // thread waits: the wake-up can go with that wait.
+  if (published) destination_->WakeIfSleeping(/*queued=*/true);
   return queue_.empty();
 }
 

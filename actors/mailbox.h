@@ -83,16 +83,20 @@ class Mailbox {
     return n;
   }
 
-  // Thread-safe. Called by producers after publishing.
-  void WakeIfSleeping() {
+  // Thread-safe. Called by producers after publishing. `queued`: the
+  // caller is a loop thread about to wait (it flushes its outboxes at the
+  // end of a turn), so the wake-up may go with that wait
+  // (Backend::QueueWake); otherwise, or if its backend cannot, the eventfd
+  // is written at once.
+  void WakeIfSleeping(bool queued = false) {
     // Memory ordering: seq_cst load, after the producer's seq_cst claim (or
     // fence); pairs with TryPark's seq_cst store then load.
     if (sleeping_.load(std::memory_order_seq_cst) &&
         sleeping_.exchange(false, std::memory_order_seq_cst)) {
       wakeups_.fetch_add(1, std::memory_order_relaxed);
-      // A loop thread posts through its own backend; others write the
-      // eventfd (they never read wake_target_, set before loops run).
-      io::Backend* mine = thread_backend_;
+      // Only a loop thread posts through its own backend; other threads
+      // never read wake_target_ (set before the loops run).
+      io::Backend* mine = queued ? thread_backend_ : nullptr;
       if (mine == nullptr || wake_target_ < 0 ||
           !mine->QueueWake(wake_target_, waker_.fd())) {
         waker_.Wake();

@@ -134,6 +134,7 @@ void UringBackend::Quiesce(int timeout_ms) {
     if (left <= 0) break;
     Poll(absl::MakeSpan(batch), static_cast<int>(std::min<int64_t>(left, 10)));
   }
+  Enter(0);  // what the last turn queued: wake-ups of other loops, cancels
   if (enabled_ && defer_taskrun_) io_uring_unregister_ring_fd(&ring_);
 }
 
