@@ -103,6 +103,17 @@ struct Peer {
     }
     return true;
   }
+  // Turns `b` while reading `max` bytes a turn, until the EOF or an error;
+  // false after the deadline.
+  bool ReadToEndTurning(Backend& b, size_t max) {
+    return PumpUntil(
+        b,
+        [&] {
+          ReadSome(max);
+          return done();
+        },
+        1);
+  }
 };
 
 // Offers `payload` to Send until it has taken all of it; whenever a Send
@@ -369,13 +380,7 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
         SendAll(*b, h, log, payload, [&] { peer.ReadSome(kSlowly); });
     REQUIRE(short_sends > 0);        // the staging buffer took it in parts
     b->Close(h, CloseMode::kClose);  // the last part is staged, not yet sent
-    REQUIRE(PumpUntil(
-        *b,
-        [&] {
-          peer.ReadSome(kSlowly);
-          return peer.done();
-        },
-        1));
+    REQUIRE(peer.ReadToEndTurning(*b, kSlowly));
     CHECK(peer.err == 0);
     CHECK(peer.eof);
     CHECK(peer.got.size() == payload.size());
@@ -395,13 +400,7 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
     const std::string payload = Payload(256 * kKiB, 12);
     REQUIRE(SendAll(*b, h, log, payload, [&] { peer.ReadSome(kSlowly); }) > 0);
     CHECK(b->ShutdownWrite(h) == 0);
-    REQUIRE(PumpUntil(
-        *b,
-        [&] {
-          peer.ReadSome(kSlowly);
-          return peer.done();
-        },
-        1));
+    REQUIRE(peer.ReadToEndTurning(*b, kSlowly));
     CHECK(peer.err == 0);
     CHECK(peer.eof);
     CHECK(Mismatch(peer.got, payload) == std::string::npos);
