@@ -198,7 +198,7 @@ class UringBackend final : public Backend {
   bool SendDone(uint32_t index, int res);
   bool AcceptDone(uint32_t index, int res, bool more);
   bool PollDone(uint32_t index, int res, bool more);
-  void Hold(Entry& e, absl::string_view data);
+  void Hold(Entry& e, absl::string_view data, int res);
   void WatchHangup(uint32_t index);
   void CollectHangups();
   void MaybeFinish(uint32_t index);

@@ -217,17 +217,20 @@ bool UringBackend::RecvDone(uint32_t index, int res, uint32_t flags,
       emit = true;
     } else if (e.reading == Reading::kPaused || e.held_pending) {
       const auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
-      if (res > 0) Hold(e, absl::string_view(BufferAt(bid), static_cast<size_t>(res)));
-      if (res == 0) e.held_eof = e.held_pending = true;
-      if (res < 0) e.held_err = -res, e.held_pending = true;
+      Hold(e, res > 0 ? absl::string_view(BufferAt(bid), static_cast<size_t>(res))
+                      : absl::string_view(),
+           res);
     }
   }
   if (!more) MaybeArmRecv(index);
   return emit;
 }
 
-void UringBackend::Hold(Entry& e, absl::string_view data) {
+// One receive result kept for later: its bytes, the EOF (0) or an error.
+void UringBackend::Hold(Entry& e, absl::string_view data, int res) {
   e.held.append(data.data(), data.size());
+  if (res == 0) e.held_eof = true;
+  if (res < 0) e.held_err = -res;
   e.held_pending = true;
 }
 
@@ -410,9 +413,7 @@ void UringBackend::DispatchRecv(uint32_t index, const Completion& c) {
                : absl::string_view();
   if (e.reading == Reading::kOff) return;
   if (e.reading == Reading::kPaused || e.held_pending) {
-    if (has_data) Hold(e, data);
-    if (c.result == 0) e.held_eof = e.held_pending = true;
-    if (c.result < 0) e.held_err = -c.result, e.held_pending = true;
+    Hold(e, data, c.result);
     return;
   }
   if (has_data) {
