@@ -20,8 +20,6 @@ namespace {
 constexpr uint16_t kBufferGroup = 0;
 constexpr size_t kKeepStaging = 16 * 1024;  // larger buffers are released
 
-uint32_t GenerationOf(Handle h) { return static_cast<uint32_t>(h >> 32); }
-
 }  // namespace
 
 // The tag of the operation a registration keeps armed.
@@ -94,8 +92,9 @@ absl::Status UringBackend::Init() {
   ring_ready_ = true;
   enabled_ = !defer_taskrun_;
   if (absl::Status s = SetUpBuffers(); !s.ok()) return s;
-  // The watcher of streams past their peer's FIN (WatchHangup), made now:
-  // taking an entry later could move the entries under a CQE's handling.
+  // The watcher of every stream's reset or hang-up (WatchHangup), made
+  // now: taking an entry later could move the entries under a CQE's
+  // handling.
   absl::StatusOr<std::unique_ptr<EpollPoller>> poller = EpollPoller::Create();
   if (!poller.ok()) return poller.status();
   hangups_ = std::move(*poller);
@@ -312,6 +311,7 @@ absl::StatusOr<Handle> UringBackend::AddStream(UniqueFd fd, StreamSink* sink,
   fd.Release();
   entries_[*index].sink.stream = sink;
   ArmRecv(*index);
+  WatchHangup(*index);
   return HandleOf(*index);
 }
 
@@ -454,8 +454,12 @@ void UringBackend::Close(Handle h, CloseMode mode) {
   if (e == nullptr) return;
   const uint32_t index = IndexOf(h);
   const uint8_t armed_tag = ArmedTag(e->kind);
-  if (e->watched) (void)hangups_->Remove(e->fd);
-  e->watched = false;
+  // An fd this backend closes leaves hangups_ with its close; until then
+  // a report of it is dropped (CollectHangups).
+  if (e->watched && !(e->owns_fd && mode != CloseMode::kRelease)) {
+    (void)hangups_->Remove(e->fd);
+    e->watched = false;
+  }
   e->kind = Kind::kClosing;
   ++closing_;
   e->close_mode = mode;

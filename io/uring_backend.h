@@ -106,6 +106,7 @@ class UringBackend final : public Backend {
   static constexpr int kBufferShift = 16;
   static constexpr size_t kMaxDatagram = 64 * 1024;
   static uint32_t IndexOf(Handle h) { return static_cast<uint32_t>(h); }
+  static uint32_t GenerationOf(Handle h) { return static_cast<uint32_t>(h >> 32); }
   static uint64_t UserData(uint32_t index, uint8_t tag) {
     return (static_cast<uint64_t>(index) << 8) | tag;
   }
@@ -146,7 +147,7 @@ class UringBackend final : public Backend {
     bool want_send = false;   // a Send fell short: OnSendReady owed
     bool accepting = true;
     bool eof = false;         // the peer's FIN was received
-    bool watched = false;     // in hangups_
+    bool watched = false;     // in hangups_ (until reported or closed)
     bool shut_pending = false;  // ShutdownWrite once the staging drains
     bool draining = false;    // closed with bytes staged: sending them
     bool held_pending = false;  // reads held while paused, to deliver first
@@ -225,7 +226,7 @@ class UringBackend final : public Backend {
   std::vector<uint32_t> draining_;  // closed entries still sending
   std::deque<Completion> deferred_;
   std::unique_ptr<char[]> scratch_;  // datagram reads, on first use
-  std::unique_ptr<EpollPoller> hangups_;  // streams past their peer's FIN
+  std::unique_ptr<EpollPoller> hangups_;  // resets and hang-ups of streams
   std::vector<Entry> entries_;       // entries_[0] is never used: handle 0
   uint32_t free_head_ = 0;
   size_t closing_ = 0;  // entries in Kind::kClosing

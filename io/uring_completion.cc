@@ -313,9 +313,11 @@ bool UringBackend::PollDone(uint32_t index, int res, bool more) {
   }
 }
 
-// A stream past its peer's FIN has no receive armed; an epoll instance,
-// itself polled through the ring, reports its error or hang-up (a reset),
-// as the epoll backend would.
+// Every stream is in an epoll instance (itself polled through the ring)
+// that reports its error or hang-up, as the epoll backend would: past the
+// peer's FIN no receive is armed to see a reset, and before it a multishot
+// receive can miss the reset or EOF that follows the bytes it just read (a
+// kernel race); a report kicks the receive (Dispatch, kHangup).
 void UringBackend::WatchHangup(uint32_t index) {
   Entry& e = entries_[index];
   if (e.watched || hangups_ == nullptr) return;  // then a send reports it
@@ -328,11 +330,13 @@ void UringBackend::CollectHangups() {
     const int n = hangups_->Wait(absl::MakeSpan(events), 0);
     for (int i = 0; i < n; ++i) {
       const Handle h = events[i].token;
-      Entry* e = Live(h);
-      if (e == nullptr) continue;
-      (void)hangups_->Remove(e->fd);
-      e->watched = false;
-      Defer(IndexOf(h), kHangup);
+      const uint32_t index = IndexOf(h);
+      if (index == 0 || index >= entries_.size()) continue;
+      Entry& e = entries_[index];
+      if (e.generation != GenerationOf(h) || !e.watched) continue;
+      (void)hangups_->Remove(e.fd);  // reported once: no level-triggered spin
+      e.watched = false;
+      if (e.kind == Kind::kStream) Defer(index, kHangup);
     }
     if (n < 64) return;
   }
@@ -388,10 +392,16 @@ void UringBackend::Dispatch(const Completion& c) {
       e->sink.stream->OnConnected(0);
       break;
     case kHangup: {
-      // A reset. A plain hang-up (both FINs) is the EOF's to report, which
-      // may still be held behind unread bytes.
+      // A reset is reported here. A plain hang-up (both FINs) is the EOF's
+      // to report, which may still be held behind unread bytes, or missed
+      // by the receive armed: a fresh one (re-armed as the cancelled one
+      // ends) reads what is left, then the EOF.
       const int err = SocketError(e->fd);
-      if (err != 0) e->sink.stream->OnHangup(err);
+      if (err != 0) {
+        e->sink.stream->OnHangup(err);
+      } else if (!e->eof && e->armed && e->reading == Reading::kOn) {
+        Cancel(index, kRecv);
+      }
       break;
     }
     case kPoll:
@@ -473,6 +483,7 @@ void UringBackend::DispatchPoll(uint32_t index) {
     if (err == 0) {
       e->kind = Kind::kStream;
       ArmRecv(index);
+      WatchHangup(index);
     }
     e->sink.stream->OnConnected(err);
     return;
