@@ -10,6 +10,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "actors/check.h"
 #include "actors/conn_messages.h"
@@ -20,6 +21,7 @@
 #include "io/epoll_backend.h"
 #include "io/uring_backend.h"
 #include "io/uring_probe.h"
+#include "tls/tls_context.h"
 
 namespace actnet {
 namespace {
@@ -138,6 +140,16 @@ Engine::~Engine() {
 EventLoop& Engine::loop(int i) { return *loops_[static_cast<size_t>(i)]; }
 
 absl::Status Engine::Listen(absl::string_view url, HandlerFactory factory) {
+  return AddListen(url, std::move(factory), nullptr);
+}
+
+absl::Status Engine::Listen(absl::string_view url, HandlerFactory factory,
+                            const TlsOptions& tls) {
+  return AddListen(url, std::move(factory), &tls);
+}
+
+absl::Status Engine::AddListen(absl::string_view url, HandlerFactory factory,
+                               const TlsOptions* tls) {
   if (started_) {
     return absl::FailedPreconditionError(
         absl::StrCat("Listen(", url, "): the engine is already running"));
@@ -146,10 +158,29 @@ absl::Status Engine::Listen(absl::string_view url, HandlerFactory factory) {
     return absl::InvalidArgumentError(
         absl::StrCat("Listen(", url, "): no handler factory"));
   }
-  absl::StatusOr<io::Address> address = io::ParseAddress(url);
+  const bool is_tls = absl::StartsWith(url, "tls://");
+  if (!is_tls && tls != nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Listen(", url, "): TLS options for a non-tls:// URL"));
+  }
+  absl::StatusOr<io::Address> address = io::ParseAddress(
+      is_tls ? absl::StrCat("tcp://", url.substr(6)) : std::string(url));
   if (!address.ok()) return address.status();
+  std::shared_ptr<tls::TlsContext> context;
+  if (is_tls) {
+    absl::StatusOr<std::shared_ptr<tls::TlsContext>> made =
+        tls::TlsContext::Create(tls != nullptr ? *tls : options_.tls,
+                                tls::Role::kServer);
+    if (!made.ok()) {
+      return absl::Status(made.status().code(),
+                          absl::StrCat("Listen(", url, "): ",
+                                       made.status().message()));
+    }
+    context = std::move(*made);
+  }
   listen_sockets_.push_back(std::make_unique<internal::ListenSocket>(
       std::move(*address), std::move(factory)));
+  listen_sockets_.back()->set_tls(std::move(context));
   return absl::OkStatus();
 }
 
@@ -357,7 +388,9 @@ std::vector<std::string> Engine::ListenAddresses() const {
     io::Address a = l->address();
     if (a.network != io::Network::kUnix) a.port = l->bound_address().port();
     a.options = io::AddressOptions();  // the URL a client would dial
-    out.push_back(a.ToString());
+    std::string url = a.ToString();
+    if (l->tls() != nullptr) url = absl::StrCat("tls", url.substr(3));
+    out.push_back(std::move(url));
   }
   return out;
 }

@@ -13,13 +13,16 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "actors/actor_ref.h"
@@ -33,6 +36,10 @@
 
 namespace actnet {
 
+namespace tls {
+class TlsContext;
+}  // namespace tls
+
 namespace internal {
 class ListenSocket;
 class LoopActor;
@@ -40,11 +47,15 @@ class LoopThread;
 }  // namespace internal
 
 struct DialOptions {
-  // Give up (DeadlineExceeded) if a stream connect has not completed.
+  // Give up (DeadlineExceeded) if a stream connect (and, for tls://, its
+  // handshake) has not completed.
   absl::Duration timeout = absl::Seconds(5);
   // The loop to own the connection: -1 = the calling loop when called from
   // one, else round-robin.
   int loop = -1;
+  // For tls:// URLs: how to verify the server (and a client certificate to
+  // show). Dials with equal options share one context and session cache.
+  TlsOptions tls;
 };
 
 class Engine {
@@ -55,12 +66,17 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // ---- Configuration (before Start) ----
-  // Serves `url` (tcp://, tcp4://, tcp6://, unix://, udp://, udp4://,
-  // udp6://) with a handler made by `factory` for each connection; the
+  // Serves `url` (tcp://, tcp4://, tcp6://, tls://, unix://, udp://,
+  // udp4://, udp6://) with a handler made by `factory` for each connection
+  // (tls:// is TCP with TLS, served with options().tls; handlers see
+  // plaintext and OnOpen after the handshake); the
   // factory runs on the connection's loop and must be safe to call from
   // several loops at once. For UDP there is one handler per loop, seeing
   // each datagram as one OnData on a view whose writes go to its sender.
   absl::Status Listen(absl::string_view url, HandlerFactory factory);
+  // tls:// with its own certificate and options.
+  absl::Status Listen(absl::string_view url, HandlerFactory factory,
+                      const TlsOptions& tls);
   template <class H, class... Args>
   absl::Status Listen(absl::string_view url, Args... args) {
     static_assert(std::is_base_of_v<Handler, H>);
@@ -174,6 +190,11 @@ class Engine {
   };
 
   absl::Status Route(uint32_t loop, Envelope&& message);
+  absl::Status AddListen(absl::string_view url, HandlerFactory factory,
+                         const TlsOptions* tls);
+  // The client context for dials with these options, made once.
+  absl::StatusOr<std::shared_ptr<tls::TlsContext>> ClientTls(
+      const TlsOptions& options);
   uint32_t PickDialLoop(int requested);
   absl::Status CreateLoops();
   absl::Status StartThreads();
@@ -182,6 +203,8 @@ class Engine {
 
   EngineOptions options_;
   std::vector<std::unique_ptr<internal::ListenSocket>> listen_sockets_;
+  std::mutex tls_mu_;
+  std::map<std::string, std::shared_ptr<tls::TlsContext>> client_tls_;
   std::vector<std::unique_ptr<internal::LoopActor>> loops_;
   std::vector<std::unique_ptr<internal::LoopThread>> threads_;
   std::unique_ptr<std::atomic<int64_t>[]> loads_;

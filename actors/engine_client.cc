@@ -7,11 +7,13 @@
 #include <mutex>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "actors/engine.h"
 #include "actors/loop_actor.h"
 #include "io/address.h"
 #include "io/socket.h"
+#include "tls/tls_context.h"
 
 namespace actnet {
 namespace {
@@ -56,6 +58,19 @@ absl::Status PostDial(Engine& engine, uint32_t loop, DialCallback done, F fn) {
 
 }  // namespace
 
+absl::StatusOr<std::shared_ptr<tls::TlsContext>> Engine::ClientTls(
+    const TlsOptions& options) {
+  const std::string key = tls::ClientKey(options);
+  std::lock_guard<std::mutex> lock(tls_mu_);
+  auto it = client_tls_.find(key);
+  if (it != client_tls_.end()) return it->second;
+  absl::StatusOr<std::shared_ptr<tls::TlsContext>> made =
+      tls::TlsContext::Create(options, tls::Role::kClient);
+  if (!made.ok()) return made.status();
+  client_tls_.emplace(key, *made);
+  return *made;
+}
+
 absl::Status Engine::Dial(absl::string_view url,
                           std::unique_ptr<Handler> handler, DialCallback done,
                           DialOptions options) {
@@ -63,7 +78,9 @@ absl::Status Engine::Dial(absl::string_view url,
     return absl::InvalidArgumentError(
         absl::StrCat("dial ", url, ": needs a handler and a callback"));
   }
-  absl::StatusOr<io::Address> address = io::ParseAddress(url);
+  const bool is_tls = absl::StartsWith(url, "tls://");
+  absl::StatusOr<io::Address> address = io::ParseAddress(
+      is_tls ? absl::StrCat("tcp://", url.substr(6)) : std::string(url));
   if (!address.ok()) return address.status();
   absl::StatusOr<io::SocketAddress> remote = address->Resolve();
   if (!remote.ok()) return remote.status();
@@ -71,12 +88,28 @@ absl::Status Engine::Dial(absl::string_view url,
     return absl::FailedPreconditionError(
         absl::StrCat("dial ", url, ": start the engine first"));
   }
+  std::shared_ptr<tls::TlsContext> context;
+  std::string destination;
+  if (is_tls) {
+    absl::StatusOr<std::shared_ptr<tls::TlsContext>> made =
+        ClientTls(options.tls);
+    if (!made.ok()) {
+      return absl::Status(made.status().code(), absl::StrCat("dial ", url, ": ",
+                                                            made.status().message()));
+    }
+    context = std::move(*made);
+    absl::string_view rest = url.substr(6);
+    destination = std::string(rest.substr(0, rest.find('?')));
+  }
   return PostDial(*this, PickDialLoop(options.loop), std::move(done),
                   [address = std::move(*address), remote = *remote,
-                   handler = std::move(handler), timeout = options.timeout](
+                   handler = std::move(handler), timeout = options.timeout,
+                   context = std::move(context),
+                   destination = std::move(destination)](
                       internal::LoopActor& l, DialCallback callback) mutable {
                     l.Dial(address, remote, std::move(handler),
-                           std::move(callback), timeout);
+                           std::move(callback), timeout, std::move(context),
+                           std::move(destination));
                   });
 }
 

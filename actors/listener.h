@@ -23,6 +23,7 @@
 #include "io/address.h"
 #include "io/backend.h"
 #include "io/unique_fd.h"
+#include "tls/tls_context.h"
 
 namespace actnet::internal {
 
@@ -41,6 +42,9 @@ class ListenSocket {
   }
   bool is_datagram() const { return io::IsDatagram(address_.network); }
   std::unique_ptr<Handler> MakeHandler() const { return factory_(); }
+  // tls:// (null for plain): the server context every loop shares.
+  const std::shared_ptr<tls::TlsContext>& tls() const { return tls_; }
+  void set_tls(std::shared_ptr<tls::TlsContext> tls) { tls_ = std::move(tls); }
 
   // Binds: one socket, or one per loop.
   absl::Status Bind(int loops);
@@ -57,6 +61,7 @@ class ListenSocket {
 
   io::Address address_;
   HandlerFactory factory_;
+  std::shared_ptr<tls::TlsContext> tls_;
   bool per_loop_ = false;
   std::vector<io::UniqueFd> fds_;
   io::SocketAddress bound_;

@@ -33,6 +33,10 @@
 #include "io/address.h"
 #include "io/unique_fd.h"
 
+namespace actnet::tls {
+class TlsContext;
+}  // namespace actnet::tls
+
 namespace actnet::internal {
 
 class ConnCore;
@@ -111,9 +115,13 @@ class LoopActor final : public EventLoop, public ConnContext {
   // An accepted socket from `from`'s listener; closed if the loop stops.
   void Adopt(io::UniqueFd fd, const io::SocketAddress& peer,
              const ListenSocket* from, Admission admission);
+  // `tls` (tls://): the client context; `destination` the "host:port" its
+  // sessions are kept under and whose name is verified.
   void Dial(const io::Address& address, const io::SocketAddress& remote,
             std::unique_ptr<Handler> handler, DialCallback done,
-            absl::Duration timeout);
+            absl::Duration timeout,
+            std::shared_ptr<tls::TlsContext> tls = nullptr,
+            std::string destination = "");
   void Enroll(io::UniqueFd fd, std::unique_ptr<Handler> handler,
               DialCallback done, bool datagram);
   // The engine's listeners count here (thread-safe to read).

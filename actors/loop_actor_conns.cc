@@ -62,14 +62,17 @@ void LoopActor::Adopt(io::UniqueFd fd, const io::SocketAddress& peer,
   std::unique_ptr<Handler> handler = from->MakeHandler();
   if (handler == nullptr) return;
   AddConn<StreamConn>(/*counted=*/true, std::move(handler), peer)
-      ->Accept(std::move(fd), std::move(admission));
+      ->Accept(std::move(fd), std::move(admission), from->tls());
 }
 
 void LoopActor::Dial(const io::Address& address,
                      const io::SocketAddress& remote,
                      std::unique_ptr<Handler> handler, DialCallback done,
-                     absl::Duration timeout) {
+                     absl::Duration timeout,
+                     std::shared_ptr<tls::TlsContext> tls,
+                     std::string destination) {
   std::string target = address.ToString();
+  if (tls != nullptr) target = absl::StrCat("tls", target.substr(3));
   if (stopping) {
     done(absl::CancelledError(
         absl::StrCat("dial ", target, ": engine stopping")));
@@ -83,7 +86,7 @@ void LoopActor::Dial(const io::Address& address,
   }
   AddConn<StreamConn>(/*counted=*/true, std::move(handler), remote)
       ->Dial(remote, std::move(target), address.network != io::Network::kUnix,
-             timeout, std::move(done));
+             timeout, std::move(done), std::move(tls), std::move(destination));
 }
 
 void LoopActor::Enroll(io::UniqueFd fd, std::unique_ptr<Handler> handler,

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -29,6 +30,28 @@ bool ParseIoBackend(absl::string_view text, IoBackend* backend);
 bool AbslParseFlag(absl::string_view text, IoBackend* backend,
                    std::string* error);
 std::string AbslUnparseFlag(IoBackend backend);
+
+// TLS for tls:// addresses (OpenSSL 3; docs/tls.md). TLS 1.2 and 1.3 only;
+// renegotiation refused. A server (Listen) needs cert_file and key_file; a
+// client (Dial) verifies the server against ca_file (empty: the system's
+// CAs) and the host it dials (or server_name).
+struct TlsOptions {
+  std::string cert_file;  // PEM certificate chain, leaf first
+  std::string key_file;   // PEM private key matching it
+  std::string ca_file;    // PEM CAs to verify the peer with
+  // Server: ask every client for a certificate and verify it (ca_file).
+  bool require_client_cert = false;
+  // Client: verify the server's certificate and name. Off is for tests.
+  bool verify_peer = true;
+  // ALPN protocols in preference order ("h2", "http/1.1"): offered by a
+  // client, chosen from by a server (no overlap fails the handshake).
+  std::vector<std::string> alpn;
+  // Client: the name sent as SNI and verified (default: the URL's host).
+  std::string server_name;
+  // A connection (accepted or dialled) whose handshake has not finished
+  // by then is closed; established connections are never cut by it.
+  absl::Duration handshake_timeout = absl::Seconds(10);
+};
 
 struct EngineOptions {
   // Event loops. 0 = one per CPU this process may run on (its affinity).
@@ -103,6 +126,9 @@ struct EngineOptions {
   // busy_poll. coalesce_min_busy_percent: the busy share that turns it on.
   absl::Duration coalesce = absl::ZeroDuration();
   int coalesce_min_busy_percent = 45;
+  // The certificate and key every tls:// Listen serves (one context, its
+  // session cache and ticket keys shared by all loops).
+  TlsOptions tls;
 };
 
 }  // namespace actnet

@@ -25,7 +25,7 @@ StreamConn::~StreamConn() = default;
 bool StreamConn::Register(io::UniqueFd fd) {
   fd_ = fd.Get();
   absl::StatusOr<io::Handle> h =
-      ctx_->backend->AddStream(std::move(fd), this, ctx_->owner);
+      ctx_->backend->AddStream(std::move(fd), sink(), ctx_->owner);
   if (!h.ok()) {
     ABSL_RAW_LOG(WARNING, "registering fd %d: %s", fd_,
                  h.status().ToString().c_str());
@@ -34,14 +34,77 @@ bool StreamConn::Register(io::UniqueFd fd) {
     return false;
   }
   handle_ = *h;
+  if (tls_) tls_->Attach(ctx_->backend, handle_);
   StartIdleTimer();
   return true;
 }
 
-void StreamConn::Accept(io::UniqueFd fd, Admission admission) {
+bool StreamConn::StartTls(std::shared_ptr<tls::TlsContext> context,
+                          std::string destination) {
+  state_ = State::kConnecting;
+  absl::StatusOr<std::unique_ptr<tls::TlsSession>> session =
+      tls::TlsSession::Create(std::move(context), this, this,
+                              std::move(destination));
+  if (!session.ok()) {
+    ABSL_RAW_LOG(WARNING, "tls session: %s",
+                 session.status().ToString().c_str());
+    return false;
+  }
+  tls_ = std::move(*session);
+  return true;
+}
+
+void StreamConn::ArmHandshakeTimeout() {
+  const absl::Duration timeout = tls_->handshake_timeout();
+  ctx_->RunAfter(timeout, [ctx = ctx_, me = ref(), timeout] {
+    auto* c = static_cast<StreamConn*>(ctx->Find(me));
+    if (c == nullptr || c->state_ != State::kConnecting || c->tls_ == nullptr)
+      return;
+    c->OnTlsFailed(absl::DeadlineExceededError(absl::StrCat(
+        "tls: no handshake after ", absl::FormatDuration(timeout))));
+  });
+}
+
+void StreamConn::Accept(io::UniqueFd fd, Admission admission,
+                        std::shared_ptr<tls::TlsContext> tls) {
   admission_ = std::move(admission);
+  if (tls != nullptr && !StartTls(std::move(tls), "")) {
+    CloseNow(CloseReason{CloseReason::Kind::kError, EPROTO});
+    return;  // the fd closes with its UniqueFd
+  }
   if (!Register(std::move(fd))) return;
+  if (tls_) {
+    ArmHandshakeTimeout();  // the client speaks first
+    return;
+  }
   RunHandler([this] { return handler_->OnOpen(*this); });
+}
+
+void StreamConn::OnTlsOpen() {
+  if (state_ != State::kConnecting) return;
+  if (dialled_) {
+    OpenDialled();
+    return;
+  }
+  state_ = State::kOpen;
+  RunHandler([this] { return handler_->OnOpen(*this); });
+}
+
+void StreamConn::OnTlsFailed(const absl::Status& why) {
+  if (state_ == State::kClosed) return;
+  if (state_ != State::kConnecting) {
+    CloseNow(CloseReason{CloseReason::Kind::kError, EPROTO});
+    return;
+  }
+  DialCallback cb = TakeDial();
+  const std::string target(dial_target());
+  CloseNow(CloseReason{dialled_ ? CloseReason::Kind::kConnectFailed
+                                : CloseReason::Kind::kError,
+                       EPROTO});
+  if (cb) {
+    cb(absl::Status(why.code(),
+                    absl::StrCat("dial ", target, ": ", why.message())));
+  }
 }
 
 void StreamConn::Enroll(io::UniqueFd fd, DialCallback done) {
@@ -55,12 +118,21 @@ void StreamConn::Enroll(io::UniqueFd fd, DialCallback done) {
 }
 
 void StreamConn::Dial(const io::SocketAddress& remote, std::string target,
-                      bool tcp, absl::Duration timeout, DialCallback done) {
+                      bool tcp, absl::Duration timeout, DialCallback done,
+                      std::shared_ptr<tls::TlsContext> tls,
+                      std::string destination) {
   state_ = State::kConnecting;
+  dialled_ = true;
   set_dial_target(std::move(target));
+  if (tls != nullptr && !StartTls(std::move(tls), std::move(destination))) {
+    CloseNow(CloseReason{CloseReason::Kind::kConnectFailed, EPROTO});
+    done(absl::InternalError(
+        absl::StrCat("dial ", dial_target(), ": tls: no session")));
+    return;
+  }
   int fd = -1;
   absl::StatusOr<io::Handle> h =
-      ctx_->backend->Connect(remote, this, ctx_->owner, &fd);
+      ctx_->backend->Connect(remote, sink(), ctx_->owner, &fd);
   if (!h.ok()) {
     const absl::Status error = DialError(h.status());
     CloseNow(CloseReason{CloseReason::Kind::kConnectFailed, 0});
@@ -69,6 +141,10 @@ void StreamConn::Dial(const io::SocketAddress& remote, std::string target,
   }
   handle_ = *h;
   fd_ = fd;
+  if (tls_) {
+    tls_->Attach(ctx_->backend, handle_);
+    ArmHandshakeTimeout();
+  }
   set_dial_done(std::move(done));
   if (tcp && ctx_->options->tcp_nodelay) (void)io::SetNoDelay(fd_, true);
   StartIdleTimer();
@@ -207,7 +283,7 @@ void StreamConn::CloseGracefully(CloseReason reason) {
   state_ = State::kClosing;
   pending_reason_ = reason;
   if (gathering()) return;  // RunHandler flushes, then finishes
-  if (out_.empty()) {
+  if (Queued() == 0) {
     FinishClose();
     return;
   }
@@ -225,7 +301,7 @@ void StreamConn::FinishClose() {
   const bool linger =
       read_ != ReadSide::kEof && (kind == CloseReason::Kind::kLocal ||
                                   kind == CloseReason::Kind::kEngineStopped);
-  if (!linger || ctx_->backend->ShutdownWrite(handle_) != 0) {
+  if (!linger || ShutdownBytes() != 0) {
     CloseNow(pending_reason_);
     return;
   }
@@ -270,10 +346,15 @@ void StreamConn::Finish(CloseReason reason, bool reset) {
   FailWrites(reason);
   // Output being abandoned: reset rather than FIN, so the peer sees an
   // error instead of a clean end after a truncated reply.
-  if (handle_ != io::kNoHandle)
-    ctx_->backend->Close(handle_, reset || !out_.empty()
-                                      ? io::CloseMode::kReset
-                                      : io::CloseMode::kClose);
+  if (handle_ != io::kNoHandle) {
+    const io::CloseMode mode = reset || Queued() != 0 ? io::CloseMode::kReset
+                                                      : io::CloseMode::kClose;
+    if (tls_) {
+      tls_->Close(mode);  // kClose: close_notify first
+    } else {
+      ctx_->backend->Close(handle_, mode);
+    }
+  }
   handle_ = io::kNoHandle;
   in_.Clear();
   out_.Clear();

@@ -20,6 +20,7 @@
 #include "io/backend.h"
 #include "io/buffer.h"
 #include "io/unique_fd.h"
+#include "tls/tls_session.h"
 
 namespace actnet::internal {
 
@@ -33,7 +34,12 @@ namespace actnet::internal {
 // the high-water mark, until it drains below the low one).
 // Write side: kOpen; kShutdownPending after ShutdownWrite (FIN once queued
 // output is flushed); kShut once the FIN is out.
-class StreamConn final : public ConnCore, public io::StreamSink {
+// TLS (tls://): a TlsSession sits between the backend and the connection,
+// which stays kConnecting until the handshake is done (then OnOpen); the
+// session's ciphertext not yet sent counts as queued output.
+class StreamConn final : public ConnCore,
+                         public io::StreamSink,
+                         private tls::TlsSession::Owner {
  public:
   StreamConn(ConnContext* context, std::unique_ptr<Handler> handler,
              const io::SocketAddress& remote);
@@ -42,14 +48,20 @@ class StreamConn final : public ConnCore, public io::StreamSink {
   // Set-up, once registered in its loop's actor table. Each takes the
   // socket; if the backend refuses it, the connection closes without
   // OnOpen (and a dial or enroll reports why).
-  // An accepted socket: OnOpen runs at once.
-  void Accept(io::UniqueFd fd, Admission admission);
+  // An accepted socket: OnOpen runs at once (with `tls`, once the
+  // handshake is done; a failed or timed-out handshake closes it unseen).
+  void Accept(io::UniqueFd fd, Admission admission,
+              std::shared_ptr<tls::TlsContext> tls = nullptr);
   // An adopted, connected socket (Engine::Enroll): OnOpen, then `done`.
   void Enroll(io::UniqueFd fd, DialCallback done);
   // Connects to `remote` (`target` names it in errors): OnOpen and `done`
-  // once connected, or `done` with the error or DeadlineExceeded.
+  // once connected (with `tls`, once the handshake is done; `destination`,
+  // "host:port", keys its sessions and names the server to verify), or
+  // `done` with the error or DeadlineExceeded.
   void Dial(const io::SocketAddress& remote, std::string target, bool tcp,
-            absl::Duration timeout, DialCallback done);
+            absl::Duration timeout, DialCallback done,
+            std::shared_ptr<tls::TlsContext> tls = nullptr,
+            std::string destination = "");
 
   // Writes queued outside a handler (ConnContext::flush_list).
   void FlushDeferred() {
@@ -60,7 +72,7 @@ class StreamConn final : public ConnCore, public io::StreamSink {
   // Conn.
   void Write(absl::string_view data) override;
   void Flush() override;
-  size_t OutboundBytes() const override { return out_.size(); }
+  size_t OutboundBytes() const override { return Queued(); }
   void Abort() override;
   void ShutdownWrite() override;
   bool write_shut_down() const override { return write_ != WriteSide::kOpen; }
@@ -88,6 +100,25 @@ class StreamConn final : public ConnCore, public io::StreamSink {
 
   // Registers the socket with the backend; false (closed) if refused.
   bool Register(io::UniqueFd fd);
+  // With TLS: the session, in kConnecting; false (closed) if refused.
+  bool StartTls(std::shared_ptr<tls::TlsContext> context,
+                std::string destination);
+  void ArmHandshakeTimeout();
+  // tls::TlsSession::Owner.
+  void OnTlsOpen() override;
+  void OnTlsFailed(const absl::Status& why) override;
+
+  // The byte stream: the backend's, or through the TLS session.
+  io::StreamSink* sink() { return tls_ ? static_cast<io::StreamSink*>(tls_.get()) : this; }
+  ssize_t SendBytes(const iovec* iov, int count) {
+    return tls_ ? tls_->Send(iov, count)
+                : ctx_->backend->Send(handle_, iov, count);
+  }
+  int ShutdownBytes() {
+    return tls_ ? tls_->ShutdownWrite() : ctx_->backend->ShutdownWrite(handle_);
+  }
+  // Output not yet taken by the backend: queued plaintext and ciphertext.
+  size_t Queued() const { return out_.size() + (tls_ ? tls_->pending() : 0); }
   void HandlePeerClosed();
   // Bytes read while reading was held (a completion backend may deliver
   // some after a pause): handed to OnData once reading resumes.
@@ -127,6 +158,8 @@ class StreamConn final : public ConnCore, public io::StreamSink {
   bool flush_scheduled_ = false;
   bool linger_armed_ = false;
   Admission admission_;  // a place under max_connections (accepted only)
+  std::unique_ptr<tls::TlsSession> tls_;
+  bool dialled_ = false;  // by Dial: OnTlsOpen opens it as a dial
 };
 
 }  // namespace actnet::internal

@@ -43,7 +43,7 @@ void StreamConn::FlushGather() {
     size_t total = 0;
     const int count = gather.Fill(iov, WriteGather::kMaxIov, &total);
     if (count == 0) break;
-    const ssize_t n = ctx_->backend->Send(handle_, iov, count);
+    const ssize_t n = SendBytes(iov, count);
     if (n < 0) {
       gather.Clear();
       CloseNow(CloseReason{CloseReason::Kind::kError, static_cast<int>(-n)});
@@ -66,7 +66,7 @@ void StreamConn::FlushQueued() {
     const int count = out_.FillIovecs(iov, 2);
     size_t total = 0;
     for (int i = 0; i < count; ++i) total += iov[i].iov_len;
-    const ssize_t n = ctx_->backend->Send(handle_, iov, count);
+    const ssize_t n = SendBytes(iov, count);
     if (n < 0) {
       CloseNow(CloseReason{CloseReason::Kind::kError, static_cast<int>(-n)});
       return;
@@ -85,7 +85,7 @@ void StreamConn::OnSendReady() {
 
 void StreamConn::FlushAndNotify() {
   FlushQueued();
-  if (backlogged_ && out_.empty() && state_ == State::kOpen) {
+  if (backlogged_ && Queued() == 0 && state_ == State::kOpen) {
     backlogged_ = false;
     RunHandler([this] { return handler_->OnDrain(*this); });
   }
@@ -95,7 +95,7 @@ void StreamConn::AfterOutput() {
   if (state_ == State::kClosed) return;
   CompleteWrites();
   if (state_ == State::kClosed) return;  // a completion closed it
-  const size_t queued = out_.size();
+  const size_t queued = Queued();
   if (queued == 0 && !gathering()) {
     if (state_ == State::kClosing) {
       FinishClose();
@@ -103,7 +103,7 @@ void StreamConn::AfterOutput() {
     }
     if (write_ == WriteSide::kShutdownPending && state_ == State::kOpen) {
       write_ = WriteSide::kShut;
-      const int r = ctx_->backend->ShutdownWrite(handle_);
+      const int r = ShutdownBytes();
       if (r != 0) {
         CloseNow(CloseReason{CloseReason::Kind::kError, -r});
         return;

@@ -30,7 +30,7 @@ CXXFLAGS=(-std=c++20 -O1 -g -fno-omit-frame-pointer
 mapfile -t ABSL_LIBS < <(grep -o '"-l[^"]*"' third_party/absl/absl.BUILD | tr -d '"')
 
 # The runtime the HTTP example links (//:actnet and what it pulls in).
-RUNTIME=(actors/*.cc balance/*.cc io/*.cc)
+RUNTIME=(actors/*.cc balance/*.cc io/*.cc tls/*.cc)
 
 # name -> sources besides fuzz/<name>_fuzzer.cc and fuzz/<name>_check.cc.
 declare -A SOURCES=(
@@ -40,7 +40,7 @@ declare -A SOURCES=(
   [resp]="examples/redis/resp.cc"
 )
 # The runtime's io/ links liburing (third_party/liburing/liburing.BUILD).
-declare -A EXTRA_LIBS=([http]="-lhttp_parser -luring")
+declare -A EXTRA_LIBS=([http]="-lhttp_parser -luring -lssl -lcrypto")
 # Per-fuzzer libFuzzer flags: HTTP inputs must pass the 8 KiB header limit
 # to reach the 431 path.
 declare -A RUN_FLAGS=([http]="-max_len=16384")

@@ -9,9 +9,9 @@ PACKAGES=(
   bazel-bootstrap bazel-rules-java g++ clang libclang-rt-14-dev
   # Libraries wired in through third_party/.
   libabsl-dev libconcurrentqueue-dev doctest-dev libhttp-parser-dev libuv1-dev
-  liburing-dev
+  liburing-dev libssl-dev
   # Real clients and peers used by tests and benchmarks.
-  curl wrk redis-server redis-tools nginx socat netcat-openbsd
+  curl wrk redis-server redis-tools nginx socat netcat-openbsd openssl
   util-linux procps iproute2 python3 python3-matplotlib
 )
 

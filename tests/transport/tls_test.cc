@@ -1,0 +1,383 @@
+// TLS (tls://) end to end, with certificates made by the openssl CLI for
+// each run: Listen errors naming the bad file, byte-exact echo of random
+// payloads between actnet's own client and server (verified against the
+// test CA), Python's ssl module and openssl s_client as clients nobody here
+// wrote (TLS 1.2 and 1.3, close_notify, resumption on another loop, TLS 1.1
+// refused), dials that fail verification, garbage instead of a ClientHello
+// and a handshake that never comes.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "actnet.h"
+#include "doctest/doctest.h"
+#include "tests/transport/transport_testing.h"
+
+namespace actnet::transport {
+namespace {
+
+// A CA, a server certificate for localhost and 127.0.0.1 signed by it, an
+// unrelated CA, and a key that matches neither certificate (ECDSA P-256).
+struct Pki {
+  TempDir dir;
+  std::string ca, cert, key, other_ca, other_key, not_pem;
+};
+
+const Pki& TestPki() {
+  static Pki* const pki = [] {
+    auto* p = new Pki;
+    const std::string d = p->dir.path();
+    std::ofstream(p->dir.File("make.sh"))
+        << "set -e\ncd '" << d << "'\n"
+        << "openssl ecparam -name prime256v1 -genkey -noout -out ca.key\n"
+        << "openssl req -x509 -new -key ca.key -days 2 -subj /CN=actnet-test-ca"
+           " -out ca.pem\n"
+        << "openssl ecparam -name prime256v1 -genkey -noout -out server.key\n"
+        << "openssl req -new -key server.key -subj /CN=localhost -out server.csr\n"
+        << "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > san.ext\n"
+        << "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key"
+           " -CAcreateserial -days 2 -extfile san.ext -out server.pem\n"
+        << "openssl ecparam -name prime256v1 -genkey -noout -out other.key\n"
+        << "openssl req -x509 -new -key other.key -days 2 -subj /CN=other-ca"
+           " -out other.pem\n"
+        << "echo 'not a certificate' > not.pem\n";
+    const std::string cmd = "sh '" + p->dir.File("make.sh") + "' > '" +
+                            p->dir.File("make.log") + "' 2>&1";
+    if (std::system(cmd.c_str()) != 0) {
+      FAIL("making test certificates failed; see ", p->dir.File("make.log"));
+    }
+    p->ca = p->dir.File("ca.pem");
+    p->cert = p->dir.File("server.pem");
+    p->key = p->dir.File("server.key");
+    p->other_ca = p->dir.File("other.pem");
+    p->other_key = p->dir.File("other.key");
+    p->not_pem = p->dir.File("not.pem");
+    return p;
+  }();
+  return *pki;
+}
+
+TlsOptions ServerTls() {
+  TlsOptions o;
+  o.cert_file = TestPki().cert;
+  o.key_file = TestPki().key;
+  return o;
+}
+
+TlsOptions ClientTls() {
+  TlsOptions o;
+  o.ca_file = TestPki().ca;
+  return o;
+}
+
+// Counts opens and closes; echoes every byte; "bye\n" answers "bye\n" and
+// closes (close_notify, then FIN).
+struct Counts {
+  std::atomic<int> opens{0};
+  std::atomic<int> closes{0};
+};
+
+class TlsEcho : public Handler {
+ public:
+  explicit TlsEcho(Counts* counts) : counts_(counts) {}
+  Action OnOpen(Conn&) override {
+    counts_->opens.fetch_add(1);
+    return Action::kNone;
+  }
+  Action OnData(Conn& conn) override {
+    const absl::string_view in = conn.Peek();
+    if (in == "bye\n") {
+      conn.Write("bye\n");
+      conn.Discard(in.size());
+      return Action::kClose;
+    }
+    conn.Write(conn.Next());
+    return Action::kNone;
+  }
+  void OnClose(Conn&, const CloseReason&) override { counts_->closes.fetch_add(1); }
+
+ private:
+  Counts* counts_;
+};
+
+struct Server {
+  std::unique_ptr<Engine> engine;
+  Counts counts;
+  int port = 0;
+};
+
+std::unique_ptr<Server> StartTlsServer(TlsOptions tls, int loops = 2) {
+  auto s = std::make_unique<Server>();
+  EngineOptions o;
+  o.loops = loops;
+  o.tls = std::move(tls);
+  s->engine = std::make_unique<Engine>(o);
+  Counts* counts = &s->counts;
+  REQUIRE(s->engine
+              ->Listen("tls://127.0.0.1:0",
+                       HandlerFactory([counts] { return std::make_unique<TlsEcho>(counts); }))
+              .ok());
+  REQUIRE(s->engine->Start().ok());
+  const std::string url = s->engine->ListenAddresses().at(0);
+  REQUIRE(absl::StartsWith(url, "tls://127.0.0.1:"));
+  s->port = std::stoi(url.substr(url.rfind(':') + 1));
+  return s;
+}
+
+// Runs `command` with a time bound; its exit code, output in *out.
+int Run(const std::string& command, std::string* out) {
+  TempDir dir;
+  const std::string log = dir.File("out.log");
+  const int rc = std::system(
+      ("timeout 30 sh -c '" + command + "' > " + log + " 2>&1").c_str());
+  std::ifstream in(log);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+// A client connection of the test's own engine: writes `payload` in
+// random-sized pieces once open, collects what comes back.
+struct Received {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::string bytes;
+  bool closed = false;
+};
+
+class Sender : public Handler {
+ public:
+  Sender(std::string payload, uint64_t seed, Received* got)
+      : payload_(std::move(payload)), rng_(seed), got_(got) {}
+  Action OnOpen(Conn& conn) override {
+    size_t at = 0;
+    while (at < payload_.size()) {
+      const size_t n = std::min<size_t>(payload_.size() - at, 1 + rng_() % 20000);
+      conn.Write(absl::string_view(payload_).substr(at, n));
+      at += n;
+    }
+    return Action::kNone;
+  }
+  Action OnData(Conn& conn) override {
+    std::lock_guard<std::mutex> lock(got_->mu);
+    const absl::string_view in = conn.Next();
+    got_->bytes.append(in.data(), in.size());
+    got_->cv.notify_all();
+    return Action::kNone;
+  }
+  void OnClose(Conn&, const CloseReason&) override {
+    std::lock_guard<std::mutex> lock(got_->mu);
+    got_->closed = true;
+    got_->cv.notify_all();
+  }
+
+ private:
+  std::string payload_;
+  std::mt19937_64 rng_;
+  Received* got_;
+};
+
+class Silent : public Handler {
+ public:
+  Action OnData(Conn& conn) override {
+    conn.Discard(conn.Peek().size());
+    return Action::kNone;
+  }
+};
+
+TEST_SUITE("tls") {
+  TEST_CASE("a tls:// Listen with a missing, non-PEM or mismatched file fails, naming it") {
+    const Pki& pki = TestPki();
+    struct Bad {
+      std::string cert, key, expect;
+    };
+    const std::vector<Bad> cases = {
+        {pki.dir.File("missing.pem"), pki.key, "missing.pem"},
+        {pki.not_pem, pki.key, "not.pem"},
+        {pki.cert, pki.not_pem, "not.pem"},
+        {pki.cert, pki.other_key, "does not match"},
+        {"", "", "needs a certificate and a key"},
+    };
+    for (const Bad& bad : cases) {
+      CAPTURE(bad.expect);
+      Engine engine(EngineOptions{.loops = 1});
+      TlsOptions tls;
+      tls.cert_file = bad.cert;
+      tls.key_file = bad.key;
+      const absl::Status s = engine.Listen(
+          "tls://127.0.0.1:0", HandlerFactory([] { return std::make_unique<Silent>(); }), tls);
+      CHECK(s.code() == absl::StatusCode::kInvalidArgument);
+      CHECK_MESSAGE(absl::StrContains(s.message(), bad.expect), s.message());
+    }
+  }
+
+  TEST_CASE("actnet's client and server: random payloads in random-sized writes come back byte-exact") {
+    auto server = StartTlsServer(ServerTls());
+    Engine client(EngineOptions{.loops = 2});
+    REQUIRE(client.Start().ok());
+    const int kConns = 4;
+    const size_t size = static_cast<size_t>(Scaled(1 << 20, 1 << 17));
+    std::vector<std::unique_ptr<Received>> got;
+    std::vector<std::string> payloads;
+    std::mt19937_64 rng(7);
+    for (int i = 0; i < kConns; ++i) {
+      payloads.push_back(RandomBytes(rng, size));
+      got.push_back(std::make_unique<Received>());
+      DialOptions d;
+      d.tls = ClientTls();
+      absl::StatusOr<ActorRef> ref = client.DialAndWait(
+          absl::StrCat("tls://127.0.0.1:", server->port),
+          std::make_unique<Sender>(payloads.back(), 100 + i, got.back().get()), d);
+      REQUIRE_MESSAGE(ref.ok(), ref.status().ToString());
+    }
+    for (int i = 0; i < kConns; ++i) {
+      std::unique_lock<std::mutex> lock(got[i]->mu);
+      CHECK(got[i]->cv.wait_for(lock, Slack(seconds(30)),
+                                [&] { return got[i]->bytes.size() >= size; }));
+      CHECK(got[i]->bytes == payloads[i]);
+    }
+    CHECK(server->counts.opens.load() == kConns);
+    client.Stop();
+    client.Wait();
+    CHECK(WaitFor([&] { return server->counts.closes.load() == kConns; }, Slack(seconds(10))));
+    server->engine->Stop();
+    server->engine->Wait();
+  }
+
+  TEST_CASE("Python's ssl: TLS 1.2 and 1.3, close_notify is a clean EOF, a session resumes on the other loop") {
+    auto server = StartTlsServer(ServerTls());
+    TempDir dir;
+    std::ofstream(dir.File("client.py")) << R"(
+import socket, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+def connect(ctx, session=None):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                        server_hostname="localhost", session=session)
+    return s
+for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.minimum_version = ctx.maximum_version = version
+    s = connect(ctx)
+    s.sendall(b"hello over tls\n")
+    got = b""
+    while len(got) < 15:
+        got += s.recv(100)
+    assert got == b"hello over tls\n", got
+    session = s.session
+    s.sendall(b"bye\n")
+    tail = s.recv(100)
+    assert tail == b"bye\n", tail
+    assert s.recv(100) == b"", "expected close_notify"   # raises SSLEOFError without it
+    print("ok", s.version())
+    s.close()
+    s2 = connect(ctx, session)
+    s2.sendall(b"again\n")
+    assert s2.recv(100) == b"again\n"
+    print("resumed", s2.version(), s2.session_reused)
+    s2.close()
+)";
+    std::string out;
+    const int rc = Run(absl::StrCat("python3 ", dir.File("client.py"), " ", server->port, " ",
+                                    TestPki().ca),
+                       &out);
+    CHECK_MESSAGE(rc == 0, out);
+    CHECK_MESSAGE(absl::StrContains(out, "ok TLSv1.2"), out);
+    CHECK_MESSAGE(absl::StrContains(out, "ok TLSv1.3"), out);
+    CHECK_MESSAGE(absl::StrContains(out, "resumed TLSv1.2 True"), out);
+    CHECK_MESSAGE(absl::StrContains(out, "resumed TLSv1.3 True"), out);
+    server->engine->Stop();
+    server->engine->Wait();
+  }
+
+  TEST_CASE("openssl s_client verifies the server with TLS 1.2 and 1.3; TLS 1.1 is refused") {
+    auto server = StartTlsServer(ServerTls());
+    const std::string base = absl::StrCat(
+        "echo | openssl s_client -connect 127.0.0.1:", server->port,
+        " -CAfile ", TestPki().ca, " -verify_return_error -verify_ip 127.0.0.1 -brief ");
+    std::string out;
+    CHECK_MESSAGE(Run(base + "-tls1_2", &out) == 0, out);
+    CHECK_MESSAGE(absl::StrContains(out, "TLSv1.2"), out);
+    CHECK_MESSAGE(Run(base + "-tls1_3", &out) == 0, out);
+    CHECK_MESSAGE(absl::StrContains(out, "TLSv1.3"), out);
+    CHECK_MESSAGE(Run(base + "-tls1_1 -cipher DEFAULT@SECLEVEL=0", &out) != 0, out);
+    CHECK(server->counts.opens.load() == 2);
+    server->engine->Stop();
+    server->engine->Wait();
+  }
+
+  TEST_CASE("a dial whose server fails verification reports why and opens nothing") {
+    auto server = StartTlsServer(ServerTls());
+    Engine client(EngineOptions{.loops = 1});
+    REQUIRE(client.Start().ok());
+    const std::string url = absl::StrCat("tls://127.0.0.1:", server->port);
+    SUBCASE("another CA") {
+      DialOptions d;
+      d.tls.ca_file = TestPki().other_ca;
+      Received got;
+      absl::StatusOr<ActorRef> ref =
+          client.DialAndWait(url, std::make_unique<Sender>("never sent", 1, &got), d);
+      REQUIRE_FALSE(ref.ok());
+      CHECK(ref.status().code() == absl::StatusCode::kUnauthenticated);
+      CHECK_MESSAGE(absl::StrContains(ref.status().message(), "certificate verify failed"),
+                    ref.status().message());
+    }
+    SUBCASE("another name") {
+      DialOptions d;
+      d.tls = ClientTls();
+      d.tls.server_name = "not-this-host.example";
+      Received got;
+      absl::StatusOr<ActorRef> ref =
+          client.DialAndWait(url, std::make_unique<Sender>("never sent", 1, &got), d);
+      REQUIRE_FALSE(ref.ok());
+      CHECK(ref.status().code() == absl::StatusCode::kUnauthenticated);
+      CHECK_MESSAGE(absl::StrContains(ref.status().message(), url), ref.status().message());
+    }
+    CHECK(server->counts.opens.load() == 0);
+    client.Stop();
+    client.Wait();
+    server->engine->Stop();
+    server->engine->Wait();
+  }
+
+  TEST_CASE("garbage instead of a ClientHello, or no handshake at all, closes only that connection") {
+    TlsOptions tls = ServerTls();
+    tls.handshake_timeout = absl::Milliseconds(300);
+    auto server = StartTlsServer(tls);
+    Client garbage = Client::Connect(server->port, Clock::now() + seconds(10));
+    Client idle = Client::Connect(server->port, Clock::now() + seconds(10));
+    REQUIRE(garbage.valid());
+    REQUIRE(idle.valid());
+    REQUIRE(garbage.SendAll("GET / HTTP/1.1\r\nHost: x\r\n\r\n", Clock::now() + seconds(10)));
+    std::string ignored;
+    CHECK(garbage.RecvUntilClosed(&ignored, nullptr, Clock::now() + Slack(seconds(10))) !=
+          testutil::End::kTimeout);
+    CHECK(idle.RecvUntilClosed(&ignored, nullptr, Clock::now() + Slack(seconds(10))) !=
+          testutil::End::kTimeout);
+    // Meanwhile a real client is served.
+    std::string out;
+    CHECK_MESSAGE(Run(absl::StrCat("echo | openssl s_client -connect 127.0.0.1:", server->port,
+                                   " -CAfile ", TestPki().ca, " -verify_return_error -brief"),
+                      &out) == 0,
+                  out);
+    CHECK(server->counts.opens.load() == 1);
+    CHECK(WaitFor([&] { return server->engine->CountConnections() == 0; }, Slack(seconds(10))));
+    server->engine->Stop();
+    server->engine->Wait();
+  }
+}
+
+}  // namespace
+}  // namespace actnet::transport
