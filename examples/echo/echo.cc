@@ -2,6 +2,8 @@
 //
 //   bazel-bin/examples/echo/echo --addr=tcp://127.0.0.1:9000,unix:///tmp/echo.sock \
 //       --loops=4 --lb=least_conn [--stats_every_s=1]
+//   bazel-bin/examples/echo/echo --addr=tls://127.0.0.1:9443 \
+//       --tls_cert=cert.pem --tls_key=key.pem
 //
 // Prints one line containing "listening" once every address accepts, and
 // exits 0 shortly after SIGINT or SIGTERM.
@@ -15,7 +17,11 @@
 #include "actnet.h"
 
 ABSL_FLAG(std::string, addr, "tcp://127.0.0.1:9000",
-          "comma-separated addresses: tcp://, tcp4://, tcp6://, unix://");
+          "comma-separated addresses: tcp://, tcp4://, tcp6://, tls://, unix://");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain for tls:// addresses");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for tls:// addresses");
+ABSL_FLAG(int, tls_handshake_timeout_ms, 10000,
+          "close connections whose TLS handshake takes longer");
 ABSL_FLAG(int, loops, 0, "event loops (0 = one per CPU the process may use)");
 ABSL_FLAG(std::string, lb, "round_robin",
           "load balancer: round_robin | least_conn | source_hash");
@@ -83,6 +89,10 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_coalesce_min_busy) >= 0) {
     options.coalesce_min_busy_percent = absl::GetFlag(FLAGS_coalesce_min_busy);
   }
+  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls.handshake_timeout =
+      absl::Milliseconds(absl::GetFlag(FLAGS_tls_handshake_timeout_ms));
   actnet::Engine engine(options);
   for (absl::string_view url :
        absl::StrSplit(absl::GetFlag(FLAGS_addr), ',', absl::SkipEmpty())) {

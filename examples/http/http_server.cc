@@ -1,10 +1,15 @@
 #include "examples/http/http_server.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <climits>
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace actnet::http {
@@ -37,8 +42,9 @@ void LimitHeaders() {
 
 class HttpHandler final : public Handler {
  public:
-  HttpHandler(size_t max_body, const DateCache* dates)
-      : session_(max_body, dates) {}
+  HttpHandler(size_t max_body, const DateCache* dates,
+              const std::string* static_dir)
+      : session_(max_body, dates, static_dir) {}
   Action OnData(Conn& conn) override {
     const bool open = session_.Feed(
         conn.Next(), [&conn](absl::string_view bytes) { conn.Write(bytes); });
@@ -84,8 +90,12 @@ const http_parser_settings Session::kSettings = [] {
   return s;
 }();
 
-Session::Session(size_t max_body, const DateCache* dates)
-    : max_body_(max_body), dates_(dates) {
+Session::Session(size_t max_body, const DateCache* dates,
+                 const std::string* static_dir)
+    : max_body_(max_body),
+      dates_(dates),
+      static_dir_(static_dir != nullptr && !static_dir->empty() ? static_dir
+                                                                 : nullptr) {
   LimitHeaders();
   http_parser_init(&parser_, HTTP_REQUEST);
   parser_.data = this;
@@ -140,6 +150,8 @@ int Session::OnHeadersComplete(http_parser* p) {
     s.route_ = method == HTTP_GET ? Route::kHello : Route::kMethodNotAllowed;
   } else if (path == "/echo") {
     s.route_ = method == HTTP_POST ? Route::kEcho : Route::kMethodNotAllowed;
+  } else if (s.static_dir_ != nullptr && method == HTTP_GET) {
+    s.route_ = Route::kStatic;
   } else {
     s.route_ = Route::kNotFound;
   }
@@ -184,6 +196,16 @@ void Session::Respond() {
       out(body_);
       if (body_.capacity() > kKeepCapacity) std::string().swap(body_);
       return;
+    case Route::kStatic:
+      if (!ReadStatic()) {
+        Reply(404, "Not Found\n", keep);
+        break;
+      }
+      Head(200, body_.size(), keep, "application/octet-stream");
+      out(scratch_);
+      out(body_);
+      if (body_.capacity() > kKeepCapacity) std::string().swap(body_);
+      return;
     case Route::kNotFound:
       Reply(404, "Not Found\n", keep);
       break;
@@ -208,6 +230,32 @@ void Session::Head(int status, size_t length, bool keep_alive,
                   "Content-Length: ", length, "\r\n\r\n");
 }
 
+bool Session::ReadStatic() {
+  absl::string_view path = url_;
+  path = path.substr(0, path.find('?'));
+  if (path.size() < 2 || path[0] != '/' || absl::StrContains(path, "..") ||
+      absl::StrContains(path, "//")) {
+    return false;
+  }
+  const std::string file = absl::StrCat(*static_dir_, path);
+  const int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st;
+  bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  if (ok) {
+    body_.resize(static_cast<size_t>(st.st_size));
+    size_t done = 0;
+    while (ok && done < body_.size()) {
+      const ssize_t n = read(fd, body_.data() + done, body_.size() - done);
+      if (n <= 0) ok = false;
+      else done += static_cast<size_t>(n);
+    }
+  }
+  close(fd);
+  if (!ok) body_.clear();
+  return ok;
+}
+
 void Session::Reply(int status, absl::string_view body, bool keep_alive) {
   Head(status, body.size(), keep_alive, "text/plain");
   scratch_.append(body.data(), body.size());
@@ -226,7 +274,8 @@ absl::Status Server::Listen(absl::string_view url) {
     // The factory runs on the connection's loop.
     const EventLoop* loop = EventLoop::Current();
     return std::make_unique<HttpHandler>(
-        max_body, caches_[loop != nullptr ? loop->index() : 0].get());
+        max_body, caches_[loop != nullptr ? loop->index() : 0].get(),
+        &options_.static_dir);
   });
   if (s.ok() && !ticking_) {
     ticking_ = true;

@@ -55,7 +55,9 @@ class Session {
  public:
   using Sink = absl::FunctionRef<void(absl::string_view)>;
 
-  Session(size_t max_body, const DateCache* dates);
+  // `static_dir` (optional, outlives the session): GET of a file under it.
+  Session(size_t max_body, const DateCache* dates,
+          const std::string* static_dir = nullptr);
   Session(const Session&) = delete;  // the parser points back at us
   Session& operator=(const Session&) = delete;
 
@@ -65,7 +67,7 @@ class Session {
   bool Feed(absl::string_view in, Sink out);
 
  private:
-  enum class Route { kHello, kEcho, kNotFound, kMethodNotAllowed };
+  enum class Route { kHello, kEcho, kStatic, kNotFound, kMethodNotAllowed };
 
   static int OnMessageBegin(http_parser* p);
   static int OnUrl(http_parser* p, const char* at, size_t n);
@@ -79,22 +81,27 @@ class Session {
   void Head(int status, size_t length, bool keep_alive,
             absl::string_view content_type);
   void Reply(int status, absl::string_view body, bool keep_alive);
+  // The file under static_dir named by url_ into body_; false if none.
+  bool ReadStatic();
 
   http_parser parser_;
   const size_t max_body_;
   const DateCache* dates_;
+  const std::string* static_dir_;
   const Sink* out_ = nullptr;  // during Feed
   Route route_ = Route::kNotFound;
   int refusal_ = 0;  // 413 or 505, found by a callback
   bool closed_ = false;
   size_t body_bytes_ = 0;
   std::string url_;
-  std::string body_;     // POST /echo only
+  std::string body_;     // POST /echo, or a static file
   std::string scratch_;  // response headers, reused
 };
 
 struct ServerOptions {
   size_t max_body = 1 << 20;
+  // Non-empty: GET /a/b serves the regular file <static_dir>/a/b (no "..").
+  std::string static_dir;
 };
 
 class Server {

@@ -23,62 +23,24 @@
 #include "absl/strings/str_cat.h"
 #include "actnet.h"
 #include "doctest/doctest.h"
+#include "tests/testing/tls_certs.h"
 #include "tests/transport/transport_testing.h"
 
 namespace actnet::transport {
 namespace {
 
-// A CA, a server certificate for localhost and 127.0.0.1 signed by it, an
-// unrelated CA, and a key that matches neither certificate (ECDSA P-256).
-struct Pki {
-  TempDir dir;
-  std::string ca, cert, key, other_ca, other_key, not_pem;
-};
-
-const Pki& TestPki() {
-  static Pki* const pki = [] {
-    auto* p = new Pki;
-    const std::string d = p->dir.path();
-    std::ofstream(p->dir.File("make.sh"))
-        << "set -e\ncd '" << d << "'\n"
-        << "openssl ecparam -name prime256v1 -genkey -noout -out ca.key\n"
-        << "openssl req -x509 -new -key ca.key -days 2 -subj /CN=actnet-test-ca"
-           " -out ca.pem\n"
-        << "openssl ecparam -name prime256v1 -genkey -noout -out server.key\n"
-        << "openssl req -new -key server.key -subj /CN=localhost -out server.csr\n"
-        << "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > san.ext\n"
-        << "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key"
-           " -CAcreateserial -days 2 -extfile san.ext -out server.pem\n"
-        << "openssl ecparam -name prime256v1 -genkey -noout -out other.key\n"
-        << "openssl req -x509 -new -key other.key -days 2 -subj /CN=other-ca"
-           " -out other.pem\n"
-        << "echo 'not a certificate' > not.pem\n";
-    const std::string cmd = "sh '" + p->dir.File("make.sh") + "' > '" +
-                            p->dir.File("make.log") + "' 2>&1";
-    if (std::system(cmd.c_str()) != 0) {
-      FAIL("making test certificates failed; see ", p->dir.File("make.log"));
-    }
-    p->ca = p->dir.File("ca.pem");
-    p->cert = p->dir.File("server.pem");
-    p->key = p->dir.File("server.key");
-    p->other_ca = p->dir.File("other.pem");
-    p->other_key = p->dir.File("other.key");
-    p->not_pem = p->dir.File("not.pem");
-    return p;
-  }();
-  return *pki;
-}
+using testutil::Certificates;
 
 TlsOptions ServerTls() {
   TlsOptions o;
-  o.cert_file = TestPki().cert;
-  o.key_file = TestPki().key;
+  o.cert_file = Certificates().cert;
+  o.key_file = Certificates().key;
   return o;
 }
 
 TlsOptions ClientTls() {
   TlsOptions o;
-  o.ca_file = TestPki().ca;
+  o.ca_file = Certificates().ca;
   return o;
 }
 
@@ -200,12 +162,12 @@ class Silent : public Handler {
 
 TEST_SUITE("tls") {
   TEST_CASE("a tls:// Listen with a missing, non-PEM or mismatched file fails, naming it") {
-    const Pki& pki = TestPki();
+    const testutil::TestCerts& pki = Certificates();
     struct Bad {
       std::string cert, key, expect;
     };
     const std::vector<Bad> cases = {
-        {pki.dir.File("missing.pem"), pki.key, "missing.pem"},
+        {pki.dir + "/missing.pem", pki.key, "missing.pem"},
         {pki.not_pem, pki.key, "not.pem"},
         {pki.cert, pki.not_pem, "not.pem"},
         {pki.cert, pki.other_key, "does not match"},
@@ -291,7 +253,7 @@ for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
 )";
     std::string out;
     const int rc = Run(absl::StrCat("python3 ", dir.File("client.py"), " ", server->port, " ",
-                                    TestPki().ca),
+                                    Certificates().ca),
                        &out);
     CHECK_MESSAGE(rc == 0, out);
     CHECK_MESSAGE(absl::StrContains(out, "ok TLSv1.2"), out);
@@ -306,7 +268,7 @@ for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
     auto server = StartTlsServer(ServerTls());
     const std::string base = absl::StrCat(
         "echo | openssl s_client -connect 127.0.0.1:", server->port,
-        " -CAfile ", TestPki().ca, " -verify_return_error -verify_ip 127.0.0.1 -brief ");
+        " -CAfile ", Certificates().ca, " -verify_return_error -verify_ip 127.0.0.1 -brief ");
     std::string out;
     CHECK_MESSAGE(Run(base + "-tls1_2", &out) == 0, out);
     CHECK_MESSAGE(absl::StrContains(out, "TLSv1.2"), out);
@@ -325,7 +287,7 @@ for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
     const std::string url = absl::StrCat("tls://127.0.0.1:", server->port);
     SUBCASE("another CA") {
       DialOptions d;
-      d.tls.ca_file = TestPki().other_ca;
+      d.tls.ca_file = Certificates().other_ca;
       Received got;
       absl::StatusOr<ActorRef> ref =
           client.DialAndWait(url, std::make_unique<Sender>("never sent", 1, &got), d);
@@ -369,7 +331,7 @@ for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
     // Meanwhile a real client is served.
     std::string out;
     CHECK_MESSAGE(Run(absl::StrCat("echo | openssl s_client -connect 127.0.0.1:", server->port,
-                                   " -CAfile ", TestPki().ca, " -verify_return_error -brief"),
+                                   " -CAfile ", Certificates().ca, " -verify_return_error -brief"),
                       &out) == 0,
                   out);
     CHECK(server->counts.opens.load() == 1);
