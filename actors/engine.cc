@@ -148,6 +148,12 @@ absl::Status Engine::Listen(absl::string_view url, HandlerFactory factory,
   return AddListen(url, std::move(factory), &tls);
 }
 
+absl::Status Engine::CheckTls(const TlsOptions& tls, bool server) {
+  return tls::TlsContext::Create(tls, server ? tls::Role::kServer
+                                             : tls::Role::kClient)
+      .status();
+}
+
 absl::Status Engine::AddListen(absl::string_view url, HandlerFactory factory,
                                const TlsOptions* tls) {
   if (started_) {

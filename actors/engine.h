@@ -77,6 +77,10 @@ class Engine {
   // tls:// with its own certificate and options.
   absl::Status Listen(absl::string_view url, HandlerFactory factory,
                       const TlsOptions& tls);
+  // Loads `tls` as a server (Listen) or a client (Dial) would, without
+  // either: OK, or InvalidArgument naming the file that is missing, not
+  // PEM, or a key that does not match its certificate. For start-up checks.
+  static absl::Status CheckTls(const TlsOptions& tls, bool server);
   template <class H, class... Args>
   absl::Status Listen(absl::string_view url, Args... args) {
     static_assert(std::is_base_of_v<Handler, H>);

@@ -3,6 +3,12 @@
 //
 //   bazel-bin/examples/proxy/proxy --listen=tcp://127.0.0.1:8000 \
 //       --backend=unix:///tmp/echo.sock --loops=4
+//   bazel-bin/examples/proxy/proxy --listen=tls://127.0.0.1:8443 \
+//       --tls_cert=cert.pem --tls_key=key.pem --backend=tls://localhost:9443 \
+//       --tls_ca=ca.pem
+// TLS is terminated on --listen and originated to a tls:// --backend,
+// whose certificate and name are verified; a backend that fails
+// verification closes the client's connection and relays nothing.
 //
 // The two connections of a pair are actors, by default on different loops,
 // that touch each other only through messages: Chunk (bytes to write), Ack
@@ -26,10 +32,19 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/match.h"
 #include "actnet.h"
 
-ABSL_FLAG(std::string, listen, "tcp://127.0.0.1:8000", "address to serve (tcp://, unix://)");
-ABSL_FLAG(std::string, backend, "tcp://127.0.0.1:9000", "address to relay to (tcp://, unix://)");
+ABSL_FLAG(std::string, listen, "tcp://127.0.0.1:8000",
+          "address to serve (tcp://, tls://, unix://)");
+ABSL_FLAG(std::string, backend, "tcp://127.0.0.1:9000",
+          "address to relay to (tcp://, tls://, unix://)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain for a tls:// --listen");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for a tls:// --listen");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CAs to verify a tls:// --backend with (default: the system's)");
+ABSL_FLAG(int, tls_handshake_timeout_ms, 10000,
+          "close connections whose TLS handshake takes longer");
 ABSL_FLAG(int, loops, 0, "event loops (0 = one per CPU the process may use)");
 // --backend is the relay address, so the kernel interface is --io_backend.
 ABSL_FLAG(actnet::IoBackend, io_backend, actnet::IoBackend::kEpoll,
@@ -55,6 +70,7 @@ struct Gone {};                      // the peer closed
 
 std::string g_backend;
 bool g_same_loop = false;
+actnet::TlsOptions g_backend_tls;  // a tls:// backend: verified with --tls_ca
 
 // One side of a pair. A front side (accepted) starts paused with no peer
 // and dials its backend; a back side (dialled) knows its front from birth.
@@ -71,6 +87,7 @@ class Side final : public actnet::Handler {
     }
     c.PauseReading();  // until the backend is open
     actnet::DialOptions options;
+    options.tls = g_backend_tls;
     if (!g_same_loop) options.loop = int(c.loop().index() + 1) % engine.num_loops();
     const ActorRef self = c.ref();
     absl::Status s = engine.Dial(
@@ -168,12 +185,22 @@ int main(int argc, char** argv) {
   actnet::EngineOptions options;
   options.loops = absl::GetFlag(FLAGS_loops);
   options.backend = absl::GetFlag(FLAGS_io_backend);
+  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls.handshake_timeout =
+      absl::Milliseconds(absl::GetFlag(FLAGS_tls_handshake_timeout_ms));
+  g_backend_tls.ca_file = absl::GetFlag(FLAGS_tls_ca);
+  g_backend_tls.handshake_timeout = options.tls.handshake_timeout;
   actnet::Engine engine(options);
   absl::Status s = engine.Listen(absl::GetFlag(FLAGS_listen),
                                  [] { return std::make_unique<Side>(); });
-  if (s.ok() && !g_backend.empty()) {
-    s = actnet::io::ParseAddress(g_backend).status();
+  const bool tls_backend = absl::StartsWith(g_backend, "tls://");
+  if (s.ok()) {
+    s = actnet::io::ParseAddress(tls_backend ? "tcp://" + g_backend.substr(6)
+                                             : g_backend)
+            .status();
   }
+  if (s.ok() && tls_backend) s = actnet::Engine::CheckTls(g_backend_tls, false);
   if (!s.ok()) {
     std::fprintf(stderr, "proxy: %s\n", s.ToString().c_str());
     return 2;

@@ -16,7 +16,11 @@
 #include <thread>
 #include <vector>
 
+#include <cstdlib>
+#include <fstream>
+
 #include "doctest/doctest.h"
+#include "tests/testing/tls_certs.h"
 #include "tests/transport/transport_testing.h"
 
 namespace actnet::transport {
@@ -298,6 +302,71 @@ TEST_SUITE("proxy") {
 
   TEST_CASE("a bad backend URL stops the proxy before it listens") {
     auto proxy = StartProxy("tcp://127.0.0.1:0", "tcp://nowhere:1");
+    CHECK(proxy == nullptr);
+  }
+
+  // TLS terminated on --listen and originated to a tls:// backend (the echo
+  // example over TLS), checked by a Python ssl client.
+  TEST_CASE("TLS both sides: 1 MiB byte-exact; a backend failing verification relays nothing") {
+    const testutil::TestCerts& certs = testutil::Certificates();
+    auto echo = ChildProcess::Start(
+        Runfile("examples/echo/echo"),
+        {"--addr=tls://127.0.0.1:0", "--loops=2", "--tls_cert=" + certs.cert,
+         "--tls_key=" + certs.key});
+    REQUIRE(echo != nullptr);
+    TempDir dir;
+    std::ofstream(dir.File("client.py")) << R"(
+import os, socket, ssl, sys
+port, ca, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20),
+                    server_hostname="127.0.0.1")
+if mode == "echo":
+    data = os.urandom(1 << 20)
+    back = b""
+    for at in range(0, len(data), 65536):
+        s.sendall(data[at:at + 65536])
+        while len(back) < min(at + 65536, len(data)):
+            chunk = s.recv(1 << 16)
+            assert chunk, "closed early"
+            back += chunk
+    print("same" if back == data else "different")
+else:
+    s.sendall(b"hello")
+    try:
+        got = s.recv(100)
+    except (ssl.SSLError, ConnectionError) as e:
+        got = b""
+    print("closed empty" if got == b"" else "got %r" % got)
+)";
+    for (const bool verified : {true, false}) {
+      CAPTURE(verified);
+      auto proxy = ChildProcess::Start(
+          Runfile("examples/proxy/proxy"),
+          {"--listen=tls://127.0.0.1:0", "--tls_cert=" + certs.cert, "--tls_key=" + certs.key,
+           "--backend=tls://127.0.0.1:" + std::to_string(echo->port()),
+           "--tls_ca=" + (verified ? certs.ca : certs.other_ca), "--loops=2"});
+      REQUIRE(proxy != nullptr);
+      const std::string out = dir.File("out.txt");
+      const std::string cmd = "timeout 60 python3 " + dir.File("client.py") + " " +
+                              std::to_string(proxy->port()) + " " + certs.ca + " " +
+                              (verified ? "echo" : "refused") + " > " + out + " 2>&1";
+      CHECK(std::system(cmd.c_str()) == 0);
+      std::ifstream in(out);
+      const std::string said((std::istreambuf_iterator<char>(in)), {});
+      CHECK_MESSAGE(said == (verified ? "same\n" : "closed empty\n"), said);
+      CHECK(proxy->Terminate() == 0);
+    }
+    CHECK(echo->Terminate() == 0);
+  }
+
+  TEST_CASE("a tls:// listen whose key does not match its certificate stops the proxy") {
+    const testutil::TestCerts& certs = testutil::Certificates();
+    auto proxy = ChildProcess::Start(
+        Runfile("examples/proxy/proxy"),
+        {"--listen=tls://127.0.0.1:0", "--tls_cert=" + certs.cert,
+         "--tls_key=" + certs.other_key, "--backend=tcp://127.0.0.1:1"},
+        seconds(20));
     CHECK(proxy == nullptr);
   }
 }
