@@ -38,13 +38,15 @@ declare -A SOURCES=(
   [byte_ring]="io/buffer.cc"
   [http]="examples/http/http_server.cc ${RUNTIME[*]}"
   [resp]="examples/redis/resp.cc"
+  [tls]="tls/tls_context.cc tls/tls_session.cc"
 )
-# The runtime's io/ links liburing (third_party/liburing/liburing.BUILD).
-declare -A EXTRA_LIBS=([http]="-lhttp_parser -luring -lssl -lcrypto")
+# The runtime's io/ links liburing (third_party/liburing/liburing.BUILD);
+# tls/ links OpenSSL (third_party/openssl/openssl.BUILD).
+declare -A EXTRA_LIBS=([http]="-lhttp_parser -luring -lssl -lcrypto" [tls]="-lssl -lcrypto")
 # Per-fuzzer libFuzzer flags: HTTP inputs must pass the 8 KiB header limit
 # to reach the 431 path.
 declare -A RUN_FLAGS=([http]="-max_len=16384")
-ALL=(address byte_ring http resp)
+ALL=(address byte_ring http resp tls)
 
 if [ $# -gt 0 ]; then NAMES=("$@"); else NAMES=("${ALL[@]}"); fi
 
