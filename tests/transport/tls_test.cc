@@ -152,6 +152,49 @@ class Sender : public Handler {
   Received* got_;
 };
 
+// Echoes, and records the most output it ever had queued.
+class WatchedEcho : public Handler {
+ public:
+  explicit WatchedEcho(std::atomic<size_t>* max_queued) : max_queued_(max_queued) {}
+  Action OnData(Conn& conn) override {
+    conn.Write(conn.Next());
+    conn.Flush();
+    size_t seen = max_queued_->load();
+    while (conn.OutboundBytes() > seen &&
+           !max_queued_->compare_exchange_weak(seen, conn.OutboundBytes())) {
+    }
+    return Action::kNone;
+  }
+
+ private:
+  std::atomic<size_t>* max_queued_;
+};
+
+// Never reads; keeps writing 256 KiB pieces whenever its queue has drained,
+// up to 64 MiB.
+class Flood : public Handler {
+ public:
+  explicit Flood(std::atomic<size_t>* written) : written_(written) {}
+  Action OnOpen(Conn& conn) override {
+    conn.PauseReading();
+    return More(conn);
+  }
+  Action OnDrain(Conn& conn) override { return More(conn); }
+  Action OnData(Conn&) override { return Action::kNone; }  // paused: keeps it
+
+ private:
+  // Writes until some of it has to wait (OnDrain then says when it left).
+  Action More(Conn& conn) {
+    while (written_->load() < (64u << 20) && conn.OutboundBytes() == 0) {
+      conn.Write(std::string(256 << 10, 'f'));
+      conn.Flush();
+      written_->fetch_add(256 << 10);
+    }
+    return Action::kNone;
+  }
+  std::atomic<size_t>* written_;
+};
+
 class Silent : public Handler {
  public:
   Action OnData(Conn& conn) override {
@@ -312,6 +355,45 @@ for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
     client.Wait();
     server->engine->Stop();
     server->engine->Wait();
+  }
+
+  TEST_CASE("a peer that never reads: TLS output counts toward the high-water mark, and both ends stall") {
+    std::atomic<size_t> max_queued{0};
+    EngineOptions so;
+    so.loops = 1;
+    so.tls = ServerTls();
+    Engine server(so);
+    REQUIRE(server
+                .Listen("tls://127.0.0.1:0", HandlerFactory([&max_queued] {
+                          return std::make_unique<WatchedEcho>(&max_queued);
+                        }))
+                .ok());
+    REQUIRE(server.Start().ok());
+    const std::string url = server.ListenAddresses().at(0);
+    Engine client(EngineOptions{.loops = 1});
+    REQUIRE(client.Start().ok());
+    std::atomic<size_t> written{0};
+    DialOptions d;
+    d.tls = ClientTls();
+    REQUIRE(client.DialAndWait(url, std::make_unique<Flood>(&written), d).ok());
+    // Written stops growing once every buffer on the way is full.
+    size_t last = 0;
+    for (int i = 0; i < 50; ++i) {
+      std::this_thread::sleep_for(milliseconds(100));
+      const size_t now = written.load();
+      if (now == last && now > 0) break;
+      last = now;
+    }
+    CHECK(written.load() < (64u << 20));  // the writer was held back
+    CAPTURE(written.load());
+    // The server stopped reading at its high-water mark: its queue
+    // (plaintext and ciphertext) never passed it by more than one read.
+    CHECK(max_queued.load() <= so.write_high_water + (256u << 10));
+    CHECK(max_queued.load() > so.write_high_water / 2);
+    client.Stop();
+    client.Wait();
+    server.Stop();
+    server.Wait();
   }
 
   TEST_CASE("garbage instead of a ClientHello, or no handshake at all, closes only that connection") {
