@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -107,6 +108,13 @@ class Conn : public Actor {
   // datagram (to remote_address(), the sender of the datagram being handled
   // on a listener's view).
   virtual bool is_datagram() const = 0;
+
+  // ---- TLS (tls:// connections) ----
+  // Whether this connection speaks TLS; the protocol ALPN chose ("" if
+  // none, or not TLS); whether its handshake resumed an earlier session.
+  virtual bool is_tls() const { return false; }
+  virtual std::string alpn() const { return std::string(); }
+  virtual bool tls_resumed() const { return false; }
 
   // Calls OnTick every `interval` (zero stops it).
   void SetTick(absl::Duration interval);

@@ -80,6 +80,9 @@ class StreamConn final : public ConnCore,
   void ResumeReading() override;
   bool peer_closed() const override { return read_ == ReadSide::kEof; }
   bool is_datagram() const override { return false; }
+  bool is_tls() const override { return tls_ != nullptr; }
+  std::string alpn() const override { return tls_ ? tls_->alpn() : std::string(); }
+  bool tls_resumed() const override { return tls_ && tls_->resumed(); }
 
   // io::StreamSink.
   void OnRead(absl::string_view data) override;

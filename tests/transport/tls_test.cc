@@ -195,6 +195,42 @@ class Flood : public Handler {
   std::atomic<size_t>* written_;
 };
 
+// Says what its connection negotiated, then closes.
+class Report : public Handler {
+ public:
+  Action OnOpen(Conn& conn) override {
+    conn.Write(absl::StrCat("tls=", conn.is_tls(), " alpn=", conn.alpn(),
+                            " resumed=", conn.tls_resumed(), "\n"));
+    return Action::kNone;
+  }
+  Action OnData(Conn& conn) override {
+    conn.Discard(conn.Peek().size());
+    return Action::kNone;
+  }
+};
+
+// Records its own view of the handshake, and what the server said.
+class Listener : public Handler {
+ public:
+  explicit Listener(Received* got) : got_(got) {}
+  Action OnOpen(Conn& conn) override {
+    std::lock_guard<std::mutex> lock(got_->mu);
+    got_->bytes = absl::StrCat("client alpn=", conn.alpn(),
+                               " resumed=", conn.tls_resumed(), "; ");
+    return Action::kNone;
+  }
+  Action OnData(Conn& conn) override {
+    std::lock_guard<std::mutex> lock(got_->mu);
+    const absl::string_view in = conn.Next();
+    got_->bytes.append(in.data(), in.size());
+    got_->cv.notify_all();
+    return Action::kNone;
+  }
+
+ private:
+  Received* got_;
+};
+
 class Silent : public Handler {
  public:
   Action OnData(Conn& conn) override {
@@ -355,6 +391,39 @@ for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
     client.Wait();
     server->engine->Stop();
     server->engine->Wait();
+  }
+
+  TEST_CASE("actnet's client resumes its session on the next dial (the other server loop); ALPN picks the server's first common protocol") {
+    EngineOptions so;
+    so.loops = 2;
+    so.tls = ServerTls();
+    so.tls.alpn = {"h2", "http/1.1"};
+    Engine server(so);
+    REQUIRE(server.Listen("tls://127.0.0.1:0", HandlerFactory([] {
+                            return std::make_unique<Report>();
+                          })).ok());
+    REQUIRE(server.Start().ok());
+    const std::string url = server.ListenAddresses().at(0);
+    Engine client(EngineOptions{.loops = 1});
+    REQUIRE(client.Start().ok());
+    DialOptions d;
+    d.tls = ClientTls();
+    d.tls.alpn = {"http/1.1", "h2"};
+    std::vector<std::string> seen;
+    for (int i = 0; i < 2; ++i) {
+      Received got;
+      REQUIRE(client.DialAndWait(url, std::make_unique<Listener>(&got), d).ok());
+      std::unique_lock<std::mutex> lock(got.mu);
+      CHECK(got.cv.wait_for(lock, Slack(seconds(10)),
+                            [&] { return absl::StrContains(got.bytes, "\n"); }));
+      seen.push_back(got.bytes);
+    }
+    CHECK(seen[0] == "client alpn=h2 resumed=0; tls=1 alpn=h2 resumed=0\n");
+    CHECK(seen[1] == "client alpn=h2 resumed=1; tls=1 alpn=h2 resumed=1\n");
+    client.Stop();
+    client.Wait();
+    server.Stop();
+    server.Wait();
   }
 
   TEST_CASE("a peer that never reads: TLS output counts toward the high-water mark, and both ends stall") {
