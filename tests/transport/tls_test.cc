@@ -343,7 +343,7 @@ for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
     server->engine->Wait();
   }
 
-  TEST_CASE("openssl s_client verifies the server with TLS 1.2 and 1.3; TLS 1.1 is refused") {
+  TEST_CASE("openssl s_client verifies the server with TLS 1.2 and 1.3; TLS 1.1 and renegotiation are refused") {
     auto server = StartTlsServer(ServerTls());
     const std::string base = absl::StrCat(
         "echo | openssl s_client -connect 127.0.0.1:", server->port,
@@ -354,7 +354,14 @@ for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
     CHECK_MESSAGE(Run(base + "-tls1_3", &out) == 0, out);
     CHECK_MESSAGE(absl::StrContains(out, "TLSv1.3"), out);
     CHECK_MESSAGE(Run(base + "-tls1_1 -cipher DEFAULT@SECLEVEL=0", &out) != 0, out);
-    CHECK(server->counts.opens.load() == 2);
+    // s_client's "R" line asks for a TLS 1.2 renegotiation: refused.
+    CHECK(Run(absl::StrCat("(echo hello; sleep 0.5; echo R; sleep 1) | openssl s_client "
+                           "-connect 127.0.0.1:", server->port, " -CAfile ", Certificates().ca,
+                           " -tls1_2"),
+              &out) >= 0);
+    CHECK_MESSAGE(absl::StrContains(out, "RENEGOTIATING"), out);
+    CHECK_MESSAGE(absl::StrContains(out, "no renegotiation"), out);
+    CHECK(server->counts.opens.load() == 3);
     server->engine->Stop();
     server->engine->Wait();
   }
