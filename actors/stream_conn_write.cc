@@ -121,6 +121,8 @@ void StreamConn::AfterOutput() {
 }
 
 void StreamConn::UpdateReading() {
+  // Connecting (a TLS handshake included): the backend keeps reading.
+  if (state_ == State::kConnecting) return;
   io::Reading want = io::Reading::kOn;
   if (state_ == State::kLingering) {
     want = io::Reading::kOn;  // read and discard until the peer's FIN
