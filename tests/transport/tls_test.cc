@@ -118,6 +118,12 @@ struct Received {
   std::condition_variable cv;
   std::string bytes;
   bool closed = false;
+
+  void Append(absl::string_view in) {
+    std::lock_guard<std::mutex> lock(mu);
+    bytes.append(in.data(), in.size());
+    cv.notify_all();
+  }
 };
 
 class Sender : public Handler {
@@ -134,10 +140,7 @@ class Sender : public Handler {
     return Action::kNone;
   }
   Action OnData(Conn& conn) override {
-    std::lock_guard<std::mutex> lock(got_->mu);
-    const absl::string_view in = conn.Next();
-    got_->bytes.append(in.data(), in.size());
-    got_->cv.notify_all();
+    got_->Append(conn.Next());
     return Action::kNone;
   }
   void OnClose(Conn&, const CloseReason&) override {
@@ -220,10 +223,7 @@ class Listener : public Handler {
     return Action::kNone;
   }
   Action OnData(Conn& conn) override {
-    std::lock_guard<std::mutex> lock(got_->mu);
-    const absl::string_view in = conn.Next();
-    got_->bytes.append(in.data(), in.size());
-    got_->cv.notify_all();
+    got_->Append(conn.Next());
     return Action::kNone;
   }
 
