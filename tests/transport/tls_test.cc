@@ -6,6 +6,7 @@
 // refused), dials that fail verification, garbage instead of a ClientHello
 // and a handshake that never comes.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -231,6 +233,43 @@ class Listener : public Handler {
   Received* got_;
 };
 
+// Echoes; keeps its connection's ref for the test thread and records how
+// each connection closed.
+struct Seen {
+  std::mutex mu;
+  std::vector<ActorRef> refs;
+  std::vector<CloseReason::Kind> closes;
+  size_t opened() {
+    std::lock_guard<std::mutex> lock(mu);
+    return refs.size();
+  }
+  bool Closed(CloseReason::Kind kind) {
+    std::lock_guard<std::mutex> lock(mu);
+    return std::find(closes.begin(), closes.end(), kind) != closes.end();
+  }
+};
+
+class Kept : public Handler {
+ public:
+  explicit Kept(Seen* seen) : seen_(seen) {}
+  Action OnOpen(Conn& conn) override {
+    std::lock_guard<std::mutex> lock(seen_->mu);
+    seen_->refs.push_back(conn.ref());
+    return Action::kNone;
+  }
+  Action OnData(Conn& conn) override {
+    conn.Write(conn.Next());
+    return Action::kNone;
+  }
+  void OnClose(Conn&, const CloseReason& reason) override {
+    std::lock_guard<std::mutex> lock(seen_->mu);
+    seen_->closes.push_back(reason.kind);
+  }
+
+ private:
+  Seen* seen_;
+};
+
 class Silent : public Handler {
  public:
   Action OnData(Conn& conn) override {
@@ -431,6 +470,77 @@ for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
     client.Wait();
     server.Stop();
     server.Wait();
+  }
+
+  TEST_CASE("over TLS: AsyncWrite from another thread, the idle timeout, and a graceful stop that flushes then sends close_notify") {
+    Seen seen;
+    EngineOptions so;
+    so.loops = 2;
+    so.tls = ServerTls();
+    so.idle_timeout = absl::Milliseconds(kSanitized ? 3000 : 500);
+    Engine server(so);
+    REQUIRE(server.Listen("tls://127.0.0.1:0", HandlerFactory([&seen] {
+                            return std::make_unique<Kept>(&seen);
+                          })).ok());
+    REQUIRE(server.Start().ok());
+    const std::string url = server.ListenAddresses().at(0);
+    Engine client(EngineOptions{.loops = 1});
+    REQUIRE(client.Start().ok());
+    DialOptions d;
+    d.tls = ClientTls();
+
+    // A: a write from this thread arrives; then A idles until the server
+    // closes it (close_notify: the client sees a clean close).
+    Received a;
+    REQUIRE(client.DialAndWait(url, std::make_unique<Sender>("", 1, &a), d).ok());
+    REQUIRE(WaitFor([&] { return seen.opened() == 1; }, Slack(seconds(10))));
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<absl::Status> written;
+    REQUIRE(server
+                .AsyncWrite(seen.refs[0], "pushed from another thread\n",
+                            [&](absl::Status st) {
+                              std::lock_guard<std::mutex> lock(mu);
+                              written = st;
+                              cv.notify_all();
+                            })
+                .ok());
+    {
+      std::unique_lock<std::mutex> lock(a.mu);
+      CHECK(a.cv.wait_for(lock, Slack(seconds(10)), [&] {
+        return a.bytes == "pushed from another thread\n";
+      }));
+    }
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      REQUIRE(cv.wait_for(lock, Slack(seconds(10)), [&] { return written.has_value(); }));
+      CHECK(written->ok());
+    }
+    CHECK(WaitFor([&] { return seen.Closed(CloseReason::Kind::kIdle); }, Slack(seconds(10))));
+    {
+      std::unique_lock<std::mutex> lock(a.mu);
+      CHECK(a.cv.wait_for(lock, Slack(seconds(10)), [&] { return a.closed; }));
+    }
+
+    // B: 1 MiB queued from this thread, then Stop: every byte arrives
+    // before the close.
+    Received b;
+    REQUIRE(client.DialAndWait(url, std::make_unique<Sender>("", 2, &b), d).ok());
+    REQUIRE(WaitFor([&] { return seen.opened() == 2; }, Slack(seconds(10))));
+    std::mt19937_64 rng(3);
+    const std::string big = RandomBytes(rng, 1 << 20);
+    REQUIRE(server.AsyncWrite(seen.refs[1], big).ok());
+    server.Stop();
+    server.Wait();
+    CHECK(seen.Closed(CloseReason::Kind::kEngineStopped));
+    {
+      std::unique_lock<std::mutex> lock(b.mu);
+      CHECK(b.cv.wait_for(lock, Slack(seconds(10)), [&] { return b.closed; }));
+      CHECK(b.bytes.size() == big.size());
+      CHECK(b.bytes == big);
+    }
+    client.Stop();
+    client.Wait();
   }
 
   TEST_CASE("a peer that never reads: TLS output counts toward the high-water mark, and both ends stall") {
