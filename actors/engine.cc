@@ -10,7 +10,6 @@
 #include <thread>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "actors/check.h"
 #include "actors/conn_messages.h"
@@ -164,13 +163,13 @@ absl::Status Engine::AddListen(absl::string_view url, HandlerFactory factory,
     return absl::InvalidArgumentError(
         absl::StrCat("Listen(", url, "): no handler factory"));
   }
-  const bool is_tls = absl::StartsWith(url, "tls://");
+  bool is_tls = false;
+  const std::string tcp_url = tls::TcpUrlOf(url, &is_tls);
   if (!is_tls && tls != nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("Listen(", url, "): TLS options for a non-tls:// URL"));
   }
-  absl::StatusOr<io::Address> address = io::ParseAddress(
-      is_tls ? absl::StrCat("tcp://", url.substr(6)) : std::string(url));
+  absl::StatusOr<io::Address> address = io::ParseAddress(tcp_url);
   if (!address.ok()) return address.status();
   std::shared_ptr<tls::TlsContext> context;
   if (is_tls) {
@@ -394,9 +393,8 @@ std::vector<std::string> Engine::ListenAddresses() const {
     io::Address a = l->address();
     if (a.network != io::Network::kUnix) a.port = l->bound_address().port();
     a.options = io::AddressOptions();  // the URL a client would dial
-    std::string url = a.ToString();
-    if (l->tls() != nullptr) url = absl::StrCat("tls", url.substr(3));
-    out.push_back(std::move(url));
+    out.push_back(l->tls() != nullptr ? tls::TlsUrlOf(a.ToString())
+                                      : a.ToString());
   }
   return out;
 }

@@ -7,7 +7,6 @@
 #include <mutex>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "actors/engine.h"
 #include "actors/loop_actor.h"
@@ -78,9 +77,9 @@ absl::Status Engine::Dial(absl::string_view url,
     return absl::InvalidArgumentError(
         absl::StrCat("dial ", url, ": needs a handler and a callback"));
   }
-  const bool is_tls = absl::StartsWith(url, "tls://");
-  absl::StatusOr<io::Address> address = io::ParseAddress(
-      is_tls ? absl::StrCat("tcp://", url.substr(6)) : std::string(url));
+  bool is_tls = false;
+  absl::StatusOr<io::Address> address =
+      io::ParseAddress(tls::TcpUrlOf(url, &is_tls));
   if (!address.ok()) return address.status();
   absl::StatusOr<io::SocketAddress> remote = address->Resolve();
   if (!remote.ok()) return remote.status();

@@ -9,6 +9,7 @@
 #include "actors/loop_actor.h"
 #include "actors/stream_conn.h"
 #include "io/socket.h"
+#include "tls/tls_context.h"
 
 namespace actnet::internal {
 
@@ -71,8 +72,8 @@ void LoopActor::Dial(const io::Address& address,
                      absl::Duration timeout,
                      std::shared_ptr<tls::TlsContext> tls,
                      std::string destination) {
-  std::string target = address.ToString();
-  if (tls != nullptr) target = absl::StrCat("tls", target.substr(3));
+  std::string target =
+      tls != nullptr ? tls::TlsUrlOf(address.ToString()) : address.ToString();
   if (stopping) {
     done(absl::CancelledError(
         absl::StrCat("dial ", target, ": engine stopping")));

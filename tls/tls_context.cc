@@ -9,6 +9,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -216,6 +217,15 @@ void TlsContext::KeepSession(const std::string& destination,
   SSL_SESSION*& slot = sessions_[destination];
   if (slot != nullptr) SSL_SESSION_free(slot);
   slot = session;
+}
+
+std::string TcpUrlOf(absl::string_view url, bool* tls) {
+  *tls = absl::StartsWith(url, "tls://");
+  return *tls ? absl::StrCat("tcp://", url.substr(6)) : std::string(url);
+}
+
+std::string TlsUrlOf(absl::string_view tcp_url) {
+  return absl::StrCat("tls", tcp_url.substr(3));
 }
 
 std::string ClientKey(const TlsOptions& o) {

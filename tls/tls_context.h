@@ -68,6 +68,12 @@ class TlsContext {
 // A key naming equal client options, for sharing contexts between dials.
 std::string ClientKey(const TlsOptions& options);
 
+// tls:// URLs run on TCP: "tls://rest" as "tcp://rest" (other URLs as they
+// are, *tls false), and a tcp:// URL (as io::Address prints it) back as
+// tls://.
+std::string TcpUrlOf(absl::string_view url, bool* tls);
+std::string TlsUrlOf(absl::string_view tcp_url);
+
 }  // namespace actnet::tls
 
 #endif  // ACTNET_TLS_TLS_CONTEXT_H_

@@ -54,10 +54,6 @@ class TlsSession final : public io::StreamSink {
     backend_ = backend;
     handle_ = handle;
   }
-  // Starts a client's handshake on an already connected socket (a client
-  // that connects through the backend starts on OnConnected).
-  void StartClient();
-  bool established() const { return established_; }
   absl::Duration handshake_timeout() const {
     return context_->options().handshake_timeout;
   }
@@ -97,6 +93,8 @@ class TlsSession final : public io::StreamSink {
   TlsSession(std::shared_ptr<TlsContext> context, io::StreamSink* inner,
              Owner* owner, std::string destination);
   absl::Status Init();
+  // A client's handshake starts once the backend reports it connected.
+  void StartClient();
   // Runs the handshake with what arrived; true once established.
   void Handshake();
   // Decrypts everything that arrived and hands it to `inner`.
