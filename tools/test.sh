@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every actnet test, the way CI does: installs what is missing, then
-#   1. all tests, optimised build, on the epoll backend;
+#   1. all tests, optimised build, on the epoll backend; then the
+#      consumer workspace (tests/consumer) in a fresh-user configuration;
 #   2. the engine-level suites again on io_uring (ACTNET_BACKEND=io_uring);
 #   3. the concurrency-tagged tests under ThreadSanitizer (epoll), and the
 #      integration and transport ones of them on io_uring;
@@ -33,7 +34,11 @@ run() {  # name, bazel test arguments...
   local log="$logdir/$name.log"
   echo "=== $name: bazel test $*"
   bazel test --keep_going "$@" >"$log" 2>&1
-  local rc=$?
+  tally "$name" "$log" $?
+}
+
+tally() {  # name, log of a bazel test run, its exit status
+  local name=$1 log=$2 rc=$3
   local p f
   p=$(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")
   f=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|FLAKY|NO STATUS|FAILED TO BUILD|INCOMPLETE)' "$log")
@@ -54,6 +59,21 @@ ENGINE_SUITES=(//tests/integration/... //tests/transport/... //tests/fault/...
                //tests/examples/...)
 
 run plain "${TARGETS[@]}"
+
+# tests/consumer is a separate workspace that uses actnet exactly as
+# docs/using.md says (the three WORKSPACE lines, no .bazelrc), so a build
+# there fails if a user would need anything more. Bazel gives it its own
+# output base; its server is shut down afterwards.
+consumer() {
+  local log="$logdir/consumer.log"
+  echo "=== consumer: bazel test //... in tests/consumer"
+  (cd tests/consumer &&
+    bazel test --keep_going --symlink_prefix=/ //... >"$log" 2>&1)
+  local rc=$?
+  (cd tests/consumer && bazel shutdown >/dev/null 2>&1)
+  tally consumer "$log" "$rc"
+}
+consumer
 run plain-io_uring "$URING" "${ENGINE_SUITES[@]}"
 run tsan --config=tsan --test_tag_filters=concurrency "${TARGETS[@]}"
 run tsan-io_uring --config=tsan --test_tag_filters=concurrency "$URING" \
