@@ -58,6 +58,21 @@ struct DialOptions {
   TlsOptions tls;
 };
 
+// How Enroll adopts a socket.
+struct EnrollOptions {
+  // The loop to own the connection (-1: as for Dial).
+  int loop = -1;
+  // TLS over the adopted socket: kNone keeps it plaintext; kServer waits
+  // for the peer's ClientHello (a socket accepted elsewhere); kClient sends
+  // one (a socket connected elsewhere). OnOpen and `done` follow the
+  // handshake, as for tls:// Listen and Dial.
+  enum class Tls { kNone, kServer, kClient };
+  Tls tls_role = Tls::kNone;
+  // The certificate and key (server), or how to verify the peer (client:
+  // by tls.server_name if set, else by the peer's IP address).
+  TlsOptions tls;
+};
+
 class Engine {
  public:
   explicit Engine(EngineOptions options = {});
@@ -160,9 +175,20 @@ class Engine {
                                        std::unique_ptr<Handler> handler,
                                        DialOptions options = {});
   // Adopts an already-connected socket (stream or datagram; the engine
-  // makes it non-blocking) onto loop `loop` (-1: as for Dial).
+  // makes it non-blocking) onto loop `loop` (-1: as for Dial). `done` runs
+  // on its loop after OnOpen, or with why it could not open (for TLS, a
+  // failed handshake; Cancelled if the engine stops first). If Enroll
+  // itself returns an error (bad fd or options, not started), `done` is
+  // never called and the fd is closed.
   absl::Status Enroll(io::UniqueFd fd, std::unique_ptr<Handler> handler,
-                      DialCallback done, int loop = -1);
+                      DialCallback done, int loop = -1) {
+    EnrollOptions options;
+    options.loop = loop;
+    return Enroll(std::move(fd), std::move(handler), std::move(done),
+                  std::move(options));
+  }
+  absl::Status Enroll(io::UniqueFd fd, std::unique_ptr<Handler> handler,
+                      DialCallback done, EnrollOptions options);
 
   // Registers a user actor on `loop`: before Start from the controlling
   // thread, or afterwards from that loop's own thread.
@@ -196,9 +222,10 @@ class Engine {
   absl::Status Route(uint32_t loop, Envelope&& message);
   absl::Status AddListen(absl::string_view url, HandlerFactory factory,
                          const TlsOptions* tls);
-  // The client context for dials with these options, made once.
-  absl::StatusOr<std::shared_ptr<tls::TlsContext>> ClientTls(
-      const TlsOptions& options);
+  // The context for dials (or enrolments) with these options in this
+  // role, made once.
+  absl::StatusOr<std::shared_ptr<tls::TlsContext>> SharedTls(
+      const TlsOptions& options, bool server);
   uint32_t PickDialLoop(int requested);
   absl::Status CreateLoops();
   absl::Status StartThreads();
@@ -208,7 +235,7 @@ class Engine {
   EngineOptions options_;
   std::vector<std::unique_ptr<internal::ListenSocket>> listen_sockets_;
   std::mutex tls_mu_;
-  std::map<std::string, std::shared_ptr<tls::TlsContext>> client_tls_;
+  std::map<std::string, std::shared_ptr<tls::TlsContext>> shared_tls_;
   std::vector<std::unique_ptr<internal::LoopActor>> loops_;
   std::vector<std::unique_ptr<internal::LoopThread>> threads_;
   std::unique_ptr<std::atomic<int64_t>[]> loads_;

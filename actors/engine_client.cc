@@ -57,16 +57,17 @@ absl::Status PostDial(Engine& engine, uint32_t loop, DialCallback done, F fn) {
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<tls::TlsContext>> Engine::ClientTls(
-    const TlsOptions& options) {
-  const std::string key = tls::ClientKey(options);
+absl::StatusOr<std::shared_ptr<tls::TlsContext>> Engine::SharedTls(
+    const TlsOptions& options, bool server) {
+  const tls::Role role = server ? tls::Role::kServer : tls::Role::kClient;
+  const std::string key = tls::OptionsKey(options, role);
   std::lock_guard<std::mutex> lock(tls_mu_);
-  auto it = client_tls_.find(key);
-  if (it != client_tls_.end()) return it->second;
+  auto it = shared_tls_.find(key);
+  if (it != shared_tls_.end()) return it->second;
   absl::StatusOr<std::shared_ptr<tls::TlsContext>> made =
-      tls::TlsContext::Create(options, tls::Role::kClient);
+      tls::TlsContext::Create(options, role);
   if (!made.ok()) return made.status();
-  client_tls_.emplace(key, *made);
+  shared_tls_.emplace(key, *made);
   return *made;
 }
 
@@ -91,7 +92,7 @@ absl::Status Engine::Dial(absl::string_view url,
   std::string destination;
   if (is_tls) {
     absl::StatusOr<std::shared_ptr<tls::TlsContext>> made =
-        ClientTls(options.tls);
+        SharedTls(options.tls, /*server=*/false);
     if (!made.ok()) {
       return absl::Status(made.status().code(), absl::StrCat("dial ", url, ": ",
                                                             made.status().message()));
@@ -139,7 +140,7 @@ absl::StatusOr<ActorRef> Engine::DialAndWait(absl::string_view url,
 }
 
 absl::Status Engine::Enroll(io::UniqueFd fd, std::unique_ptr<Handler> handler,
-                            DialCallback done, int loop) {
+                            DialCallback done, EnrollOptions options) {
   if (!fd.IsValid() || handler == nullptr || done == nullptr) {
     return absl::InvalidArgumentError(
         "enroll: needs an fd, a handler and a callback");
@@ -155,11 +156,27 @@ absl::Status Engine::Enroll(io::UniqueFd fd, std::unique_ptr<Handler> handler,
   if (!nb.ok())
     return absl::Status(nb.code(), absl::StrCat("enroll: ", nb.message()));
   const bool datagram = *type == SOCK_DGRAM;
-  return PostDial(*this, PickDialLoop(loop), std::move(done),
-                  [fd = std::move(fd), handler = std::move(handler), datagram](
+  std::shared_ptr<tls::TlsContext> context;
+  if (options.tls_role != EnrollOptions::Tls::kNone) {
+    if (datagram) {
+      return absl::InvalidArgumentError(
+          "enroll: TLS needs a stream socket, not a datagram one");
+    }
+    absl::StatusOr<std::shared_ptr<tls::TlsContext>> made = SharedTls(
+        options.tls, options.tls_role == EnrollOptions::Tls::kServer);
+    if (!made.ok()) {
+      return absl::Status(made.status().code(),
+                          absl::StrCat("enroll: ", made.status().message()));
+    }
+    context = std::move(*made);
+  }
+  return PostDial(*this, PickDialLoop(options.loop), std::move(done),
+                  [fd = std::move(fd), handler = std::move(handler), datagram,
+                   context = std::move(context)](
                       internal::LoopActor& l, DialCallback callback) mutable {
                     l.Enroll(std::move(fd), std::move(handler),
-                             std::move(callback), datagram);
+                             std::move(callback), datagram,
+                             std::move(context));
                   });
 }
 

@@ -122,8 +122,10 @@ class LoopActor final : public EventLoop, public ConnContext {
             absl::Duration timeout,
             std::shared_ptr<tls::TlsContext> tls = nullptr,
             std::string destination = "");
+  // `tls` (streams only): the handshake to run first, in its role.
   void Enroll(io::UniqueFd fd, std::unique_ptr<Handler> handler,
-              DialCallback done, bool datagram);
+              DialCallback done, bool datagram,
+              std::shared_ptr<tls::TlsContext> tls);
   // The engine's listeners count here (thread-safe to read).
   LoopCounter& rejected() { return rejected_; }
   LoopCounter& accept_pauses() { return accept_pauses_; }

@@ -91,7 +91,8 @@ void LoopActor::Dial(const io::Address& address,
 }
 
 void LoopActor::Enroll(io::UniqueFd fd, std::unique_ptr<Handler> handler,
-                       DialCallback done, bool datagram) {
+                       DialCallback done, bool datagram,
+                       std::shared_ptr<tls::TlsContext> tls) {
   if (stopping) {
     done(absl::CancelledError("enroll: engine stopping"));
     return;
@@ -105,7 +106,7 @@ void LoopActor::Enroll(io::UniqueFd fd, std::unique_ptr<Handler> handler,
     return;
   }
   AddConn<StreamConn>(/*counted=*/true, std::move(handler), remote)
-      ->Enroll(std::move(fd), std::move(done));
+      ->Enroll(std::move(fd), std::move(done), std::move(tls));
 }
 
 }  // namespace actnet::internal

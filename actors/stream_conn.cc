@@ -102,19 +102,36 @@ void StreamConn::OnTlsFailed(const absl::Status& why) {
                                 : CloseReason::Kind::kError,
                        EPROTO});
   if (cb) {
-    cb(absl::Status(why.code(),
-                    absl::StrCat("dial ", target, ": ", why.message())));
+    cb(absl::Status(why.code(), absl::StrCat(enrolled_ ? "enroll " : "dial ",
+                                             target, ": ", why.message())));
   }
 }
 
-void StreamConn::Enroll(io::UniqueFd fd, DialCallback done) {
+void StreamConn::Enroll(io::UniqueFd fd, DialCallback done,
+                        std::shared_ptr<tls::TlsContext> tls) {
   state_ = State::kConnecting;
+  dialled_ = true;
+  enrolled_ = true;
+  set_dial_target(remote_address().ToString());
+  const bool client = tls != nullptr && tls->role() == tls::Role::kClient;
+  // A client verifies the peer by options().server_name, else by address.
+  if (tls != nullptr &&
+      !StartTls(std::move(tls), client ? remote_address().ToString() : "")) {
+    CloseNow(CloseReason{CloseReason::Kind::kConnectFailed, EPROTO});
+    done(absl::InternalError("enroll: tls: no session"));
+    return;
+  }
   if (!Register(std::move(fd))) {
     done(absl::InvalidArgumentError("enroll: the backend refused the fd"));
     return;
   }
   set_dial_done(std::move(done));
-  OpenDialled();
+  if (!tls_) {
+    OpenDialled();
+    return;
+  }
+  ArmHandshakeTimeout();
+  if (client) tls_->OnConnected(0);  // connected already: ClientHello now
 }
 
 void StreamConn::Dial(const io::SocketAddress& remote, std::string target,

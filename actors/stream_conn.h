@@ -52,8 +52,10 @@ class StreamConn final : public ConnCore,
   // handshake is done; a failed or timed-out handshake closes it unseen).
   void Accept(io::UniqueFd fd, Admission admission,
               std::shared_ptr<tls::TlsContext> tls = nullptr);
-  // An adopted, connected socket (Engine::Enroll): OnOpen, then `done`.
-  void Enroll(io::UniqueFd fd, DialCallback done);
+  // An adopted, connected socket (Engine::Enroll): OnOpen, then `done`;
+  // with `tls`, after a handshake in the context's role.
+  void Enroll(io::UniqueFd fd, DialCallback done,
+              std::shared_ptr<tls::TlsContext> tls);
   // Connects to `remote` (`target` names it in errors): OnOpen and `done`
   // once connected (with `tls`, once the handshake is done; `destination`,
   // "host:port", keys its sessions and names the server to verify), or
@@ -162,7 +164,8 @@ class StreamConn final : public ConnCore,
   bool linger_armed_ = false;
   Admission admission_;  // a place under max_connections (accepted only)
   std::unique_ptr<tls::TlsSession> tls_;
-  bool dialled_ = false;  // by Dial: OnTlsOpen opens it as a dial
+  bool dialled_ = false;  // by Dial or Enroll: OnTlsOpen opens it as a dial
+  bool enrolled_ = false;  // by Enroll: errors say "enroll", not "dial"
 };
 
 }  // namespace actnet::internal

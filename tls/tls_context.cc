@@ -228,9 +228,12 @@ std::string TlsUrlOf(absl::string_view tcp_url) {
   return absl::StrCat("tls", tcp_url.substr(3));
 }
 
-std::string ClientKey(const TlsOptions& o) {
-  return absl::StrCat(o.cert_file, "\n", o.key_file, "\n", o.ca_file, "\n",
-                      o.verify_peer, "\n", absl::StrJoin(o.alpn, ","));
+std::string OptionsKey(const TlsOptions& o, Role role) {
+  return absl::StrCat(role == Role::kServer ? "server" : "client", "\n",
+                      o.cert_file, "\n", o.key_file, "\n", o.ca_file, "\n",
+                      o.require_client_cert, o.verify_peer, "\n",
+                      absl::StrJoin(o.alpn, ","), "\n", o.server_name, "\n",
+                      absl::ToInt64Nanoseconds(o.handshake_timeout));
 }
 
 }  // namespace actnet::tls

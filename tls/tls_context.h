@@ -65,8 +65,9 @@ class TlsContext {
   std::map<std::string, SSL_SESSION*> sessions_;  // guarded by mu_
 };
 
-// A key naming equal client options, for sharing contexts between dials.
-std::string ClientKey(const TlsOptions& options);
+// A key naming equal options in one role (every field a context reads),
+// for sharing contexts between dials or enrolments.
+std::string OptionsKey(const TlsOptions& options, Role role);
 
 // tls:// URLs run on TCP: "tls://rest" as "tcp://rest" (other URLs as they
 // are, *tls false), and a tcp:// URL (as io::Address prints it) back as

@@ -21,6 +21,11 @@
 #include <thread>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "actnet.h"
@@ -278,6 +283,42 @@ class Silent : public Handler {
   }
 };
 
+// Enroll and wait for `done`: the ref, or why it did not open.
+absl::StatusOr<ActorRef> EnrollAndWait(Engine& engine, int fd, std::unique_ptr<Handler> handler,
+                                       EnrollOptions options) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<absl::StatusOr<ActorRef>> result;
+  absl::Status s = engine.Enroll(
+      io::UniqueFd(fd), std::move(handler),
+      [&](absl::StatusOr<ActorRef> r) {
+        std::lock_guard<std::mutex> lock(mu);
+        result = std::move(r);
+        cv.notify_all();
+      },
+      std::move(options));
+  if (!s.ok()) return s;
+  std::unique_lock<std::mutex> lock(mu);
+  if (!cv.wait_for(lock, Slack(seconds(30)), [&] { return result.has_value(); })) {
+    return absl::DeadlineExceededError("enroll: no callback");
+  }
+  return *result;
+}
+
+// A blocking TCP connect to 127.0.0.1:port (the fd, or -1).
+int ConnectTcp(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 TEST_SUITE("tls") {
   TEST_CASE("a tls:// Listen with a missing, non-PEM or mismatched file fails, naming it") {
     const testutil::TestCerts& pki = Certificates();
@@ -410,6 +451,7 @@ for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
     Engine client(EngineOptions{.loops = 1});
     REQUIRE(client.Start().ok());
     const std::string url = absl::StrCat("tls://127.0.0.1:", server->port);
+    int good_opens = 0;
     SUBCASE("another CA") {
       DialOptions d;
       d.tls.ca_file = Certificates().other_ca;
@@ -420,6 +462,21 @@ for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
       CHECK(ref.status().code() == absl::StatusCode::kUnauthenticated);
       CHECK_MESSAGE(absl::StrContains(ref.status().message(), "certificate verify failed"),
                     ref.status().message());
+    }
+    SUBCASE("another name, after a dial that verified with the same CA") {
+      // Dials differing only in server_name must not share the first's.
+      DialOptions good;
+      good.tls = ClientTls();
+      Received first;
+      REQUIRE(client.DialAndWait(url, std::make_unique<Sender>("", 1, &first), good).ok());
+      good_opens = 1;
+      DialOptions d = good;
+      d.tls.server_name = "not-this-host.example";
+      Received got;
+      absl::StatusOr<ActorRef> ref =
+          client.DialAndWait(url, std::make_unique<Sender>("never sent", 1, &got), d);
+      REQUIRE_FALSE(ref.ok());
+      CHECK(ref.status().code() == absl::StatusCode::kUnauthenticated);
     }
     SUBCASE("another name") {
       DialOptions d;
@@ -432,7 +489,7 @@ for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
       CHECK(ref.status().code() == absl::StatusCode::kUnauthenticated);
       CHECK_MESSAGE(absl::StrContains(ref.status().message(), url), ref.status().message());
     }
-    CHECK(server->counts.opens.load() == 0);
+    CHECK(WaitFor([&] { return server->counts.opens.load() == good_opens; }, Slack(seconds(5))));
     client.Stop();
     client.Wait();
     server->engine->Stop();
@@ -583,6 +640,110 @@ for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
     client.Wait();
     server.Stop();
     server.Wait();
+  }
+
+  TEST_CASE("Enroll runs TLS over an adopted socket, as server or as client, and reports a failed verification") {
+    Engine engine(EngineOptions{.loops = 2});
+    REQUIRE(engine.Start().ok());
+    std::mt19937_64 rng(11);
+    SUBCASE("both ends of a socketpair: one enrolled as the server, one as the client") {
+      int fds[2];
+      REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+      Counts counts;
+      EnrollOptions server;
+      server.tls_role = EnrollOptions::Tls::kServer;
+      server.tls = ServerTls();
+      server.loop = 0;
+      EnrollOptions client;
+      client.tls_role = EnrollOptions::Tls::kClient;
+      client.tls = ClientTls();
+      client.tls.server_name = "localhost";  // a Unix socket has no address to verify
+      client.loop = 1;
+      const std::string payload = RandomBytes(rng, 300000);
+      Received got;
+      // The server's handshake waits for the ClientHello: enroll it from
+      // another thread while the client's enrolment runs here.
+      std::optional<absl::StatusOr<ActorRef>> server_ref;
+      std::thread t([&] {
+        server_ref = EnrollAndWait(engine, fds[0], std::make_unique<TlsEcho>(&counts), server);
+      });
+      absl::StatusOr<ActorRef> client_ref =
+          EnrollAndWait(engine, fds[1], std::make_unique<Sender>(payload, 5, &got), client);
+      t.join();
+      REQUIRE_MESSAGE(client_ref.ok(), client_ref.status().ToString());
+      REQUIRE(server_ref.has_value());
+      REQUIRE_MESSAGE(server_ref->ok(), server_ref->status().ToString());
+      std::unique_lock<std::mutex> lock(got.mu);
+      CHECK(got.cv.wait_for(lock, Slack(seconds(30)),
+                            [&] { return got.bytes.size() >= payload.size(); }));
+      CHECK(got.bytes == payload);
+      CHECK(counts.opens.load() == 1);
+      lock.unlock();
+      engine.Stop();  // closes both ends while `got` and `counts` live
+      engine.Wait();
+    }
+    SUBCASE("a TCP socket connected elsewhere, verified by the peer's IP address") {
+      auto server = StartTlsServer(ServerTls());
+      const int fd = ConnectTcp(server->port);
+      REQUIRE(fd >= 0);
+      EnrollOptions client;
+      client.tls_role = EnrollOptions::Tls::kClient;
+      client.tls = ClientTls();
+      const std::string payload = RandomBytes(rng, 100000);
+      Received got;
+      absl::StatusOr<ActorRef> ref =
+          EnrollAndWait(engine, fd, std::make_unique<Sender>(payload, 6, &got), client);
+      REQUIRE_MESSAGE(ref.ok(), ref.status().ToString());
+      std::unique_lock<std::mutex> lock(got.mu);
+      CHECK(got.cv.wait_for(lock, Slack(seconds(30)),
+                            [&] { return got.bytes.size() >= payload.size(); }));
+      CHECK(got.bytes == payload);
+      lock.unlock();
+      server->engine->Stop();
+      server->engine->Wait();
+      engine.Stop();
+      engine.Wait();
+    }
+    SUBCASE("a peer whose certificate does not name it: done says enroll and why, nothing opens") {
+      auto server = StartTlsServer(ServerTls());
+      const int fd = ConnectTcp(server->port);
+      REQUIRE(fd >= 0);
+      EnrollOptions client;
+      client.tls_role = EnrollOptions::Tls::kClient;
+      client.tls = ClientTls();
+      client.tls.server_name = "not-this-host.example";
+      Received got;
+      absl::StatusOr<ActorRef> ref =
+          EnrollAndWait(engine, fd, std::make_unique<Sender>("never sent", 7, &got), client);
+      REQUIRE_FALSE(ref.ok());
+      CHECK(ref.status().code() == absl::StatusCode::kUnauthenticated);
+      CHECK_MESSAGE(absl::StrContains(ref.status().message(), "enroll 127.0.0.1:"),
+                    ref.status().message());
+      CHECK(server->counts.opens.load() == 0);
+      server->engine->Stop();
+      server->engine->Wait();
+    }
+    SUBCASE("TLS over a datagram socket, or with files that do not load, is refused at once") {
+      int fds[2];
+      REQUIRE(::socketpair(AF_UNIX, SOCK_DGRAM, 0, fds) == 0);
+      ::close(fds[1]);
+      EnrollOptions o;
+      o.tls_role = EnrollOptions::Tls::kServer;
+      o.tls = ServerTls();
+      absl::Status s = engine.Enroll(io::UniqueFd(fds[0]), std::make_unique<Silent>(),
+                                     [](absl::StatusOr<ActorRef>) { FAIL("called"); }, o);
+      CHECK(s.code() == absl::StatusCode::kInvalidArgument);
+      CHECK_MESSAGE(absl::StrContains(s.message(), "datagram"), s.message());
+      REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+      ::close(fds[1]);
+      o.tls.key_file = Certificates().other_key;
+      s = engine.Enroll(io::UniqueFd(fds[0]), std::make_unique<Silent>(),
+                        [](absl::StatusOr<ActorRef>) { FAIL("called"); }, o);
+      CHECK(s.code() == absl::StatusCode::kInvalidArgument);
+      CHECK_MESSAGE(absl::StrContains(s.message(), "enroll: "), s.message());
+    }
+    engine.Stop();  // a no-op where a subcase stopped it
+    engine.Wait();
   }
 
   TEST_CASE("garbage instead of a ClientHello, or no handshake at all, closes only that connection") {
