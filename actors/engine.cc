@@ -194,8 +194,8 @@ absl::Status Engine::CreateLoops() {
   loads_.reset(new std::atomic<int64_t>[n]);
   for (size_t i = 0; i < n; ++i) loads_[i].store(0);
   MailboxOptions mo;
-  mo.ring_capacity = options_.mailbox_capacity;
-  mo.max_producers = n > 1 ? n - 1 : 1;
+  mo.lane_capacity = options_.mailbox_capacity;
+  mo.senders = n;
   mo.batch = options_.mailbox_batch;
   mo.foreign_limit = options_.foreign_queue_limit;
   std::vector<Mailbox*> mailboxes;

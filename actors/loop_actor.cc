@@ -41,7 +41,7 @@ void LoopActor::SetOutboxes(const std::vector<Mailbox*>& destinations) {
   outboxes_.clear();
   outboxes_.reserve(destinations.size());
   for (Mailbox* m : destinations)
-    outboxes_.emplace_back(m, options_.outbox_limit);
+    outboxes_.emplace_back(m, index(), options_.outbox_limit);
 }
 
 void LoopActor::AddListenSocket(ListenSocket* socket, int fd) {
@@ -146,7 +146,7 @@ absl::Status LoopActor::SendFromLoop(uint32_t to_loop, Envelope&& message) {
   absl::Status s = out.Push(std::move(message));
   if (!s.ok()) return s;
   if (was_empty) busy_outboxes_.push_back(to_loop);
-  if (out.size() >= out.destination()->ring().max_claim()) out.Flush();
+  if (out.size() >= Outbox::kFlushEvery) out.Flush();
   return absl::OkStatus();
 }
 

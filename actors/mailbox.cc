@@ -6,17 +6,13 @@ namespace actnet {
 
 absl::StatusOr<std::unique_ptr<Mailbox>> Mailbox::Create(
     const MailboxOptions& options) {
-  if (options.ring_capacity == 0 ||
-      (options.ring_capacity & (options.ring_capacity - 1)) != 0) {
-    return absl::InvalidArgumentError("mailbox ring_capacity must be a power of two");
-  }
-  if (options.max_producers == 0) {
-    return absl::InvalidArgumentError("mailbox max_producers must be at least 1");
-  }
-  if (options.max_producers * MpscRing::kDefaultMaxClaim >
-      options.ring_capacity / 2) {
+  if (options.lane_capacity < 2 ||
+      (options.lane_capacity & (options.lane_capacity - 1)) != 0) {
     return absl::InvalidArgumentError(
-        "mailbox ring_capacity too small: need >= 2 * 32 * max_producers");
+        "mailbox lane capacity must be a power of two, at least 2");
+  }
+  if (options.senders == 0) {
+    return absl::InvalidArgumentError("mailbox senders must be at least 1");
   }
   if (options.batch == 0) {
     return absl::InvalidArgumentError("mailbox batch must be positive");
@@ -28,12 +24,20 @@ absl::StatusOr<std::unique_ptr<Mailbox>> Mailbox::Create(
 
 Mailbox::Mailbox(const MailboxOptions& options, io::Waker waker)
     : options_(options),
-      ring_(options.ring_capacity, options.max_producers),
-      waker_(std::move(waker)) {}
+      lanes_(new std::atomic<Lane*>[options.senders]),
+      waker_(std::move(waker)) {
+  for (size_t i = 0; i < options.senders; ++i) {
+    lanes_[i].store(nullptr, std::memory_order_relaxed);
+  }
+}
 
 Mailbox::~Mailbox() {
-  // The ring destroys its own leftovers; empty the foreign queue here so
-  // every payload's destructor runs exactly once.
+  // Every thread is done with the mailbox. Lanes destroy their leftovers;
+  // the foreign queue is emptied here so every payload's destructor runs
+  // exactly once.
+  for (size_t i = 0; i < options_.senders; ++i) {
+    delete lanes_[i].load(std::memory_order_acquire);
+  }
   Envelope e;
   while (foreign_.try_dequeue(e)) e.Reset();
 }
@@ -76,21 +80,17 @@ absl::Status Outbox::Push(Envelope&& message) {
 }
 
 bool Outbox::Flush() {
-  MpscRing& ring = destination_->ring();
-  bool published = false;
-  while (!queue_.empty()) {
-    const size_t n = std::min(queue_.size(), ring.max_claim());
-    const int64_t first = ring.TryClaim(n, &cached_consumer_);
-    if (first < 0) break;
-    for (size_t i = 0; i < n; ++i) {
-      ring.Publish(first + static_cast<int64_t>(i), std::move(queue_.Front()));
-      queue_.PopFront();
-    }
-    published = true;
+  if (queue_.empty()) return true;
+  if (lane_ == nullptr) lane_ = destination_->LaneFor(sender_);
+  if (lane_->Publish(queue_) != 0) {
+    // Memory ordering: orders the cursor store before the load of
+    // `sleeping` in WakeIfSleeping; pairs with TryPark (store `sleeping`,
+    // then load the cursors).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    // Outboxes are flushed at the end of a loop's turn, just before its
+    // thread waits: the wake-up can go with that wait.
+    destination_->WakeIfSleeping(/*queued=*/true);
   }
-  // Outboxes are flushed at the end of a loop's turn, just before its
-  // thread waits: the wake-up can go with that wait.
-  if (published) destination_->WakeIfSleeping(/*queued=*/true);
   return queue_.empty();
 }
 

@@ -1,13 +1,15 @@
 // Mailbox: an event loop's inbox, and Outbox, a loop's queue to another
-// loop's mailbox. Three ways in, one consumer: other loops' threads through
-// their outboxes into the Disruptor ring (no lock, no system call while the
-// consumer is busy); any other thread through a ConcurrentQueue beside it
+// loop's mailbox. Three ways in, one consumer: each other loop through its
+// own single-producer lane (lane.h: one cursor store per batch, no lock, no
+// system call while the consumer is busy), made the first time that loop
+// sends here; any other thread through a ConcurrentQueue beside them
 // (per-thread FIFO); the owning loop never (its local queue is separate).
-// Memory is bounded (ring capacity, outbox and foreign-queue limits; beyond
+// Memory is bounded (lane capacity, outbox and foreign-queue limits; beyond
 // them the sender gets ResourceExhausted); order is FIFO per (sender,
-// receiver) pair.
-// Thread contract: PushForeign and WakeIfSleeping are thread-safe; the rest
-// of Mailbox is the consumer's; an Outbox is its sending loop's.
+// receiver) pair; the consumer drains the lanes round-robin, a batch each.
+// Thread contract: PushForeign and WakeIfSleeping are thread-safe; LaneFor
+// is the sending loop's (for its own index); the rest of Mailbox is the
+// consumer's; an Outbox is its sending loop's.
 #ifndef ACTNET_ACTORS_MAILBOX_H_
 #define ACTNET_ACTORS_MAILBOX_H_
 
@@ -21,7 +23,7 @@
 #include "absl/status/statusor.h"
 #include "actors/envelope.h"
 #include "actors/envelope_queue.h"
-#include "actors/ring.h"
+#include "actors/lane.h"
 #include "actors/sequence.h"
 #include "concurrentqueue/concurrentqueue.h"
 #include "io/backend.h"
@@ -30,8 +32,8 @@
 namespace actnet {
 
 struct MailboxOptions {
-  size_t ring_capacity = 4096;   // slots, a power of two
-  size_t max_producers = 1;      // loop threads that send through outboxes
+  size_t lane_capacity = 1024;   // slots per sending loop, a power of two
+  size_t senders = 1;            // loops that may send (lane indices)
   size_t batch = 256;            // messages per Drain from each source
   size_t foreign_limit = 1 << 16;  // queued messages from foreign threads
 };
@@ -39,8 +41,8 @@ struct MailboxOptions {
 // Parking: a consumer with nothing to do calls TryPark(), which sets
 // `sleeping` and re-checks for work; only if there is none may it block on
 // wake_fd() (an eventfd, registered edge-triggered so it needs no draining).
-// A producer that publishes checks `sleeping` and wakes the consumer only if
-// it wins the exchange that clears it, so a busy consumer costs its
+// A producer that publishes fences, checks `sleeping` and wakes the
+// consumer only if it wins the exchange that clears it, so a busy consumer costs its
 // producers no system call, and a parked one gets exactly one wake-up: an
 // eventfd write, or, from a loop thread on io_uring, a MSG_RING completion
 // posted with that thread's next wait (Backend::QueueWake).
@@ -54,8 +56,22 @@ class Mailbox {
 
   // The eventfd to watch (edge-triggered) while parked.
   int wake_fd() const { return waker_.fd(); }
-  MpscRing& ring() { return ring_; }
   const MailboxOptions& options() const { return options_; }
+
+  // The sending loop `sender`'s lane into this mailbox, made on its first
+  // call. Only that loop's thread may call it (for its own index).
+  Lane* LaneFor(size_t sender) {
+    ACTNET_DCHECK(sender < options_.senders);
+    // Memory ordering: relaxed; only this sender ever stores its slot.
+    Lane* lane = lanes_[sender].load(std::memory_order_relaxed);
+    if (lane == nullptr) {
+      lane = new Lane(options_.lane_capacity);
+      // Memory ordering: release pairs with the consumer's loads in Drain
+      // and HasPending: it sees a constructed lane.
+      lanes_[sender].store(lane, std::memory_order_release);
+    }
+    return lane;
+  }
 
   // Thread-safe. Enqueues from a thread that is not a loop of this engine.
   // ResourceExhausted when `foreign_limit` messages are already queued;
@@ -114,20 +130,36 @@ class Mailbox {
   }
 
   // Consumer thread only. Runs fn(Envelope&) on up to `batch` messages from
-  // the ring, then up to `batch` from foreign threads. Returns the count.
+  // each lane, starting one lane further each call (fairness), then up to
+  // `batch` from foreign threads. Returns the count.
   template <class Fn>
   size_t Drain(Fn&& fn) {
-    size_t n = ring_.ConsumeBatch(options_.batch, fn);
+    size_t n = 0;
+    const size_t lanes = options_.senders;
+    size_t i = first_lane_;
+    for (size_t k = 0; k < lanes; ++k) {
+      // Memory ordering: acquire pairs with LaneFor's release store.
+      if (Lane* lane = lanes_[i].load(std::memory_order_acquire)) {
+        n += lane->Consume(options_.batch, fn);
+      }
+      if (++i == lanes) i = 0;
+    }
+    if (++first_lane_ >= lanes) first_lane_ = 0;
     if (foreign_count_.load(std::memory_order_relaxed) > 0) {
       n += DrainForeign(fn);
     }
     return n;
   }
 
-  // Consumer thread only: is anything claimed or queued and not consumed?
+  // Consumer thread only: is anything published or queued and not consumed?
   bool HasPending() const {
-    return ring_.HasPending() ||
-           foreign_count_.load(std::memory_order_seq_cst) > 0;
+    for (size_t i = 0; i < options_.senders; ++i) {
+      // Memory ordering: seq_cst, the consumer half of the parking
+      // handshake (with the lane's seq_cst cursor load).
+      Lane* lane = lanes_[i].load(std::memory_order_seq_cst);
+      if (lane != nullptr && lane->HasPending()) return true;
+    }
+    return foreign_count_.load(std::memory_order_seq_cst) > 0;
   }
 
   // Consumer thread only. Announces that the consumer is about to block;
@@ -175,7 +207,9 @@ class Mailbox {
   }
 
   MailboxOptions options_;
-  MpscRing ring_;
+  // By sending loop; null until that loop first sends. Owned here.
+  std::unique_ptr<std::atomic<Lane*>[]> lanes_;
+  size_t first_lane_ = 0;  // consumer-private
   io::Waker waker_;
   int wake_target_ = -1;
   static inline thread_local io::Backend* thread_backend_ = nullptr;
@@ -188,15 +222,20 @@ class Mailbox {
 };
 
 // Outbox: messages from one loop to another loop's mailbox. Sends collect
-// here and Flush() publishes them with one ring claim per up to max_claim
-// messages (called at the end of each loop iteration, and every max_claim
-// messages). What does not fit in a full ring waits here, and later sends
+// here and Flush() publishes them into the sender's lane with one cursor
+// store (called at the end of each loop iteration, and every kFlushEvery
+// messages). What does not fit in a full lane waits here, and later sends
 // queue behind it, so per-sender order holds and the loop never blocks.
 // Loop thread only (the sending loop's).
 class Outbox {
  public:
-  Outbox(Mailbox* destination, size_t limit)
-      : destination_(destination), limit_(limit) {}
+  // A backlog this long is published without waiting for the turn's end,
+  // so the receiver can start on it.
+  static constexpr size_t kFlushEvery = 32;
+
+  // `sender`: the index of the loop that owns this outbox.
+  Outbox(Mailbox* destination, size_t sender, size_t limit)
+      : destination_(destination), sender_(sender), limit_(limit) {}
 
   // ResourceExhausted when `limit` messages are already waiting.
   absl::Status Push(Envelope&& message);
@@ -211,9 +250,10 @@ class Outbox {
 
  private:
   Mailbox* destination_;
+  size_t sender_;
+  Lane* lane_ = nullptr;  // made on the first Flush
   size_t limit_;
   EnvelopeQueue queue_;
-  int64_t cached_consumer_ = 0;
 };
 
 }  // namespace actnet

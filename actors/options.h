@@ -106,9 +106,11 @@ struct EngineOptions {
   // A paused listener (EMFILE/ENFILE on accept) retries after this.
   absl::Duration accept_backoff = absl::Milliseconds(50);
 
-  // Mailbox: ring slots per loop (power of two), the foreign-thread queue
-  // bound, the per-destination outbox bound, and messages per batch.
-  size_t mailbox_capacity = 4096;
+  // Mailbox: slots of each sending loop's lane into a loop (power of two;
+  // a lane is made when a loop first sends to another, 64 bytes a slot),
+  // the foreign-thread queue bound, the per-destination outbox bound
+  // (beyond it a send is ResourceExhausted), and messages per batch.
+  size_t mailbox_capacity = 1024;
   size_t foreign_queue_limit = 1 << 16;
   size_t outbox_limit = 1 << 16;
   size_t mailbox_batch = 256;
