@@ -2,8 +2,9 @@
 """compare.py: the measuring half of perf/compare/compare.sh.
 
     compare.py --bin DIR --out DIR [--reps 3] [--dur 5] [--warm 1]
-               [--suites "echo http redis"] [--echo_rows "100:16:1 ..."]
+               [--suites "echo http redis tls"] [--echo_rows "100:16:1 ..."]
                [--http_conns 50] [--http_depth 16]
+               [--tls_conns 100] [--tls_bulk_conns 8]
                [--redis_n1 100000] [--redis_n16 1000000] [--redis_conns 50]
                [--srv_cpu 0] [--cli_cpu 1] [--backends "epoll io_uring"]
 
@@ -29,6 +30,23 @@ and append one line to OUT/results.tsv. Suites:
          --loops=2 (both loops on --srv_cpu too); rows set/get x P1/P16.
          One server start per repetition serves its four rows (GET after
          SET, so GETs hit).
+  tls    HTTPS against nginx (the reference: one process, master_process
+         off, TLS 1.2 and 1.3, session tickets on, config generated in
+         OUT/nginx-tls) and DIR/http over tls:// (--loops=1, --static_dir);
+         one ECDSA P-256 certificate and a www folder holding 1mib.bin (1 MiB
+         of random bytes), made once per run with the openssl CLI in OUT/tls.
+         Rows: keepalive (wrk -t1 -c--tls_conns GET /plaintext, requests/s),
+         pipeN (the same, pipeline16.lua --http_depth deep), handshake
+         (openssl s_time -new -www /plaintext: a new connection with a full
+         handshake per request; handshakes/s = connections / wall seconds),
+         resume (s_time -reuse: every connection resumes the session), bulk
+         (wrk -t1 -c--tls_bulk_conns GET /1mib.bin; rate MB/s, one op = one
+         MB = 10^6 body bytes, so srv_us_per_op is CPU µs per MB). s_time
+         prints one mark per connection ('*' full handshake, 'r' resumed):
+         a connection of the wrong kind for the row counts as an error.
+         Before every run one request (Python's ssl) checks the server
+         answers (bulk: the whole file, byte for byte) and records the
+         negotiated protocol and cipher in the note.
 
 --backends says which of actnet's backends run: "epoll" gives the servers
 actnet (echo, http) and actnet-1, actnet-2 (redis); "io_uring" gives the
@@ -51,12 +69,17 @@ import random
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 
 TCK = os.sysconf("SC_CLK_TCK")
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+# the tls suite's rows, in order ("pipe" runs as pipeN, N = --http_depth)
+TLS_ROWS = ["keepalive", "pipe", "handshake", "resume", "bulk"]
+BULK_BYTES = 1 << 20  # the bulk row's file, www/1mib.bin
 
 FIELDS = ["rep", "suite", "row", "server", "port", "rc", "rate", "ops",
           "wall_s", "srv_cpu_s", "srv_cores", "srv_us_per_op", "cli_cores",
@@ -294,6 +317,50 @@ def parse_redis_csv(path):
     return out
 
 
+def parse_stime(path):
+    """openssl s_time's output: connections counted (its "N connections in
+    T real seconds" line) and the per-connection marks it prints, '*' (or
+    't', '3' for old versions) a full handshake, 'r' a resumed session."""
+    with open(path, errors="replace") as f:
+        text = f.read()
+    out = {"full": 0, "resumed": 0}
+    m = re.search(r"^(\d+) connections in \d+ real seconds", text, re.M)
+    if m:
+        out["conns"] = int(m.group(1))
+    for line in text.splitlines():
+        if re.fullmatch(r"[*rt3]+", line.strip()):
+            out["resumed"] += line.count("r")
+            out["full"] += len(line.strip()) - line.count("r")
+    return out
+
+
+def https_get(port, path, timeout=5.0):
+    """GET path over a fresh TLS connection to 127.0.0.1:port (certificate
+    not checked; HTTP/1.1, Connection: close, read to the end). Returns
+    (status, body bytes, "protocol cipher"); raises OSError on failure."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n"
+                      "Connection: close\r\n\r\n".encode())
+            chunks = []
+            while True:
+                try:
+                    b = s.recv(1 << 16)
+                except ssl.SSLError:  # no close_notify: the end all the same
+                    break
+                if not b:
+                    break
+                chunks.append(b)
+            got = f"{s.version()} {s.cipher()[0]}"
+    data = b"".join(chunks)
+    head, _, body = data.partition(b"\r\n\r\n")
+    m = re.match(rb"HTTP/1\.[01] (\d{3})", head)
+    return (int(m.group(1)) if m else 0), body, got
+
+
 def resp_get(port, key):
     """GET key over a fresh connection; returns the bulk value or None."""
     with socket.create_connection(("127.0.0.1", port), timeout=3) as s:
@@ -341,12 +408,14 @@ class Runner:
             "http": ["nginx"] + ["actnet"] * epoll + ["actnet-uring"] * uring,
             "redis": (["redis"] + ["actnet-1", "actnet-2"] * epoll
                       + ["actnet-uring-1", "actnet-uring-2"] * uring),
+            "tls": ["nginx"] + ["actnet"] * epoll + ["actnet-uring"] * uring,
         }[suite]
 
     def planned(self):
         a, n = self.a, 0
         for s in a.suites.split():
-            rows = {"echo": len(a.echo_rows.split()), "http": 2, "redis": 4}[s]
+            rows = {"echo": len(a.echo_rows.split()), "http": 2, "redis": 4,
+                    "tls": len(TLS_ROWS)}[s]
             n += rows * len(self.servers(s))
         return n * a.reps
 
@@ -533,6 +602,162 @@ http {{
                          srv_us_per_op=(r["srv_cpu_s"] * 1e6 / n if n else None))
                 self.record(rep, "http", mode, server, port, r)
 
+    # -- tls
+    def tls_setup(self):
+        """OUT/tls: an ECDSA P-256 certificate (cert.pem, key.pem) for
+        localhost and 127.0.0.1, and www/1mib.bin (random bytes); once per run."""
+        d = os.path.join(self.out, "tls")
+        www = os.path.join(d, "www")
+        os.makedirs(www, exist_ok=True)
+        self.tls_cert = os.path.join(d, "cert.pem")
+        self.tls_key = os.path.join(d, "key.pem")
+        self.tls_www = www
+        cmd = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+               "ec_paramgen_curve:P-256", "-nodes", "-days", "7",
+               "-subj", "/CN=localhost",
+               "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+               "-keyout", self.tls_key, "-out", self.tls_cert]
+        with open(os.path.join(self.logs, "tls-openssl-req.log"), "w") as f:
+            rc = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, timeout=30)
+        if rc != 0:
+            sys.exit(f"tls: openssl req failed (rc {rc}), see {self.logs}/tls-openssl-req.log")
+        self.tls_bulk = os.urandom(BULK_BYTES)
+        with open(os.path.join(www, "1mib.bin"), "wb") as f:
+            f.write(self.tls_bulk)
+
+    def tls_nginx_cmd(self, port):
+        d = os.path.join(self.out, "nginx")
+        t = os.path.join(d, "tmp")
+        os.makedirs(t, exist_ok=True)
+        conf = os.path.join(d, f"nginx-tls-{port}.conf")
+        with open(conf, "w") as f:
+            f.write(f"""# generated by perf/compare/compare.py (tls suite)
+# master_process off: one process, the one started, serves (its CPU is the server's)
+worker_processes 1;
+master_process off;
+daemon off;
+pid {d}/nginx-tls-{port}.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 60s;
+    client_body_temp_path {t}/body;
+    proxy_temp_path {t}/proxy;
+    fastcgi_temp_path {t}/fastcgi;
+    uwsgi_temp_path {t}/uwsgi;
+    scgi_temp_path {t}/scgi;
+    server {{
+        listen 127.0.0.1:{port} ssl backlog=4096;
+        ssl_certificate {self.tls_cert};
+        ssl_certificate_key {self.tls_key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_tickets on;
+        root {self.tls_www};
+        location = /plaintext {{
+            default_type text/plain;
+            return 200 "Hello, World!";
+        }}
+    }}
+}}
+""")
+        return ["nginx", "-p", d + "/", "-e", f"{d}/error.log", "-c", conf]
+
+    def tls_check(self, port, path):
+        """One request before the load: "" and the negotiated protocol and
+        cipher, or what is wrong with the answer."""
+        try:
+            status, body, got = https_get(port, path)
+        except OSError as e:
+            return f"probe GET {path}: {type(e).__name__}: {e}"[:160], ""
+        if status != 200:
+            return f"probe GET {path}: status {status}", got
+        if path.endswith(".bin") and body != self.tls_bulk:
+            return (f"probe GET {path}: {len(body)} bytes, not the {BULK_BYTES}-byte "
+                    "file"), got
+        return "", got
+
+    def tls_client(self, row, port):
+        a = self.a
+        url = f"https://127.0.0.1:{port}"
+        if row in ("handshake", "resume"):
+            return ["openssl", "s_time", "-connect", f"127.0.0.1:{port}",
+                    "-new" if row == "handshake" else "-reuse", "-time", str(a.dur),
+                    "-www", "/plaintext"]
+        conns = a.tls_bulk_conns if row == "bulk" else a.tls_conns
+        wrk = ["wrk", "-t1", f"-c{conns}", f"-d{a.dur}s", "--latency", "--timeout", "5s"]
+        if row == "bulk":
+            return wrk + [f"{url}/1mib.bin"]
+        if row == "pipe":
+            return wrk + ["-s", os.path.join(HERE, "pipeline16.lua"), f"{url}/plaintext",
+                          "--", str(a.http_depth), "/plaintext"]
+        return wrk + [f"{url}/plaintext"]
+
+    def tls(self, rep):
+        a = self.a
+        for row in TLS_ROWS:
+            name = f"pipe{a.http_depth}" if row == "pipe" else row
+            for server in self.rotated(self.servers("tls"), rep):
+                port = self.ports.fresh()
+                tag = f"r{rep}-tls-{name}-{server}"
+                if server == "nginx":
+                    cmd = self.tls_nginx_cmd(port)
+                else:
+                    cmd = [f"{self.bin}/http", f"--addr=tls://127.0.0.1:{port}",
+                           f"--tls_cert={self.tls_cert}", f"--tls_key={self.tls_key}",
+                           f"--static_dir={self.tls_www}", "--loops=1"]
+                    if server == "actnet-uring":
+                        cmd.append("--backend=io_uring")
+                srv, failed = self.start(cmd, tag, port, server)
+                if not srv:
+                    self.record(rep, "tls", name, server, port, failed)
+                    continue
+                wrong, got = self.tls_check(port, "/1mib.bin" if row == "bulk"
+                                            else "/plaintext")
+                if wrong:
+                    srv.stop()
+                    self.record(rep, "tls", name, server, port,
+                                {"rc": 94, "errors": 1, "note": wrong})
+                    continue
+                log = os.path.join(self.logs, f"{tag}.client.log")
+                r = run_client(self.tls_client(row, port), a.cli_cpu, a.dur + 20, log,
+                               srv.pid)
+                notes = [got]
+                if not srv.alive():
+                    r["rc"] = r["rc"] or 97
+                    notes.append("server died")
+                srv.stop()
+                if row in ("handshake", "resume"):
+                    t = parse_stime(log)
+                    n = t.get("conns", 0)
+                    errors = 0 if n else 1  # no summary line: s_time failed
+                    # the kind the row is about: full handshakes, or resumptions
+                    wrong_kind = t["resumed"] if row == "handshake" else t["full"]
+                    if wrong_kind:
+                        errors += wrong_kind
+                        notes.append(f"{wrong_kind} of {n} connections "
+                                     + ("resumed" if row == "handshake" else "not resumed"))
+                    if n and t["full"] + t["resumed"] != n:
+                        errors += 1
+                        notes.append(f"{t['full'] + t['resumed']} marks for {n} connections")
+                    notes.append(f"full={t['full']} resumed={t['resumed']}")
+                    r.update(rate=n / r["wall_s"] if n else None, ops=n, errors=errors,
+                             srv_us_per_op=(r["srv_cpu_s"] * 1e6 / n if n else None))
+                else:
+                    w = parse_wrk(log)
+                    n = w.get("requests", 0)
+                    ops = n * BULK_BYTES / 1e6 if row == "bulk" else n  # bulk: MB
+                    rate = w.get("rps")
+                    if row == "bulk" and w.get("secs"):
+                        rate = ops / w["secs"]
+                    r.update(rate=rate, ops=ops, p50_us=w.get("p50_us"),
+                             p99_us=w.get("p99_us"), errors=w.get("errors", 1),
+                             srv_us_per_op=(r["srv_cpu_s"] * 1e6 / ops if ops else None))
+                r["note"] = "; ".join(x for x in notes if x)
+                self.record(rep, "tls", name, server, port, r)
+
     # -- redis
     def redis(self, rep):
         a = self.a
@@ -593,10 +818,14 @@ def main():
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--dur", type=int, default=5)
     p.add_argument("--warm", type=int, default=1)
-    p.add_argument("--suites", default="echo http redis")
+    p.add_argument("--suites", default="echo http redis tls")
     p.add_argument("--echo_rows", default="100:16:1 1000:1024:1 100:16:16")
     p.add_argument("--http_conns", type=int, default=50)
     p.add_argument("--http_depth", type=int, default=16)
+    p.add_argument("--tls_conns", type=int, default=100,
+                   help="wrk connections of the tls keepalive and pipelined rows")
+    p.add_argument("--tls_bulk_conns", type=int, default=8,
+                   help="wrk connections of the tls bulk row (1 MiB responses)")
     p.add_argument("--redis_n1", type=int, default=100000)
     p.add_argument("--redis_n16", type=int, default=1000000)
     p.add_argument("--redis_conns", type=int, default=50)
@@ -615,14 +844,16 @@ def main():
     if a.rt:
         NICE[:] = ["chrt", "-r", str(a.rt)]
     for s in a.suites.split():
-        if s not in ("echo", "http", "redis"):
-            sys.exit(f"unknown suite {s!r} (echo, http, redis)")
+        if s not in ("echo", "http", "redis", "tls"):
+            sys.exit(f"unknown suite {s!r} (echo, http, redis, tls)")
     if not a.backends.split() or set(a.backends.split()) - {"epoll", "io_uring"}:
         sys.exit(f"--backends {a.backends!r}: one or both of epoll, io_uring")
     if os.environ.pop("ACTNET_BACKEND", None) is not None:
         print("note: ACTNET_BACKEND removed (the server names pick the backend)",
               file=sys.stderr)
     run = Runner(a)
+    if "tls" in a.suites.split():
+        run.tls_setup()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
     b0, _ = system_cpu()
     t0 = time.monotonic()

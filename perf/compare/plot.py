@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from summarize import LABEL, UNIT, Data, load, order_rows  # noqa: E402
+from summarize import LABEL, SUITES, UNIT, Data, load, order_rows, row_unit  # noqa: E402
 
 COLORS = {"epoll": "#888888", "uv": "#b0b0d8", "actnet": "#d9534f",
           "nginx": "#5b8f5b", "redis": "#4a6fa5", "actnet-1": "#d9534f",
@@ -43,7 +43,12 @@ def panel(ax, d, suite, key, title, scale=1.0):
         ax.set_yscale("log")
         title += " (log scale)"
     ax.set_xticks(range(len(rows)))
-    ax.set_xticklabels(rows, rotation=0, fontsize=8)
+    if suite == "tls":  # its rows count different things: say which under each
+        _, short, op = zip(*(row_unit(suite, row) for row in rows))
+        what = short if key == "rate" else [f"µs/{o}" for o in op]
+        ax.set_xticklabels([f"{r}\n{w}" for r, w in zip(rows, what)], fontsize=8)
+    else:
+        ax.set_xticklabels(rows, rotation=0, fontsize=8)
     ax.set_title(title, fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
@@ -56,14 +61,19 @@ def main():
     a = p.parse_args()
     d = Data(load(a.results))
     os.makedirs(a.outdir, exist_ok=True)
-    for suite in ("echo", "http", "redis"):
+    for suite in SUITES:
         if not any(r["suite"] == suite for r in d.rows):
             continue
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-        panel(left, d, suite, "rate", f"{suite}: thousand {UNIT[suite]} (higher is better)",
-              1e-3)
-        panel(right, d, suite, "srv_us_per_op",
-              f"{suite}: server CPU µs per operation (lower is better)")
+        if suite == "tls":  # requests/s, handshakes/s and MB/s: units under the rows
+            panel(left, d, suite, "rate", "tls: rate, unit per row (higher is better)")
+            panel(right, d, suite, "srv_us_per_op",
+                  "tls: server CPU µs per operation of the row (lower is better)")
+        else:
+            panel(left, d, suite, "rate",
+                  f"{suite}: thousand {UNIT[suite]} (higher is better)", 1e-3)
+            panel(right, d, suite, "srv_us_per_op",
+                  f"{suite}: server CPU µs per operation (lower is better)")
         fig.suptitle(f"actnet vs reference, {suite} (median, min..max whiskers; "
                      "server CPU 0, load CPU 1)", fontsize=10)
         fig.tight_layout()

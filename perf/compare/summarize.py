@@ -20,11 +20,13 @@ import re
 import statistics
 import sys
 
-REFERENCE = {"echo": "epoll", "http": "nginx", "redis": "redis"}
+SUITES = ("echo", "http", "redis", "tls")
+REFERENCE = {"echo": "epoll", "http": "nginx", "redis": "redis", "tls": "nginx"}
 SERVER_ORDER = {"echo": ["epoll", "uring", "uv", "actnet", "actnet-uring"],
                 "http": ["nginx", "actnet", "actnet-uring"],
                 "redis": ["redis", "actnet-1", "actnet-2", "actnet-uring-1",
-                          "actnet-uring-2"]}
+                          "actnet-uring-2"],
+                "tls": ["nginx", "actnet", "actnet-uring"]}
 LABEL = {"epoll": "raw epoll", "uv": "libuv", "actnet": "actnet",
          "nginx": "nginx", "redis": "redis-server",
          "actnet-1": "actnet 1 loop", "actnet-2": "actnet 2 loops",
@@ -36,9 +38,11 @@ BACKEND_PAIRS = {"echo": [("actnet-uring", "actnet"), ("actnet-uring", "uring"),
                           ("uring", "epoll")],
                  "http": [("actnet-uring", "actnet")],
                  "redis": [("actnet-uring-1", "actnet-1"), ("actnet-uring-2", "actnet-2"),
-                           ("actnet-uring-2", "actnet-uring-1")]}
+                           ("actnet-uring-2", "actnet-uring-1")],
+                 "tls": [("actnet-uring", "actnet")]}
 URING = ("uring", "actnet-uring", "actnet-uring-1", "actnet-uring-2")
-UNIT = {"echo": "echoes/s", "http": "requests/s", "redis": "requests/s"}
+UNIT = {"echo": "echoes/s", "http": "requests/s", "redis": "requests/s",
+        "tls": "rate (requests/s, handshakes/s or MB/s: see the row)"}
 NOISY = 0.2  # cores used by other processes above which a run is "noisy"
 BEGIN, END = "<!-- compare:begin -->", "<!-- compare:end -->"
 
@@ -78,6 +82,28 @@ def fmt_stats(s, d=0, brackets=True):
         return "n/a"
     m, lo, hi = s
     return f"{fmt(m, d)} [{fmt(lo, d)}..{fmt(hi, d)}]" if brackets else fmt(m, d)
+
+
+def row_unit(suite, row):
+    """(rate unit, short rate unit, what one operation is) of a row. Every
+    suite counts one kind of operation except tls: its keepalive and pipe
+    rows count requests, handshake and resume connections (one TLS handshake
+    each), bulk megabytes of response body (10^6 bytes)."""
+    if suite == "tls":
+        if row in ("handshake", "resume"):
+            return "handshakes/s", "handshakes/s", "handshake"
+        if row == "bulk":
+            return "MB/s", "MB/s", "MB"
+        return "requests/s", "req/s", "request"
+    return UNIT[suite], UNIT[suite], "echo" if suite == "echo" else "request"
+
+
+def row_label(suite, row):
+    """The row as tables show it: tls rows carry their units."""
+    if suite != "tls":
+        return row
+    unit, _, op = row_unit(suite, row)
+    return f"{row} ({unit}, µs/{op})"
 
 
 def order_rows(rows, suite):
@@ -148,7 +174,7 @@ def suite_table(d, suite):
             srv = d.metric(suite, row, s, "srv_cores")
             oth = d.metric(suite, row, s, "other_cores")
             lines.append(
-                f"| {row} | {LABEL[s]} | {fmt_stats(rate)} | {rr} "
+                f"| {row_label(suite, row)} | {LABEL[s]} | {fmt_stats(rate)} | {rr} "
                 f"| {fmt_stats(cpu, 2 if suite != 'echo' else 2)} | {cr} "
                 f"| {fmt(srv[0], 2) if srv else 'n/a'} | {lat} "
                 f"| {fmt(oth[0], 2) if oth else 'n/a'} "
@@ -177,7 +203,8 @@ def backend_table(d, suite):
         for s, v in pairs:
             (rs, n), (cs, _) = (d.paired(suite, row, s, v, "rate"),
                                 d.paired(suite, row, s, v, "srv_us_per_op"))
-            lines.append(f"| {row} | {LABEL[s]} / {LABEL[v]} | {fmt_stats(rs, 2)} "
+            lines.append(f"| {row_label(suite, row)} | {LABEL[s]} / {LABEL[v]} "
+                         f"| {fmt_stats(rs, 2)} "
                          f"| **{fmt_stats(cs, 2)}** | {n} |")
     return lines
 
@@ -234,7 +261,31 @@ def targets(d):
             cs, _ = d.paired("redis", row, "actnet-2", "actnet-1", "srv_us_per_op")
             out.append((f"redis {row}: 2 loops CPU/request <= 1.3x 1 loop",
                         fmt_stats(cs, 2), check(cs, "<=", 1.3)))
+    if "tls" in suites:
+        out += tls_targets(d)
     return out + uring_targets(d)
+
+
+def tls_targets(d):
+    """Issue 18's targets for HTTPS, actnet (epoll) against nginx: CPU per
+    request <= 0.9x on keep-alive connections, rate >= 4x pipelined, CPU per
+    full handshake <= 1.0x, CPU per MB of 1 MiB responses <= 1.0x."""
+    out = []
+    for row in order_rows(d.rows, "tls"):
+        if row == "keepalive":
+            what, key, op, limit = "CPU/request", "srv_us_per_op", "<=", 0.9
+        elif row.startswith("pipe"):
+            what, key, op, limit = "rate", "rate", ">=", 4.0
+        elif row == "handshake":
+            what, key, op, limit = "CPU/handshake", "srv_us_per_op", "<=", 1.0
+        elif row == "bulk":
+            what, key, op, limit = "CPU/MB", "srv_us_per_op", "<=", 1.0
+        else:
+            continue
+        rs, _ = d.paired("tls", row, "actnet", "nginx", key)
+        out.append((f"tls {row}: {what} {op} {limit}x nginx", fmt_stats(rs, 2),
+                    check(rs, op, limit)))
+    return out
 
 
 def uring_targets(d):
@@ -320,13 +371,33 @@ def parameters(settings, uring_anchor=True):
         f"checks the value | `redis-server --save \"\" --appendonly no --port PORT "
         f"--bind 127.0.0.1` (reference); `redis --addr=tcp://127.0.0.1:PORT "
         f"--loops=1` and `--loops=2` (both loops share CPU 0) |",
+        f"| tls | keepalive, pipe{s.get('HTTP_DEPTH', '16')}, handshake, resume, bulk "
+        f"| HTTPS, ECDSA P-256 certificate (made per run by `openssl req`); the "
+        f"clients (OpenSSL 3 defaults) negotiate TLS 1.3, and every run's note has the "
+        f"protocol and cipher a check GET got. keepalive: `wrk -t1 -c{s.get('TLS_CONNS', '100')} "
+        f"-d{dur}s --latency --timeout 5s https://127.0.0.1:PORT/plaintext` (requests/s); "
+        f"pipe{s.get('HTTP_DEPTH', '16')}: the same with `-s perf/compare/pipeline16.lua "
+        f"-- {s.get('HTTP_DEPTH', '16')} /plaintext`; handshake: `openssl s_time -connect "
+        f"127.0.0.1:PORT -new -time {dur} -www /plaintext` (a new connection and full "
+        f"handshake per request; handshakes/s = connections / wall seconds; every "
+        f"connection must print `*`, full); resume: the same with `-reuse` (every "
+        f"connection must print `r`, resumed from a TLS 1.3 ticket); bulk: `wrk -t1 "
+        f"-c{s.get('TLS_BULK_CONNS', '8')} -d{dur}s --latency --timeout 5s "
+        f"https://127.0.0.1:PORT/1mib.bin` (1 MiB of random bytes; MB/s and server CPU "
+        f"µs per MB, MB = 10^6 bytes); before every run one GET checks the answer (bulk: "
+        f"every byte) "
+        f"| nginx (reference): one process (`master_process off`), `ssl_protocols TLSv1.2 "
+        f"TLSv1.3`, `ssl_session_tickets on`, no session cache, `root` the file's folder, "
+        f"`location = /plaintext {{ return 200 \"Hello, World!\"; }}`, `access_log off`; "
+        f"`http --addr=tls://127.0.0.1:PORT --tls_cert=C --tls_key=K --static_dir=WWW "
+        f"--loops=1` |",
     ]
 
 
 def readme_table(d):
     lines = ["| suite: row | reference | reference rate | actnet rate | rate vs ref "
              "| CPU/op vs ref |", "|---|---|---|---|---|---|"]
-    for suite in ("echo", "http", "redis"):
+    for suite in SUITES:
         if not any(r["suite"] == suite for r in d.rows):
             continue
         ref = REFERENCE[suite]
@@ -340,6 +411,8 @@ def readme_table(d):
                 cs, _ = d.paired(suite, row, s, ref, "srv_us_per_op")
                 name = f"{suite}: {row}" + (f" ({LABEL[s]})" if suite == "redis" or
                                             s != "actnet" else "")
+                if suite == "tls":
+                    name += f", {row_unit(suite, row)[0]}"
                 lines.append(f"| {name} | {LABEL[ref]} | {fmt(refrate[0]) if refrate else 'n/a'} "
                              f"| {fmt(rate[0]) if rate else 'n/a'} | {fmt_stats(rs, 2, False)} "
                              f"| {fmt_stats(cs, 2, False)} |")
@@ -354,7 +427,8 @@ def readme_table(d):
                          f"| {fmt(rate[0]) if rate else 'n/a'} | {fmt_stats(rs, 2, False)} "
                          f"| {fmt_stats(cs, 2, False)} |")
     for suite, s, v in (("echo", "actnet-uring", "actnet"), ("http", "actnet-uring", "actnet"),
-                        ("redis", "actnet-uring-1", "actnet-1")):
+                        ("redis", "actnet-uring-1", "actnet-1"),
+                        ("tls", "actnet-uring", "actnet")):
         if not d.has(suite, s, v):
             continue
         for row in order_rows(d.rows, suite):
@@ -362,7 +436,8 @@ def readme_table(d):
             refrate = d.metric(suite, row, v, "rate")
             rs, _ = d.paired(suite, row, s, v, "rate")
             cs, _ = d.paired(suite, row, s, v, "srv_us_per_op")
-            lines.append(f"| {suite}: {row}, io_uring vs epoll | {LABEL[v]} "
+            unit = f" ({row_unit(suite, row)[0]})" if suite == "tls" else ""
+            lines.append(f"| {suite}: {row}, io_uring vs epoll{unit} | {LABEL[v]} "
                          f"| {fmt(refrate[0]) if refrate else 'n/a'} "
                          f"| {fmt(rate[0]) if rate else 'n/a'} | {fmt_stats(rs, 2, False)} "
                          f"| {fmt_stats(cs, 2, False)} |")
@@ -381,8 +456,9 @@ def read_meta(path):
 
 
 def report(d, meta, notes, img):
-    suites = [s for s in ("echo", "http", "redis") if any(r["suite"] == s for r in d.rows)]
-    L = ["# actnet vs reference servers: echo, HTTP, Redis", "",
+    suites = [s for s in SUITES if any(r["suite"] == s for r in d.rows)]
+    names = {"echo": "echo", "http": "HTTP", "redis": "Redis", "tls": "TLS"}
+    L = ["# actnet vs reference servers: " + ", ".join(names[s] for s in suites), "",
          "Generated by `perf/compare/compare.sh` (`summarize.py`); the sections "
          "after the charts are hand-written (`perf/compare/notes.md`).", "",
          "## Command and machine", "", "```",
@@ -406,7 +482,8 @@ def report(d, meta, notes, img):
          "near 1 say little; CPU per operation is the sharper figure.", "",
          "## Noise", ""]
     L += noise(d, meta) + [""]
-    issues = "issues 5, 6, 16 and 17" if d.has_uring() else "issues 5, 6 and 16"
+    nums = [5, 6, 16] + [17] * d.has_uring() + [18] * ("tls" in suites)
+    issues = "issues " + ", ".join(map(str, nums[:-1])) + f" and {nums[-1]}"
     L += [f"## Targets ({issues})", "",
           "| target | measured (median [min..max] of paired ratios) | verdict |",
           "|---|---|---|"]
@@ -414,14 +491,25 @@ def report(d, meta, notes, img):
     for suite in suites:
         title = {"echo": "Echo: actnet vs raw epoll and libuv (1 loop each)",
                  "http": "HTTP plaintext: actnet vs nginx (1 worker)",
-                 "redis": "Redis protocol: actnet vs redis-server"}[suite]
+                 "redis": "Redis protocol: actnet vs redis-server",
+                 "tls": "HTTPS (TLS 1.3, ECDSA P-256): actnet vs nginx (1 process)"}[suite]
         if d.has_uring(suite):
             title = {"echo": "Echo: actnet (epoll, io_uring) vs raw epoll, raw io_uring "
                              "and libuv (1 loop each)",
                      "http": "HTTP plaintext: actnet (epoll, io_uring) vs nginx (1 worker)",
                      "redis": "Redis protocol: actnet (epoll, io_uring) vs "
-                              "redis-server"}[suite]
-        L += [f"## {title}", ""] + suite_table(d, suite) + [""]
+                              "redis-server",
+                     "tls": "HTTPS (TLS 1.3, ECDSA P-256): actnet (epoll, io_uring) vs "
+                            "nginx (1 process)"}[suite]
+        L += [f"## {title}", ""]
+        if suite == "tls":
+            L += ["The rows count different operations: keepalive and pipelined rows "
+                  "count requests (requests/s, server CPU µs per request), handshake and "
+                  "resume count connections, one TLS handshake each (handshakes/s, µs per "
+                  "handshake; handshake: full, resume: resumed from a ticket), bulk "
+                  "counts megabytes of 1 MiB responses (MB/s, µs per MB, MB = 10^6 "
+                  "bytes). Compare a row only with itself.", ""]
+        L += suite_table(d, suite) + [""]
         bt = backend_table(d, suite)
         if bt:
             L += ["io_uring vs epoll (ratios paired per repetition; below 1 is "
