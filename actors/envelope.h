@@ -5,8 +5,7 @@
 // payload is boxed on the heap. The payload's destructor runs exactly once,
 // whichever path the envelope takes. Read a payload with Is<T>() / As<T>().
 //
-// An envelope is owned by one thread at a time; it is not thread-safe. The
-// mailbox ring's view of the header word is internal (envelope_slot.h).
+// An envelope is owned by one thread at a time; it is not thread-safe.
 #ifndef ACTNET_ACTORS_ENVELOPE_H_
 #define ACTNET_ACTORS_ENVELOPE_H_
 
@@ -112,8 +111,6 @@ inline constexpr MessageOps kMessageOps = MakeOps<T, false>();
 template <class T>
 inline constexpr MessageOps kTaskOps = MakeOps<T, true>();
 
-struct EnvelopeSlot;  // the ring's access to the header word
-
 }  // namespace internal
 
 class alignas(kInlinePayloadAlign) Envelope {
@@ -154,9 +151,7 @@ class alignas(kInlinePayloadAlign) Envelope {
 
   bool empty() const { return ops() == nullptr; }
   // The payload type's operations table (its identity); null when empty.
-  const MessageOps* ops() const {
-    return reinterpret_cast<const MessageOps*>(header_ & kOpsMask);
-  }
+  const MessageOps* ops() const { return ops_; }
   MessageTarget target() const { return target_; }
   void set_target(MessageTarget t) { target_ = t; }
   bool is_task() const { return ops() != nullptr && ops()->invoke != nullptr; }
@@ -184,25 +179,15 @@ class alignas(kInlinePayloadAlign) Envelope {
     const MessageOps* o = ops();
     if (o != nullptr) {
       if (!o->trivially_destructible) o->destroy(storage_);
-      header_ = 0;
+      ops_ = nullptr;
     }
   }
 
  private:
-  friend struct internal::EnvelopeSlot;
-
-  // The header word packs the operations table (48 bits: user-space
-  // pointers on x86-64 fit) with a 16-bit round number that only the
-  // mailbox ring uses (envelope_slot.h).
-  static constexpr int kRoundShift = 48;
-  static constexpr uint64_t kOpsMask = (uint64_t{1} << kRoundShift) - 1;
-
   template <class T, class... Args>
   void EmplaceWithOps(const MessageOps* o, MessageTarget target,
                       Args&&... args) {
     ACTNET_DCHECK(empty());
-    const uint64_t bits = reinterpret_cast<uint64_t>(o);
-    ACTNET_CHECK((bits & ~kOpsMask) == 0);
     if constexpr (kFitsInline<T>) {
       ::new (static_cast<void*>(storage_)) T(std::forward<Args>(args)...);
     } else {
@@ -210,7 +195,7 @@ class alignas(kInlinePayloadAlign) Envelope {
       std::memcpy(storage_, &boxed, sizeof(T*));
     }
     target_ = target;
-    header_ = bits;
+    ops_ = o;
   }
 
   template <class T>
@@ -238,11 +223,11 @@ class alignas(kInlinePayloadAlign) Envelope {
     if (o == nullptr) return;
     RelocatePayload(o, storage_, other.storage_);
     target_ = other.target_;
-    header_ = reinterpret_cast<uint64_t>(o);
-    other.header_ = 0;
+    ops_ = o;
+    other.ops_ = nullptr;
   }
 
-  uint64_t header_ = 0;  // MessageOps* | round << 48
+  const MessageOps* ops_ = nullptr;  // the payload's type; null when empty
   MessageTarget target_;
   alignas(kInlinePayloadAlign) unsigned char storage_[kInlinePayloadSize];
 };

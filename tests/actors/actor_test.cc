@@ -162,7 +162,7 @@ TEST_SUITE("ActorTable") {
       auto [live, live_ref] = Add(table);
       live->keep = true;  // the live actor moves half of its payloads out
       std::unique_ptr<Actor> dead_owned = table.Unregister(dead_ref);
-      Outbox outbox(&mailbox, 1000);
+      Outbox outbox(&mailbox, 0, 1000);
       for (uint64_t i = 0; i < 10; ++i) {
         const ActorRef& to = i % 2 == 0 ? dead_ref : live_ref;
         REQUIRE(outbox.Push(Envelope::Make<Tracked<48>>(to.target(), i)).ok());

@@ -2,7 +2,8 @@
 // semantics, tasks, the no-allocation promise for payloads up to 48 bytes
 // (proved with a counting global operator new), and exactly-once destruction
 // through every path an envelope can take: Reset, move-assignment, the
-// EnvelopeQueue, the MpscRing, the Mailbox and the Outbox.
+// EnvelopeQueue, a Lane, the Mailbox (its lanes and its foreign queue) and
+// the Outbox.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <atomic>
 #include <cstdint>
@@ -14,8 +15,8 @@
 
 #include "actors/envelope.h"
 #include "actors/envelope_queue.h"
+#include "actors/lane.h"
 #include "actors/mailbox.h"
-#include "actors/ring.h"
 #include "doctest/doctest.h"
 #include "tests/testing/tracked.h"
 
@@ -347,81 +348,96 @@ TEST_SUITE("EnvelopeQueue") {
   }
 }
 
-TEST_SUITE("Envelope destruction through the ring and the mailbox") {
-  TEST_CASE("a ring destroys each payload once when consumed, whether the "
+TEST_SUITE("Envelope destruction through lanes and the mailbox") {
+  Envelope MakeTracked(uint64_t i) {
+    return i % 2 == 0 ? Envelope::Make<Inline48>(kTarget, i)
+                      : Envelope::Make<Boxed64>(kTarget, i);
+  }
+
+  TEST_CASE("a lane destroys each payload once when consumed, whether the "
             "consumer leaves it or moves it out") {
     Counters().Reset();
     {
-      MpscRing ring(64, 1);
-      int64_t cached = 0;
-      for (uint64_t i = 0; i < 20; ++i) {
-        Envelope e = i % 2 == 0 ? Envelope::Make<Inline48>(kTarget, i)
-                                : Envelope::Make<Boxed64>(kTarget, i);
-        REQUIRE(ring.TryPush(std::move(e), &cached));
-        CHECK(e.empty());
-      }
+      Lane lane(64);
+      EnvelopeQueue queue;
+      for (uint64_t i = 0; i < 20; ++i) queue.Push(MakeTracked(i));
+      REQUIRE(lane.Publish(queue) == 20);
+      CHECK(queue.empty());
       EnvelopeQueue kept;
       uint64_t expected = 0;
-      const size_t n = ring.ConsumeBatch(256, [&](Envelope& e) {
+      auto fn = [&](Envelope& e) {
         const uint64_t v = e.Is<Inline48>() ? e.As<Inline48>()->value
                                             : e.As<Boxed64>()->value;
         CHECK(v == expected);
         if (expected % 4 == 0) kept.Push(std::move(e));  // moved out
         ++expected;
-      });
-      CHECK(n == 20);
+      };
+      CHECK(lane.Consume(256, fn) == 20);
       CHECK(Counters().live() == 5);  // the ones kept
     }
     CheckAllDestroyedOnce();
   }
 
-  TEST_CASE("a ring destroyed with messages inside destroys each once") {
+  TEST_CASE("a lane destroyed with messages inside, after wrapping, "
+            "destroys each once") {
     Counters().Reset();
     {
-      MpscRing ring(64, 1);
-      int64_t cached = 0;
-      // Go around the ring a few times first so slots carry later rounds.
-      for (uint64_t lap = 0; lap < 5; ++lap) {
-        for (uint64_t i = 0; i < 30; ++i) {
-          REQUIRE(ring.TryPush(Envelope::Make<Inline48>(kTarget, i), &cached));
-        }
-        ring.ConsumeBatch(256, [](Envelope&) {});
+      Lane lane(8);
+      EnvelopeQueue queue;
+      auto drop = [](Envelope&) {};
+      // Go around the lane a few times first, in uneven batches.
+      for (uint64_t lap = 0; lap < 7; ++lap) {
+        for (uint64_t i = 0; i < 5; ++i) queue.Push(MakeTracked(i));
+        REQUIRE(lane.Publish(queue) == 5);
+        lane.Consume(256, drop);
       }
-      for (uint64_t i = 0; i < 30; ++i) {
-        Envelope e = i % 2 == 0 ? Envelope::Make<Inline48>(kTarget, i)
-                                : Envelope::Make<Boxed64>(kTarget, i);
-        REQUIRE(ring.TryPush(std::move(e), &cached));
-      }
-      CHECK(Counters().live() == 30);
+      for (uint64_t i = 0; i < 6; ++i) queue.Push(MakeTracked(i));
+      REQUIRE(lane.Publish(queue) == 6);
+      CHECK(lane.Consume(2, drop) == 2);  // a partial consume
+      CHECK(Counters().live() == 4);
     }
     CheckAllDestroyedOnce();
   }
 
-  TEST_CASE("a mailbox destroyed with messages in its ring and its foreign "
-            "queue destroys each once") {
+  TEST_CASE("a mailbox destroyed with messages in several lanes and its "
+            "foreign queue destroys each once") {
     Counters().Reset();
     {
       MailboxOptions options;
-      options.ring_capacity = 64;
+      options.lane_capacity = 16;
+      options.senders = 3;
       auto mailbox = Mailbox::Create(options);
       REQUIRE(mailbox.ok());
       {
-        Outbox outbox(mailbox->get(), 1000);
-        for (uint64_t i = 0; i < 25; ++i) {
-          REQUIRE(outbox.Push(Envelope::Make<Inline48>(kTarget, i)).ok());
-          REQUIRE(outbox.Push(Envelope::Make<Boxed64>(kTarget, i)).ok());
-          REQUIRE((*mailbox)
-                      ->PushForeign(Envelope::Make<Inline48>(kTarget, i))
-                      .ok());
-          REQUIRE((*mailbox)
-                      ->PushForeign(Envelope::Make<Boxed64>(kTarget, i))
-                      .ok());
+        std::unique_ptr<Outbox> outboxes[3];
+        for (size_t s = 0; s < 3; ++s) {
+          outboxes[s] = std::make_unique<Outbox>(mailbox->get(), s, 1000);
         }
-        CHECK_FALSE(outbox.Flush());  // 50 do not fit in 32 usable slots
-        CHECK(outbox.size() == 18);
-      }  // the outbox's backlog goes first
-      CHECK(Counters().live() == 32 + 50);
-      // The mailbox is destroyed with 32 in the ring and 50 foreign.
+        // Wrap lanes 0 and 2 (lane 1 is never made), then leave messages
+        // in them, in the outboxes and in the foreign queue.
+        for (uint64_t lap = 0; lap < 3; ++lap) {
+          for (uint64_t i = 0; i < 11; ++i) {
+            REQUIRE(outboxes[0]->Push(MakeTracked(i)).ok());
+            REQUIRE(outboxes[2]->Push(MakeTracked(i)).ok());
+          }
+          REQUIRE(outboxes[0]->Flush());
+          REQUIRE(outboxes[2]->Flush());
+          while ((*mailbox)->Drain([](Envelope&) {}) > 0) {
+          }
+        }
+        CHECK(Counters().live() == 0);
+        for (uint64_t i = 0; i < 25; ++i) {
+          REQUIRE(outboxes[0]->Push(MakeTracked(i)).ok());
+          if (i < 9) REQUIRE(outboxes[2]->Push(MakeTracked(i)).ok());
+          REQUIRE((*mailbox)->PushForeign(MakeTracked(i)).ok());
+        }
+        CHECK_FALSE(outboxes[0]->Flush());  // 16 of 25 fit
+        CHECK(outboxes[0]->size() == 9);
+        CHECK(outboxes[2]->Flush());
+        CHECK(Counters().live() == 25 + 9 + 25);
+      }  // the outboxes' backlogs go first
+      CHECK(Counters().live() == 16 + 9 + 25);
+      // The mailbox is destroyed with 16 + 9 in its lanes and 25 foreign.
     }
     CheckAllDestroyedOnce();
   }
@@ -430,11 +446,11 @@ TEST_SUITE("Envelope destruction through the ring and the mailbox") {
     Counters().Reset();
     {
       MailboxOptions options;
-      options.ring_capacity = 64;
+      options.lane_capacity = 32;
       auto mailbox = Mailbox::Create(options);
       REQUIRE(mailbox.ok());
       {
-        Outbox outbox(mailbox->get(), 1000);
+        Outbox outbox(mailbox->get(), 0, 1000);
         for (uint64_t i = 0; i < 100; ++i) {
           Envelope e = i % 3 == 0 ? Envelope::Make<Boxed64>(kTarget, i)
                                   : Envelope::Make<Inline48>(kTarget, i);
@@ -443,7 +459,7 @@ TEST_SUITE("Envelope destruction through the ring and the mailbox") {
         CHECK_FALSE(outbox.Flush());
         CHECK(outbox.size() == 100 - 32);
       }
-      CHECK(Counters().live() == 32);  // the ring's
+      CHECK(Counters().live() == 32);  // the lane's
       size_t drained = (*mailbox)->Drain([](Envelope&) {});
       CHECK(drained == 32);
       CHECK(Counters().live() == 0);
