@@ -1,7 +1,8 @@
 // Two benchmarks of the mailbox that are not about throughput:
 //  - ping-pong: two threads bounce one message; round-trip time samples for
-//    a pair of actnet rings and for a pair of moodycamel queues (tokens),
-//    both consumers busy-polling;
+//    a pair of actnet lanes (each side a loop whose turn sends one message:
+//    Push, then the end-of-turn Flush) and for a pair of moodycamel queues
+//    (tokens), both consumers busy-polling;
 //  - sleeping consumer: a consumer that parks (TryPark + epoll_wait on the
 //    mailbox's eventfd, edge-triggered) when it finds nothing; counts the
 //    producers' eventfd writes (Mailbox::wakeups()) per message.
@@ -30,20 +31,21 @@ struct Ping {
   uint64_t pad;
 };
 
-// A pair of actnet rings: TryPush (one claim) + WakeIfSleeping to send,
-// Mailbox::Drain to receive.
-struct RingLink {
-  RingLink() : mailbox(NewMailbox(1)) {}
+// One direction of a pair of actnet loops: the sender's Outbox into the
+// receiver's lane (Push, then Flush as the sender's turn ends: one cursor
+// store, the fence and the `sleeping` check), Mailbox::Drain to receive.
+struct LaneLink {
+  LaneLink() : mailbox(NewMailbox(1)), outbox(mailbox.get(), 0, 1 << 16) {}
   void Send(Envelope&& e) {
-    while (!mailbox->ring().TryPush(std::move(e), &cached)) _mm_pause();
-    mailbox->WakeIfSleeping();
+    (void)outbox.Push(std::move(e));
+    while (!outbox.Flush()) _mm_pause();
   }
   template <class Fn>
   size_t Receive(Fn&& fn) {
     return mailbox->Drain(fn);
   }
   std::unique_ptr<Mailbox> mailbox;
-  int64_t cached = 0;
+  Outbox outbox;
 };
 
 // A moodycamel queue with one producer token and one consumer token.
@@ -146,7 +148,7 @@ inline SleepResult RunSleepingConsumer(std::chrono::microseconds duration,
   Clock::time_point end;
   std::thread producer([&] {
     PinTo(0);
-    Outbox outbox(mailbox.get(), 1 << 16);
+    Outbox outbox(mailbox.get(), 0, 1 << 16);
     control.ArriveAndWait();
     uint64_t seq = 0;
     while (!control.stop()) {

@@ -7,11 +7,12 @@
 //   p.Send(Envelope&&); p.Finish();  // Finish flushes a partial batch
 //   q.Consume(fn) -> count;          // the single consumer, one batch
 //
-// The actnet ring is bounded by its capacity. The other queues are
-// unbounded, so their producers are held to kInFlight messages each by
-// `Flow` (a copy of the consumer's per-producer count, re-read only when
-// it says full, like the ring's cached consumer position): a fair bound
-// that keeps memory flat when a producer outruns the consumer.
+// The actnet lanes and spsc-ref are bounded by their slots (Capacity()).
+// The other queues are unbounded, so their producers are held to as many
+// messages in flight each by `Flow` (a copy of the consumer's per-producer
+// count, re-read only when it says full, like a lane's cached consumer
+// position): a fair bound that keeps memory flat when a producer outruns
+// the consumer.
 #ifndef ACTNET_PERF_BENCH_QUEUES_H_
 #define ACTNET_PERF_BENCH_QUEUES_H_
 
@@ -31,19 +32,24 @@
 
 namespace actnet::bench {
 
-inline constexpr size_t kRingCapacity = 4096;
-inline constexpr size_t kInFlight = 4096;
+// Slots of a lane and of spsc-ref, and the in-flight bound of the
+// unbounded queues' producers: one number for all (--capacity; the
+// default is EngineOptions::mailbox_capacity). A power of two.
+inline size_t g_capacity = 1024;
+inline size_t Capacity() { return g_capacity; }
 inline constexpr size_t kConsumeBatch = 256;
-inline constexpr size_t kSendBatch = 32;
+// A loop publishes its outbox every Outbox::kFlushEvery sends (and at the
+// end of its turn); every batching queue here sends in runs of as many.
+inline constexpr size_t kSendBatch = Outbox::kFlushEvery;
 
-// Holds one producer of an unbounded queue to kInFlight messages.
+// Holds one producer of an unbounded queue to Capacity() messages in flight.
 class Flow {
  public:
   explicit Flow(const PaddedCounter* received) : received_(received) {}
   void BeforeSend(Backoff& backoff) {
-    while (sent_ - cached_ >= kInFlight) {
+    while (sent_ - cached_ >= Capacity()) {
       cached_ = received_->value.load(std::memory_order_acquire);
-      if (sent_ - cached_ >= kInFlight) backoff.Wait();
+      if (sent_ - cached_ >= Capacity()) backoff.Wait();
     }
     ++sent_;
   }
@@ -54,44 +60,26 @@ class Flow {
   uint64_t cached_ = 0;
 };
 
+// A mailbox with one lane per producer (sender indices 0..producers-1).
 inline std::unique_ptr<Mailbox> NewMailbox(size_t producers) {
   MailboxOptions options;
-  options.ring_capacity = kRingCapacity;
-  options.max_producers = producers;
+  options.lane_capacity = Capacity();
+  options.senders = producers;
   options.batch = kConsumeBatch;
   return std::move(*Mailbox::Create(options));
 }
 
-// actnet ring, one claim per message: MpscRing::TryPush + WakeIfSleeping.
-struct RingPerMessage {
+// actnet loop-to-loop: each producer is a sending loop with its own Outbox
+// and sender index, so its own lane; Push, and Flush every 32 (one cursor
+// store, a fence and a check of the consumer's `sleeping` flag per flush).
+// A loop never waits for room; here a producer whose lane is full retries
+// the flush, as the unbounded queues' producers wait for their Flow.
+struct LaneFlush {
   static constexpr bool kBounded = true;
-  explicit RingPerMessage(size_t producers) : mailbox(NewMailbox(producers)) {}
+  explicit LaneFlush(size_t producers) : mailbox(NewMailbox(producers)) {}
   struct Producer {
-    Producer(RingPerMessage& q, size_t, Flow*) : mailbox(q.mailbox.get()) {}
-    void Send(Envelope&& e) {
-      while (!mailbox->ring().TryPush(std::move(e), &cached)) backoff.Wait();
-      backoff.Reset();
-      mailbox->WakeIfSleeping();
-    }
-    void Finish() {}
-    Mailbox* mailbox;
-    int64_t cached = 0;
-    Backoff backoff;
-  };
-  template <class Fn>
-  size_t Consume(Fn&& fn) {
-    return mailbox->Drain(fn);
-  }
-  std::unique_ptr<Mailbox> mailbox;
-};
-
-// actnet outbox: Push up to 32, then Flush (one claim for the batch).
-struct OutboxFlush {
-  static constexpr bool kBounded = true;
-  explicit OutboxFlush(size_t producers) : mailbox(NewMailbox(producers)) {}
-  struct Producer {
-    Producer(OutboxFlush& q, size_t, Flow*)
-        : outbox(q.mailbox.get(), 1 << 16) {}
+    Producer(LaneFlush& q, size_t index, Flow*)
+        : outbox(q.mailbox.get(), index, 1 << 16) {}
     void Send(Envelope&& e) {
       (void)outbox.Push(std::move(e));
       if (outbox.size() >= kSendBatch) Finish();
@@ -117,7 +105,7 @@ struct ConcurrentQueueCase {
   static constexpr bool kBounded = false;
   using Queue = moodycamel::ConcurrentQueue<Envelope>;
   explicit ConcurrentQueueCase(size_t producers)
-      : queue(kRingCapacity * producers), consumer_token(queue) {}
+      : queue(Capacity() * producers), consumer_token(queue) {}
 
   struct Producer {
     Producer(ConcurrentQueueCase& q, size_t, Flow* flow)
@@ -186,14 +174,14 @@ struct ConcurrentQueueCase {
 // Reference, not a mailbox: the least a queue of 64-byte envelopes can do
 // between two threads. One producer writes envelopes straight into a ring
 // and stores a published count once per 32; the consumer reads that count
-// once per batch and no slot header at all. No wake-up protocol, no
-// multi-producer claim. What it reaches in a run bounds every design that
+// once per batch and no slot header at all. No wake-up protocol, no outbox
+// staging. A lane is this plus the outbox's staging copy and the wake-up
+// check per flush. What it reaches in a run bounds every design that
 // moves one cache line per message on that run's placement of the vCPUs.
 struct SpscReference {
   static constexpr bool kBounded = true;
-  static constexpr size_t kSlots = kRingCapacity;
   explicit SpscReference(size_t producers)
-      : slots(new Envelope[kSlots]) {
+      : mask(Capacity() - 1), slots(new Envelope[Capacity()]) {
     ACTNET_CHECK_MSG(producers == 1, "SpscReference has one producer");
   }
   struct Producer {
@@ -201,18 +189,19 @@ struct SpscReference {
     void Send(Envelope&& e) {
       if (next == end) {
         Finish();
-        while (next + int64_t{kSendBatch} - cached > int64_t{kSlots}) {
+        const int64_t slots = static_cast<int64_t>(q->mask + 1);
+        while (next + int64_t{kSendBatch} - cached > slots) {
           // Memory ordering: acquire pairs with the consumer's release
           // store: slots below it have been read and reset.
           cached = q->consumed.Load(std::memory_order_acquire);
-          if (next + int64_t{kSendBatch} - cached > int64_t{kSlots}) {
+          if (next + int64_t{kSendBatch} - cached > slots) {
             backoff.Wait();
           }
         }
         backoff.Reset();
         end = next + int64_t{kSendBatch};
       }
-      q->slots[next++ % kSlots] = std::move(e);
+      q->slots[next++ & q->mask] = std::move(e);
     }
     void Finish() {
       // Memory ordering: release publishes the slots written before it.
@@ -228,13 +217,14 @@ struct SpscReference {
     if (next == available) available = published.Load(std::memory_order_acquire);
     size_t n = 0;
     for (; next < available && n < kConsumeBatch; ++next, ++n) {
-      Envelope& e = slots[next % kSlots];
+      Envelope& e = slots[next & mask];
       fn(e);
       e.Reset();
     }
     if (n != 0) consumed.Store(next, std::memory_order_release);
     return n;
   }
+  const int64_t mask;  // slots - 1
   Sequence published{0};
   Sequence consumed{0};
   alignas(kFalseSharingRange) int64_t next = 0;
