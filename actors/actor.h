@@ -7,10 +7,16 @@
 #ifndef ACTNET_ACTORS_ACTOR_H_
 #define ACTNET_ACTORS_ACTOR_H_
 
+#include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "actors/actor_ref.h"
 #include "actors/envelope.h"
 
 namespace actnet {
+
+class EventLoop;
+template <class A>
+class Ref;
 
 namespace internal {
 class ActorTable;
@@ -20,10 +26,41 @@ class Actor {
  public:
   virtual ~Actor() = default;
   // Loop thread only. The envelope's payload is destroyed after return
-  // unless the actor moves it out.
+  // unless the actor moves it out. An actor that does not handle a
+  // message's type should pass it to Unhandled (typed actors do).
   virtual void Receive(Envelope& message) = 0;
   // The actor's own ref (valid once registered, invalid once it has died).
   const ActorRef& self() const { return self_; }
+
+  // ---- Messaging, from this actor (its loop thread only; defined in
+  // engine.h). Each is the Engine call of the same name with this actor
+  // as the sender, asker or watcher.
+  // The loop this actor lives on.
+  EventLoop& loop() const;
+  // A message of type T made from args (dynamic), or a typed one checked
+  // against what the target's class receives.
+  template <class T, class... Args>
+  absl::Status Tell(const ActorRef& to, Args&&... args);
+  template <class A, class M>
+  absl::Status Tell(const Ref<A>& to, M&& message);
+  template <class T, class A, class... Args>
+  absl::Status Tell(const Ref<A>& to, Args&&... args);
+  // Request/reply (ask.h): `done(StatusOr<M::Reply>)` runs on this loop,
+  // once, unless this actor has died first. If Ask returns an error (the
+  // target is known dead: NotFound; a full queue...), done is never called.
+  template <class M, class Done>
+  absl::Status Ask(const ActorRef& to, M request, absl::Duration timeout,
+                   Done&& done);
+  template <class A, class M, class Done>
+  absl::Status Ask(const Ref<A>& to, M request, absl::Duration timeout,
+                   Done&& done);
+  // Death watch: this actor receives Terminated when `target` dies (at
+  // once, reason kNotFound, if it is already dead). Unwatch stops it (a
+  // Terminated already sent may still arrive).
+  absl::Status Watch(const ActorRef& target);
+  absl::Status Unwatch(const ActorRef& target);
+  // Counts a message this actor does not handle (LoopStats::unhandled).
+  void Unhandled(const Envelope& message) const;
 
  private:
   friend class internal::ActorTable;  // sets self_ on (un)registration

@@ -20,6 +20,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "actors/actor_ref.h"
+#include "actors/envelope.h"
+#include "actors/handler.h"
 #include "actors/loop_counter.h"
 #include "actors/options.h"
 #include "io/backend.h"
@@ -103,9 +105,11 @@ class ConnContext {
   // A connection closed: it leaves the actor table now (later messages to
   // it are dead letters) and is destroyed at the end of the iteration.
   // `counted`: it was counted among the loop's connections.
-  virtual void Release(Conn& conn, bool counted) = 0;
+  virtual void Release(Conn& conn, bool counted, const CloseReason& why) = 0;
   // Action::kShutdown: stop the whole engine.
   virtual void RequestStop() = 0;
+  // A message that `to` did not handle (typed.h).
+  virtual void CountUnhandled(const Envelope& message, const ActorRef& to) = 0;
   // True on the loop's thread (or while no thread runs it yet).
   virtual bool OnLoopThread() const = 0;
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "actors/connection.h"
 
@@ -30,7 +31,20 @@ struct AsyncWriteMsg {
 };
 
 struct WakeMsg {};
-struct CloseMsg {};
+
+// Close a connection (flushing) or despawn a user actor. `done` (optional)
+// hears OK once it is gone; if the message dies undelivered, NotFound.
+struct CloseMsg {
+  absl::AnyInvocable<void(absl::Status)> done;
+
+  CloseMsg() = default;
+  explicit CloseMsg(absl::AnyInvocable<void(absl::Status)> cb)
+      : done(std::move(cb)) {}
+  CloseMsg(CloseMsg&&) noexcept = default;
+  ~CloseMsg() {
+    if (done) done(absl::NotFoundError("Close: the actor is already dead"));
+  }
+};
 
 }  // namespace actnet::internal
 

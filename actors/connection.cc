@@ -217,6 +217,21 @@ void Conn::RunCloseCallbacks() {
   for (auto& cb : callbacks) cb();
 }
 
+Action Handler::OnMessage(Conn& conn, Envelope& message) {
+  conn.Unhandled(message);
+  return Action::kNone;
+}
+
+void Conn::Unhandled(const Envelope& message) const {
+  ctx_->CountUnhandled(message, ref());
+}
+
+namespace internal {
+void CountUnhandledConn(const Envelope& message, Conn& conn) {
+  conn.Unhandled(message);
+}
+}  // namespace internal
+
 // The engine's own messages (conn_messages.h), then the user's.
 void Conn::Receive(Envelope& message) {
   if (auto* w = message.As<internal::AsyncWriteMsg>()) {
@@ -240,8 +255,14 @@ void Conn::Receive(Envelope& message) {
     RunHandler([this] { return handler_->OnData(*this); });
     return;
   }
-  if (message.Is<internal::CloseMsg>()) {
-    Close();
+  if (auto* c = message.As<internal::CloseMsg>()) {
+    if (c->done) {
+      Close([done = std::exchange(c->done, nullptr)]() mutable {
+        done(absl::OkStatus());
+      });
+    } else {
+      Close();
+    }
     return;
   }
   RunHandler([this, &message] { return handler_->OnMessage(*this, message); });

@@ -126,10 +126,9 @@ class Conn : public Actor {
   Handler& handler() const { return *handler_; }
   const io::SocketAddress& remote_address() const { return remote_; }
   io::SocketAddress local_address() const;
-  // Sends a message to any actor (defined in engine.h): the same as
-  // loop().engine().Tell<T>(to, args...).
-  template <class T, class... Args>
-  absl::Status Tell(const ActorRef& to, Args&&... args);
+  // Tell, Ask, Watch and Unwatch with this connection as the sender are
+  // Actor's (actor.h). Counts a message the handler does not handle.
+  void Unhandled(const Envelope& message) const;
 
   // Free-form per-connection state for handlers that prefer it to members.
   std::any& context() { return context_; }

@@ -163,7 +163,7 @@ void DatagramConn::CloseNow(CloseReason reason) {
                                                  : io::CloseMode::kClose);
   handle_ = io::kNoHandle;
   Settle(false);
-  ctx_->Release(*this, counted());
+  ctx_->Release(*this, counted(), reason);
   RunCloseCallbacks();
   if (dial_done) {
     dial_done(absl::CancelledError(

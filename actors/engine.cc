@@ -340,6 +340,13 @@ absl::Status Engine::Route(uint32_t loop, Envelope&& message) {
 absl::Status Engine::Send(const ActorRef& to, Envelope&& message) {
   if (!to.valid()) return absl::InvalidArgumentError("Send: invalid ActorRef");
   message.set_target(to.target());
+  // On the target's own loop its death is known now: say so. Elsewhere it
+  // is found out on arrival and counted as a dead letter.
+  EventLoop* here = EventLoop::Current();
+  if (here != nullptr && &here->engine() == this && here->index() == to.loop &&
+      here->Find(to) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("Send: ", to.ToString(), " is dead"));
+  }
   return Route(to.loop, std::move(message));
 }
 

@@ -25,13 +25,17 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "actors/actor_ref.h"
+#include "actors/ask.h"
 #include "actors/connection.h"
 #include "actors/envelope.h"
 #include "actors/event_loop.h"
 #include "actors/handler.h"
 #include "actors/loop_stats.h"
 #include "actors/options.h"
+#include "actors/typed.h"
 #include "io/unique_fd.h"
 
 namespace actnet {
@@ -159,6 +163,82 @@ class Engine {
                   LoopTask<std::decay_t<F>>{std::forward<F>(fn)});
     return Route(loop, std::move(e));
   }
+
+  // ---- Typed messages, request/reply, watch (see typed.h, ask.h) ----
+  // Tell through a typed ref: a message the class does not receive does
+  // not compile. Thread-safe.
+  template <class A, class M>
+  absl::Status Tell(const Ref<A>& to, M&& message) {
+    using T = std::decay_t<M>;
+    static_assert(kReceives<A, T>,
+                  "Tell: the target's class does not receive this type");
+    return Send(to.get(), Envelope::Make<T>(to.get().target(),
+                                            std::forward<M>(message)));
+  }
+  template <class T, class A, class... Args>
+  absl::Status Tell(const Ref<A>& to, Args&&... args) {
+    static_assert(kReceives<A, T>,
+                  "Tell: the target's class does not receive this type");
+    return Tell<T>(to.get(), std::forward<Args>(args)...);
+  }
+  // Sends `request` to `to` for `asker` (an actor or connection on the
+  // calling loop: loop thread only); `done(absl::StatusOr<M::Reply>)` runs
+  // on that loop once: the reply, DeadlineExceeded after `timeout`,
+  // NotFound if `to` dies unanswered, Aborted if it drops the request; not
+  // at all if `asker` has died by then. An error returned here (NotFound:
+  // `to` is on this loop and dead; ResourceExhausted...) means `done` is
+  // never called.
+  template <class M, class Done>
+  absl::Status Ask(const ActorRef& asker, const ActorRef& to, M request,
+                   absl::Duration timeout, Done&& done);
+  template <class A, class M, class Done>
+  absl::Status Ask(const ActorRef& asker, const Ref<A>& to, M request,
+                   absl::Duration timeout, Done&& done) {
+    static_assert(kReceives<A, M>,
+                  "Ask: the target's class does not receive this request");
+    return Ask(asker, to.get(), std::move(request), timeout,
+               std::forward<Done>(done));
+  }
+  // `watcher` (on the calling loop: loop thread only) receives a
+  // Terminated message when `target` dies, or at once (kNotFound) if it is
+  // dead already. A watcher that dies stops watching. Unwatch: no more
+  // Terminated for this pair (one already sent may still arrive).
+  absl::Status Watch(const ActorRef& watcher, const ActorRef& target);
+  absl::Status Unwatch(const ActorRef& watcher, const ActorRef& target);
+
+  // ---- Names (thread-safe) ----
+  // Binds `name` to `ref` until Unregister or until the actor dies.
+  // AlreadyExists if the name is bound to another live actor; NotFound if
+  // `ref` is on the calling loop and dead (elsewhere a dead ref is found
+  // out on its loop and the entry dropped).
+  absl::Status Register(absl::string_view name, const ActorRef& ref);
+  template <class A>
+  absl::Status Register(absl::string_view name, const Ref<A>& ref) {
+    return RegisterTyped(name, ref.get(), TypeTag<A>());
+  }
+  absl::StatusOr<ActorRef> Whereis(absl::string_view name) const;
+  // FailedPrecondition if the name was registered with another class (or
+  // untyped).
+  template <class A>
+  absl::StatusOr<Ref<A>> Whereis(absl::string_view name) const {
+    absl::StatusOr<ActorRef> r = WhereisTyped(name, TypeTag<A>());
+    if (!r.ok()) return r.status();
+    return Ref<A>(*r);
+  }
+  absl::Status Unregister(absl::string_view name);
+
+  // ---- Actors from any thread ----
+  // Spawns `actor` on loop `loop` from any thread; `done` runs on that loop
+  // with its ref (or is never called if this returns an error: the loop
+  // has stopped, no such loop). Before Start it registers at once.
+  absl::Status Spawn(uint32_t loop, std::unique_ptr<Actor> actor,
+                     absl::AnyInvocable<void(absl::StatusOr<ActorRef>)> done);
+  // Closes a connection (after flushing) or despawns a user actor; `done`
+  // runs on its loop once it is gone: OK, or NotFound if it was already
+  // dead. An error returned here means `done` is never called.
+  absl::Status Close(const ActorRef& actor,
+                     absl::AnyInvocable<void(absl::Status)> done);
+
   // ---- Client side (thread-safe, after Start) ----
   // Connects to `url` (tcp://, tcp4://, tcp6://, unix://, udp://...)
   // without blocking. The new connection is a connection actor like any
@@ -205,6 +285,8 @@ class Engine {
   // The addresses actually bound (port 0 resolved), in Listen order.
   std::vector<std::string> ListenAddresses() const;
   uint64_t DeadLetters() const;
+  // Messages that reached an actor which did not handle their type.
+  uint64_t Unhandled() const;
   // Every loop's counters since Start (empty before the loops exist): polls,
   // blocks, coalescing windows, yields, mailbox messages and wake-ups...
   // See loop_stats.h.
@@ -220,6 +302,20 @@ class Engine {
   };
 
   absl::Status Route(uint32_t loop, Envelope&& message);
+  friend absl::Status internal::PostTask(Engine&, uint32_t, Envelope&&);
+  friend class internal::LoopActor;  // forgets the names of dead actors
+
+  template <class A>
+  static const void* TypeTag() {
+    static const char tag = 0;
+    return &tag;
+  }
+  absl::Status RegisterTyped(absl::string_view name, const ActorRef& ref,
+                             const void* type);
+  absl::StatusOr<ActorRef> WhereisTyped(absl::string_view name,
+                                        const void* type) const;
+  // An actor died: its names go. Loop threads; cheap when none is named.
+  void ForgetNames(const ActorRef& ref);
   absl::Status AddListen(absl::string_view url, HandlerFactory factory,
                          const TlsOptions* tls);
   // The context for dials (or enrolments) with these options in this
@@ -250,13 +346,79 @@ class Engine {
   // loads this flag, so one of them always sees the other.
   std::atomic<bool> stop_requested_{false};
   std::atomic<uint32_t> next_dial_loop_{0};
+  struct Name {
+    ActorRef ref;
+    const void* type = nullptr;  // TypeTag of a typed registration
+  };
+  mutable std::mutex names_mu_;
+  absl::flat_hash_map<std::string, Name> names_;  // guarded by names_mu_
+  // Memory ordering: relaxed; a hint that skips the lock when no name is
+  // registered (a stale nonzero only costs a lock).
+  std::atomic<size_t> named_{0};
   // Places taken under max_connections (see admission.h).
   std::atomic<int64_t> admitted_{0};
 };
 
+template <class M, class Done>
+absl::Status Engine::Ask(const ActorRef& asker, const ActorRef& to, M request,
+                         absl::Duration timeout, Done&& done) {
+  static_assert(kIsRequest<M>, "Ask: the request type declares `using Reply`");
+  using R = typename M::Reply;
+  EventLoop* here = EventLoop::Current();
+  if (here == nullptr || &here->engine() != this || here->index() != asker.loop) {
+    return absl::FailedPreconditionError(
+        "Ask: call it on the asker's loop (from an actor or handler)");
+  }
+  if (!to.valid()) return absl::InvalidArgumentError("Ask: invalid ActorRef");
+  if (to.loop == here->index() && here->Find(to) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("Ask: ", to.ToString(), " is dead"));
+  }
+  const uint64_t id = internal::BeginAsk(
+      *here, asker, timeout,
+      [cb = ReplyCallback<R>(std::forward<Done>(done))](
+          absl::Status status, void* reply) mutable {
+        if (status.ok()) {
+          cb(std::move(*static_cast<R*>(reply)));
+        } else {
+          cb(std::move(status));
+        }
+      });
+  Envelope e = Envelope::Make<Request<M>>(
+      to.target(), Request<M>{std::move(request),
+                              Promise<R>(this, asker, to, id)});
+  absl::Status s = Send(to, std::move(e));
+  if (!s.ok()) {
+    // Refused: the status reports it; the promise must not answer too.
+    if (auto* r = e.As<Request<M>>()) r->reply = Promise<R>();
+    internal::CancelAsk(*here, id);
+  }
+  return s;
+}
+
+// Actor's messaging calls: the Engine's, with this actor as the sender.
 template <class T, class... Args>
-absl::Status Conn::Tell(const ActorRef& to, Args&&... args) {
+absl::Status Actor::Tell(const ActorRef& to, Args&&... args) {
   return loop().engine().Tell<T>(to, std::forward<Args>(args)...);
+}
+template <class A, class M>
+absl::Status Actor::Tell(const Ref<A>& to, M&& message) {
+  return loop().engine().Tell(to, std::forward<M>(message));
+}
+template <class T, class A, class... Args>
+absl::Status Actor::Tell(const Ref<A>& to, Args&&... args) {
+  return loop().engine().Tell<T>(to, std::forward<Args>(args)...);
+}
+template <class M, class Done>
+absl::Status Actor::Ask(const ActorRef& to, M request, absl::Duration timeout,
+                        Done&& done) {
+  return loop().engine().Ask(self(), to, std::move(request), timeout,
+                             std::forward<Done>(done));
+}
+template <class A, class M, class Done>
+absl::Status Actor::Ask(const Ref<A>& to, M request, absl::Duration timeout,
+                        Done&& done) {
+  return loop().engine().Ask(self(), to, std::move(request), timeout,
+                             std::forward<Done>(done));
 }
 
 }  // namespace actnet

@@ -21,6 +21,11 @@ namespace actnet {
 
 class Conn;
 
+namespace internal {
+// Counts an unhandled message to a connection (connection.cc).
+void CountUnhandledConn(const Envelope& message, Conn& conn);
+}  // namespace internal
+
 // What the engine does after a callback returns.
 enum class Action {
   kNone,      // carry on
@@ -65,10 +70,10 @@ class Handler {
   // The per-connection ticker set with Conn::SetTick fired.
   virtual Action OnTick(Conn& conn) { return Action::kNone; }
   // A message sent to this connection's ActorRef (Engine::Tell, Conn::Tell).
-  // The payload is destroyed after return unless moved out.
-  virtual Action OnMessage(Conn& conn, Envelope& message) {
-    return Action::kNone;
-  }
+  // The payload is destroyed after return unless moved out. By default it
+  // is counted as unhandled (LoopStats::unhandled); an override should
+  // pass what it does not handle to conn.Unhandled(message).
+  virtual Action OnMessage(Conn& conn, Envelope& message);
   // The peer half-closed: it sends nothing more (read returned EOF). By
   // default the connection then closes once queued output is flushed
   // (CloseReason kPeerClosed). Return kNone to keep it half-open instead:

@@ -6,8 +6,11 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/base/internal/raw_logging.h"
 #include "actors/check.h"
 #include "actors/conn_core.h"
+#include "actors/conn_messages.h"
+#include "actors/engine.h"
 #include "actors/listener.h"
 #include "actors/stream_conn.h"
 
@@ -118,9 +121,20 @@ int LoopActor::ParkTimeout() {
 void LoopActor::Dispatch(Envelope& message) {
   if (message.is_task()) {
     message.RunTask(static_cast<EventLoop*>(this));
-  } else {
-    actors_.Deliver(message);
+    return;
   }
+  if (auto* close = message.As<CloseMsg>()) {
+    // Engine::Close of a user actor despawns it; a connection closes
+    // itself (Conn::Receive).
+    Actor* actor = actors_.Resolve(message.target());
+    if (actor != nullptr && AsConn(actor) == nullptr) {
+      auto done = std::exchange(close->done, nullptr);
+      Despawn(actor->self());
+      if (done) done(absl::OkStatus());
+      return;
+    }
+  }
+  actors_.Deliver(message);
 }
 
 size_t LoopActor::ProcessMessages() {
@@ -183,8 +197,13 @@ ActorRef LoopActor::Spawn(std::unique_ptr<Actor> actor) {
 
 void LoopActor::Despawn(const ActorRef& ref) {
   if (ref.loop != index()) return;
+  Bury(ref, Terminated{ref, Terminated::Reason::kDespawned, {}});
+}
+
+void LoopActor::Bury(const ActorRef& ref, const Terminated& how) {
   if (std::unique_ptr<Actor> dead = actors_.Unregister(ref)) {
     graveyard_.push_back(std::move(dead));
+    OnActorDied(ref, how);
   }
 }
 
@@ -193,10 +212,9 @@ Actor* LoopActor::Find(const ActorRef& ref) const {
   return actors_.Resolve(ref.target());
 }
 
-void LoopActor::Release(Conn& conn, bool counted) {
-  if (std::unique_ptr<Actor> dead = actors_.Unregister(conn.ref())) {
-    graveyard_.push_back(std::move(dead));
-  }
+void LoopActor::Release(Conn& conn, bool counted, const CloseReason& why) {
+  const ActorRef ref = conn.ref();
+  Bury(ref, Terminated{ref, Terminated::Reason::kClosed, why});
   if (counted) {
     --connections_;
     link_.loads[index()].fetch_sub(1, std::memory_order_relaxed);
@@ -210,6 +228,7 @@ LoopStats LoopActor::Stats() const {
   s.messages = messages_.Get();
   s.wakeups = mailbox_->wakeups();
   s.dead_letters = actors_.dead_letters();
+  s.unhandled = unhandled_.Get();
   s.connections = link_.loads[index()].load(std::memory_order_relaxed);
   s.rejected = rejected_.Get();
   s.accept_pauses = accept_pauses_.Get();
@@ -260,16 +279,120 @@ void LoopActor::Exit() {
   }
   FlushOutboxes();
   // The actors die now: messages sent to them later (RunLeftovers) find no
-  // actor and count as dead letters.
+  // actor and count as dead letters. Their watchers hear of it.
   for (const ActorRef& ref : actors_.LiveRefs()) {
-    if (std::unique_ptr<Actor> dead = actors_.Unregister(ref)) {
-      graveyard_.push_back(std::move(dead));
-    }
+    Bury(ref, Terminated{ref, Terminated::Reason::kLoopStopped, {}});
   }
+  FlushOutboxes();
+  asks_.clear();  // their askers are dead: nothing may fire
   listeners_.clear();
   graveyard_.clear();
   timers_.Clear();
   link_.on_stopped();
+}
+
+// ---------------------------------------------------------------------------
+// Request/reply, death watch, unhandled messages.
+
+uint64_t LoopActor::BeginAsk(const ActorRef& asker, absl::Duration timeout,
+                             AskDone done) {
+  const uint64_t id = next_ask_++;
+  asks_.emplace(id, PendingAsk{asker, std::move(done)});
+  RunAfter(timeout, [this, id, timeout] {
+    EndAsk(id,
+           absl::DeadlineExceededError(absl::StrCat(
+               "Ask: no reply after ", absl::FormatDuration(timeout))),
+           nullptr);
+  });
+  return id;
+}
+
+void LoopActor::EndAsk(uint64_t id, const absl::Status& status, void* reply) {
+  auto it = asks_.find(id);
+  if (it == asks_.end()) return;  // answered, timed out or cancelled
+  PendingAsk pending = std::move(it->second);
+  asks_.erase(it);
+  if (Find(pending.asker) == nullptr) return;  // the asker died first
+  pending.done(status, reply);
+}
+
+void LoopActor::SendTerminated(const ActorRef& watcher, const Terminated& how) {
+  Envelope e = Envelope::Make<Terminated>(watcher.target(), how);
+  // A refusal (a full outbox, a stopped loop) loses a notice to a watcher
+  // that cannot take it; count it as undelivered.
+  if (!SendFromLoop(watcher.loop, std::move(e)).ok()) actors_.CountDeadLetter();
+}
+
+void LoopActor::AddWatch(const ActorRef& watcher, const ActorRef& target) {
+  if (Find(target) == nullptr) {
+    SendTerminated(watcher, Terminated{target, Terminated::Reason::kNotFound, {}});
+    return;
+  }
+  std::vector<ActorRef>& list = watchers_[target];
+  if (std::find(list.begin(), list.end(), watcher) == list.end()) {
+    list.push_back(watcher);
+  }
+}
+
+void LoopActor::RemoveWatch(const ActorRef& watcher, const ActorRef& target) {
+  auto it = watchers_.find(target);
+  if (it == watchers_.end()) return;
+  std::vector<ActorRef>& list = it->second;
+  list.erase(std::remove(list.begin(), list.end(), watcher), list.end());
+  if (list.empty()) watchers_.erase(it);
+}
+
+void LoopActor::NoteWatching(const ActorRef& watcher, const ActorRef& target) {
+  std::vector<ActorRef>& list = watching_[watcher];
+  if (std::find(list.begin(), list.end(), target) == list.end()) {
+    list.push_back(target);
+  }
+}
+
+void LoopActor::DropWatching(const ActorRef& watcher, const ActorRef& target) {
+  auto it = watching_.find(watcher);
+  if (it == watching_.end()) return;
+  std::vector<ActorRef>& list = it->second;
+  list.erase(std::remove(list.begin(), list.end(), target), list.end());
+  if (list.empty()) watching_.erase(it);
+}
+
+void LoopActor::OnActorDied(const ActorRef& ref, const Terminated& how) {
+  if (!watchers_.empty()) {
+    if (auto it = watchers_.find(ref); it != watchers_.end()) {
+      std::vector<ActorRef> list = std::move(it->second);
+      watchers_.erase(it);
+      for (const ActorRef& w : list) SendTerminated(w, how);
+    }
+  }
+  if (!watching_.empty()) {
+    if (auto it = watching_.find(ref); it != watching_.end()) {
+      std::vector<ActorRef> targets = std::move(it->second);
+      watching_.erase(it);
+      for (const ActorRef& t : targets) {
+        if (t.loop == index()) {
+          RemoveWatch(ref, t);
+          continue;
+        }
+        Envelope e;
+        e.EmplaceTask(MessageTarget{}, [ref, t](void* loop) {
+          static_cast<LoopActor*>(static_cast<EventLoop*>(loop))
+              ->RemoveWatch(ref, t);
+        });
+        (void)SendFromLoop(t.loop, std::move(e));  // refused: loop gone
+      }
+    }
+  }
+  link_.engine->ForgetNames(ref);
+}
+
+void LoopActor::CountUnhandled(const Envelope& message, const ActorRef& to) {
+  unhandled_.Add();
+  if (!options_.log_unhandled) return;
+  if (clock_ns - last_unhandled_log_ns_ < 1'000'000'000) return;
+  last_unhandled_log_ns_ = clock_ns;
+  ABSL_RAW_LOG(WARNING, "actnet: %s did not handle a message (type id %p)",
+               to.ToString().c_str(), static_cast<const void*>(message.ops()));
 }
 
 }  // namespace actnet::internal

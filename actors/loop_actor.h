@@ -16,12 +16,14 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "actors/actor_table.h"
 #include "actors/admission.h"
+#include "actors/ask.h"
 #include "actors/conn_context.h"
 #include "actors/connection.h"
 #include "actors/envelope_queue.h"
@@ -139,17 +141,43 @@ class LoopActor final : public EventLoop, public ConnContext {
   size_t connection_count() const { return connections_; }
   uint64_t dead_letters() const { return actors_.dead_letters(); }
   LoopStats Stats() const;  // thread-safe
-  void Release(Conn& conn, bool counted) override;
+  void Release(Conn& conn, bool counted, const CloseReason& why) override;
   void RequestStop() override { link_.request_stop(); }
   bool OnLoopThread() const override;
   void ScheduleAt(int64_t deadline_ns, absl::AnyInvocable<void()> fn) {
     timers_.Schedule(deadline_ns, std::move(fn));
   }
 
+  // ---- Request/reply, the asking side (ask.h): `done` waits under an id
+  // until EndAsk, the timeout, or CancelAsk; it is not called if `asker`
+  // has died by then.
+  uint64_t BeginAsk(const ActorRef& asker, absl::Duration timeout,
+                    AskDone done);
+  void EndAsk(uint64_t id, const absl::Status& status, void* reply);
+  void CancelAsk(uint64_t id) { asks_.erase(id); }
+
+  // ---- Death watch. On the target's loop: AddWatch (or Terminated
+  // kNotFound at once if it is dead) and RemoveWatch. On the watcher's
+  // loop: what it watches, so that its death withdraws its watches.
+  void AddWatch(const ActorRef& watcher, const ActorRef& target);
+  void RemoveWatch(const ActorRef& watcher, const ActorRef& target);
+  void NoteWatching(const ActorRef& watcher, const ActorRef& target);
+  void DropWatching(const ActorRef& watcher, const ActorRef& target);
+
+  // A message no actor handled (typed.h): counted, logged if asked.
+  void CountUnhandled(const Envelope& message, const ActorRef& to) override;
+
  private:
   template <class C, class... Args>
   C* AddConn(bool counted, Args&&... args);
   void Dispatch(Envelope& message);
+  // Every death passes here: watchers hear Terminated, the dead actor's
+  // own watches are withdrawn, its names go.
+  void OnActorDied(const ActorRef& ref, const Terminated& how);
+  // Unregisters a live actor (keeping it until the iteration ends) and
+  // reports its death.
+  void Bury(const ActorRef& ref, const Terminated& how);
+  void SendTerminated(const ActorRef& watcher, const Terminated& how);
   size_t ProcessMessages();
   void FlushOutboxes();
   void OpenListenSocket(ListenSocket* socket, int fd);
@@ -170,7 +198,18 @@ class LoopActor final : public EventLoop, public ConnContext {
   std::vector<std::pair<ListenSocket*, int>> listen_sockets_;
   std::vector<Listener*> listeners_;  // owned by actors_
   const WaitCounters* wait_ = nullptr;
-  LoopCounter iterations_, messages_, rejected_, accept_pauses_;
+  LoopCounter iterations_, messages_, rejected_, accept_pauses_, unhandled_;
+  int64_t last_unhandled_log_ns_ = 0;
+  struct PendingAsk {
+    ActorRef asker;
+    AskDone done;
+  };
+  absl::flat_hash_map<uint64_t, PendingAsk> asks_;
+  uint64_t next_ask_ = 1;
+  // Target (on this loop) -> its watchers; watcher (on this loop) -> the
+  // targets it watches.
+  absl::flat_hash_map<ActorRef, std::vector<ActorRef>> watchers_;
+  absl::flat_hash_map<ActorRef, std::vector<ActorRef>> watching_;
   bool running_ = false;
   bool stopped_ = false;
   int64_t stop_deadline_ns_ = 0;

@@ -23,6 +23,7 @@ struct LoopStats {
   uint64_t wakeups = 0;     // wake-ups of this loop's parked mailbox (eventfd
                             // writes, or MSG_RING posts on io_uring)
   uint64_t dead_letters = 0;
+  uint64_t unhandled = 0;   // messages an actor did not handle (typed.h)
   int64_t connections = 0;  // open now
   // Listeners served by this loop: connections refused over
   // max_connections, and accept pauses for lack of fds or memory.
@@ -43,6 +44,7 @@ struct LoopStats {
     messages += o.messages;
     wakeups += o.wakeups;
     dead_letters += o.dead_letters;
+    unhandled += o.unhandled;
     connections += o.connections;
     rejected += o.rejected;
     accept_pauses += o.accept_pauses;

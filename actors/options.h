@@ -114,6 +114,9 @@ struct EngineOptions {
   size_t foreign_queue_limit = 1 << 16;
   size_t outbox_limit = 1 << 16;
   size_t mailbox_batch = 256;
+  // Log (a warning per message, rate-limited to one a second per loop)
+  // messages an actor did not handle; they are counted either way.
+  bool log_unhandled = false;
   // Spin iterations polling the mailbox before an idle loop parks.
   int idle_spins = 64;
   // Before an idle loop blocks, it polls (zero-timeout waits) for up to

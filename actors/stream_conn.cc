@@ -376,7 +376,7 @@ void StreamConn::Finish(CloseReason reason, bool reset) {
   in_.Clear();
   out_.Clear();
   Settle(false);
-  ctx_->Release(*this, /*counted=*/true);
+  ctx_->Release(*this, /*counted=*/true, reason);
   RunCloseCallbacks();
   if (dial_done) {
     dial_done(absl::CancelledError(

@@ -278,7 +278,7 @@ Actor* FakeLoop::Find(const ActorRef& ref) const {
   return ref.loop == table_.loop_index() ? table_.Resolve(ref.target()) : nullptr;
 }
 
-void FakeLoop::Release(Conn& conn, bool counted) {
+void FakeLoop::Release(Conn& conn, bool counted, const CloseReason&) {
   ++releases_;
   if (std::unique_ptr<Actor> dead = table_.Unregister(conn.ref())) {
     graveyard_.push_back(std::move(dead));

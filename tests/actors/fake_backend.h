@@ -184,7 +184,9 @@ class FakeLoop final : public internal::ConnContext {
   // ConnContext.
   void RunAfter(absl::Duration delay, absl::AnyInvocable<void()> fn) override;
   Actor* Find(const ActorRef& ref) const override;
-  void Release(Conn& conn, bool counted) override;
+  void Release(Conn& conn, bool counted, const CloseReason& why) override;
+  void CountUnhandled(const Envelope&, const ActorRef&) override { ++unhandled; }
+  int unhandled = 0;
   void RequestStop() override { ++stop_requests_; }
   bool OnLoopThread() const override { return true; }
 
