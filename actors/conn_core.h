@@ -30,6 +30,14 @@ class ConnCore : public Conn {
       CloseGracefully(stopped);
     }
   }
+  // Runs `fn` as a handler callback (what it writes is flushed after it,
+  // as for OnMessage): how an Ask's reply reaches a connection.
+  void RunAsHandler(absl::FunctionRef<void()> fn) {
+    RunHandler([&fn] {
+      fn();
+      return Action::kNone;
+    });
+  }
   // The stop deadline has passed: close now.
   void FinishStop() {
     CloseNow(CloseReason{CloseReason::Kind::kEngineStopped, 0});

@@ -183,7 +183,9 @@ class Engine {
   }
   // Sends `request` to `to` for `asker` (an actor or connection on the
   // calling loop: loop thread only); `done(absl::StatusOr<M::Reply>)` runs
-  // on that loop once: the reply, DeadlineExceeded after `timeout`,
+  // on that loop once (for a connection, as a handler callback: what it
+  // writes is flushed after it): the reply, DeadlineExceeded after
+  // `timeout` (InfiniteDuration: never),
   // NotFound if `to` dies unanswered, Aborted if it drops the request; not
   // at all if `asker` has died by then. An error returned here (NotFound:
   // `to` is on this loop and dead; ResourceExhausted...) means `done` is
@@ -373,14 +375,16 @@ absl::Status Engine::Ask(const ActorRef& asker, const ActorRef& to, M request,
   if (to.loop == here->index() && here->Find(to) == nullptr) {
     return absl::NotFoundError(absl::StrCat("Ask: ", to.ToString(), " is dead"));
   }
+  static_assert(std::is_invocable_v<std::decay_t<Done>&, absl::StatusOr<R>>,
+                "Ask: done must take absl::StatusOr<Request::Reply>");
   const uint64_t id = internal::BeginAsk(
       *here, asker, timeout,
-      [cb = ReplyCallback<R>(std::forward<Done>(done))](
+      [cb = std::decay_t<Done>(std::forward<Done>(done))](
           absl::Status status, void* reply) mutable {
         if (status.ok()) {
-          cb(std::move(*static_cast<R*>(reply)));
+          cb(absl::StatusOr<R>(std::move(*static_cast<R*>(reply))));
         } else {
-          cb(std::move(status));
+          cb(absl::StatusOr<R>(std::move(status)));
         }
       });
   Envelope e = Envelope::Make<Request<M>>(

@@ -298,6 +298,7 @@ uint64_t LoopActor::BeginAsk(const ActorRef& asker, absl::Duration timeout,
                              AskDone done) {
   const uint64_t id = next_ask_++;
   asks_.emplace(id, PendingAsk{asker, std::move(done)});
+  if (timeout == absl::InfiniteDuration()) return id;
   RunAfter(timeout, [this, id, timeout] {
     EndAsk(id,
            absl::DeadlineExceededError(absl::StrCat(
@@ -312,8 +313,13 @@ void LoopActor::EndAsk(uint64_t id, const absl::Status& status, void* reply) {
   if (it == asks_.end()) return;  // answered, timed out or cancelled
   PendingAsk pending = std::move(it->second);
   asks_.erase(it);
-  if (Find(pending.asker) == nullptr) return;  // the asker died first
-  pending.done(status, reply);
+  Actor* asker = Find(pending.asker);
+  if (asker == nullptr) return;  // the asker died first
+  if (ConnCore* conn = AsConn(asker)) {
+    conn->RunAsHandler([&] { pending.done(status, reply); });
+  } else {
+    pending.done(status, reply);
+  }
 }
 
 void LoopActor::SendTerminated(const ActorRef& watcher, const Terminated& how) {

@@ -14,8 +14,11 @@ class ChatHandler final : public Handler {
 
   Action OnOpen(Conn& conn) override {
     id_ = server_->NextId();
-    room_ = server_->rooms()[conn.loop().index()];
-    (void)conn.loop().engine().Tell<Join>(room_, Join{conn.ref(), id_});
+    absl::StatusOr<Ref<Room>> room =
+        conn.loop().engine().Whereis<Room>(RoomName(conn.loop().index()));
+    if (!room.ok()) return Action::kClose;  // the loop is stopping
+    room_ = *room;
+    (void)conn.loop().engine().Tell(room_, Join{conn.ref(), id_});
     return Action::kNone;
   }
 
@@ -38,19 +41,12 @@ class ChatHandler final : public Handler {
     return Action::kNone;
   }
 
-  void OnClose(Conn& conn, const CloseReason&) override {
-    if (room_.valid()) (void)conn.loop().engine().Tell<Leave>(room_, Leave{conn.ref()});
-  }
-
  private:
   void Broadcast(Conn& conn, absl::string_view line) {
     // One copy of the text, shared by every room's message.
     auto text = std::make_shared<const std::string>(
         absl::StrCat("guest", id_, ": ", line, "\n"));
-    Engine& engine = conn.loop().engine();
-    for (const ActorRef& room : server_->rooms()) {
-      (void)engine.Tell<Line>(room, Line{conn.ref(), text});
-    }
+    (void)conn.loop().engine().Tell(room_, Line{conn.ref(), std::move(text), true});
   }
 
   Action TooLong(Conn& conn) {
@@ -60,36 +56,57 @@ class ChatHandler final : public Handler {
   }
 
   Server* server_;
-  ActorRef room_;
+  Ref<Room> room_;
   uint64_t id_ = 0;
   size_t scanned_ = 0;  // buffered bytes already searched for a newline
 };
 
 }  // namespace
 
-void Room::Receive(Envelope& message) {
-  EventLoop& loop = *EventLoop::Current();
-  if (const Line* line = message.As<Line>()) {
-    for (size_t i = 0; i < members_.size();) {
-      if (members_[i] != line->from &&
-          !Deliver(loop, members_[i], *line->text)) {
-        members_[i] = members_.back();  // order of members does not matter
-        members_.pop_back();
-        continue;
-      }
-      ++i;
+std::string RoomName(uint32_t loop) { return absl::StrCat("chat.room.", loop); }
+
+void Room::On(Line& line) {
+  EventLoop& loop = this->loop();
+  for (size_t i = 0; i < members_.size();) {
+    if (members_[i] != line.from && !Deliver(loop, members_[i], *line.text)) {
+      members_[i] = members_.back();  // order of members does not matter
+      members_.pop_back();
+      continue;
     }
-  } else if (const Join* join = message.As<Join>()) {
-    // Written here, after the join, so a client that has read its welcome
-    // knows it will get every line sent from then on.
-    if (Deliver(loop, join->member,
-                absl::StrCat("* welcome, you are guest", join->id, "\n"))) {
-      members_.push_back(join->member);
-    }
-  } else if (const Leave* leave = message.As<Leave>()) {
-    members_.erase(std::remove(members_.begin(), members_.end(), leave->member),
-                   members_.end());
+    ++i;
   }
+  if (!line.relay) return;
+  for (const Ref<Room>& peer : Peers()) {
+    (void)Tell(peer, Line{line.from, line.text, false});
+  }
+}
+
+void Room::On(Join& join) {
+  // Written here, after the join, so a client that has read its welcome
+  // knows it will get every line sent from then on.
+  if (Deliver(loop(), join.member,
+              absl::StrCat("* welcome, you are guest", join.id, "\n"))) {
+    members_.push_back(join.member);
+    (void)Watch(join.member);  // its Terminated takes it out
+  }
+}
+
+void Room::On(Terminated& gone) {
+  members_.erase(std::remove(members_.begin(), members_.end(), gone.ref),
+                 members_.end());
+}
+
+const std::vector<Ref<Room>>& Room::Peers() {
+  if (peers_.empty()) {
+    Engine& engine = loop().engine();
+    for (int i = 0; i < loops_; ++i) {
+      if (static_cast<uint32_t>(i) == self().loop) continue;
+      absl::StatusOr<Ref<Room>> peer =
+          engine.Whereis<Room>(RoomName(static_cast<uint32_t>(i)));
+      if (peer.ok()) peers_.push_back(*peer);
+    }
+  }
+  return peers_;
 }
 
 bool Room::Deliver(EventLoop& loop, const ActorRef& member,
@@ -109,13 +126,18 @@ bool Room::Deliver(EventLoop& loop, const ActorRef& member,
 
 Server::Server(Engine& engine, ChatOptions options)
     : engine_(engine), options_(options) {
-  for (int i = 0; i < engine.options().loops; ++i) {
-    rooms_.push_back(engine.Spawn(static_cast<uint32_t>(i),
-                                  std::make_unique<Room>(options.max_outbound)));
+  const int loops = engine.options().loops;
+  for (int i = 0; i < loops; ++i) {
+    const auto loop = static_cast<uint32_t>(i);
+    Ref<Room> room(engine.Spawn(
+        loop, std::make_unique<Room>(options.max_outbound, loops)));
+    absl::Status s = engine.Register(RoomName(loop), room);
+    if (status_.ok()) status_ = s;
   }
 }
 
 absl::Status Server::Listen(absl::string_view url) {
+  if (!status_.ok()) return status_;  // a room could not be named
   return engine_.Listen(url, [this]() -> std::unique_ptr<Handler> {
     return std::make_unique<ChatHandler>(this);
   });

@@ -1,12 +1,15 @@
 // Line-based chat on actnet: every line a client sends reaches every other
 // connected client, whichever loop serves it.
 //
-// Each loop runs one Room actor that knows the connections of its own loop.
-// A connection joins its loop's room when it opens and leaves when it
-// closes; each line it sends is told to every loop's room, which writes it
-// to its local members. FIFO per (sender, receiver) pair keeps each
-// sender's lines in order everywhere. A member whose queued output passes
-// `max_outbound` (it does not read) is closed; the others never wait for it.
+// Each loop runs one Room actor, registered under the name RoomName(loop),
+// that knows the connections of its own loop. A connection finds its
+// loop's room by name and joins it when it opens; the room watches it, so
+// a member that closes leaves by itself (Terminated). Each line goes to the
+// sender's room, which writes it to its local members and passes it on to
+// every other room, found by name once. FIFO per (sender, receiver) pair
+// keeps each sender's lines in order everywhere. A member whose queued
+// output passes `max_outbound` (it does not read) is closed; the others
+// never wait for it.
 //
 // Threads: Server is configured on the controlling thread before Start;
 // rooms and handlers then run on their loops only.
@@ -36,42 +39,53 @@ struct Join {
   ActorRef member;
   uint64_t id;  // the member's name is "guest<id>"
 };
-struct Leave {
-  ActorRef member;
-};
+// A line said on this room's loop (`relay`: pass it to the other rooms)
+// or relayed from another room.
 struct Line {
   ActorRef from;
   std::shared_ptr<const std::string> text;  // "guest<id>: ...\n", shared
+  bool relay = false;
 };
 
-class Room final : public Actor {
+// The name a loop's room is registered under.
+std::string RoomName(uint32_t loop);
+
+class Room final : public Receives<Join, Line, Terminated> {
  public:
-  explicit Room(size_t max_outbound) : max_outbound_(max_outbound) {}
-  void Receive(Envelope& message) override;
+  Room(size_t max_outbound, int loops)
+      : max_outbound_(max_outbound), loops_(loops) {}
+
+  void On(Join& join) override;
+  void On(Line& line) override;
+  void On(Terminated& gone) override;
 
  private:
   // Writes to a local member; false if it is gone or over its limit.
   bool Deliver(EventLoop& loop, const ActorRef& member, absl::string_view text);
+  // The other loops' rooms, looked up by name on first use.
+  const std::vector<Ref<Room>>& Peers();
 
   const size_t max_outbound_;
+  const int loops_;
   std::vector<ActorRef> members_;
+  std::vector<Ref<Room>> peers_;
 };
 
 class Server {
  public:
-  // Spawns one room per loop of `engine`, which must not have started.
+  // Spawns and names one room per loop of `engine`, which must not have
+  // started.
   Server(Engine& engine, ChatOptions options = {});
   absl::Status Listen(absl::string_view url);
 
   const ChatOptions& options() const { return options_; }
-  const std::vector<ActorRef>& rooms() const { return rooms_; }
   // Thread-safe.
   uint64_t NextId() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
   Engine& engine_;
   ChatOptions options_;
-  std::vector<ActorRef> rooms_;  // by loop; fixed before Start
+  absl::Status status_;  // of naming the rooms
   // Memory ordering: relaxed; only uniqueness matters.
   std::atomic<uint64_t> next_id_{1};
 };

@@ -15,7 +15,7 @@ absl::Status SetUpServer(Engine& engine, absl::string_view urls,
   }
   auto cluster = std::make_shared<Cluster>();
   for (int i = 0; i < loops; ++i) {
-    cluster->shards.push_back(
+    cluster->shards.emplace_back(
         engine.Spawn(static_cast<uint32_t>(i), std::make_unique<Shard>()));
   }
   std::shared_ptr<const Cluster> shared = std::move(cluster);
@@ -29,7 +29,7 @@ absl::Status SetUpServer(Engine& engine, absl::string_view urls,
   const absl::Duration interval = options.sweep_interval;
   engine.SetOnBoot([shared, interval, on_boot = std::move(on_boot)](Engine& e) {
     for (size_t i = 0; i < shared->shards.size(); ++i) {
-      const ActorRef ref = shared->shards[i];
+      const ActorRef ref = shared->shards[i].get();
       (void)e.Post(static_cast<uint32_t>(i), [ref, interval](EventLoop& loop) {
         static_cast<Shard*>(loop.Find(ref))->StartSweeping(loop, interval);
       });

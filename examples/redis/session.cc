@@ -46,7 +46,7 @@ Session::Session(std::shared_ptr<const Cluster> cluster, SessionOptions options)
 Action Session::OnOpen(Conn& conn) {
   local_index_ = conn.loop().index();
   local_ = static_cast<Shard*>(
-      conn.loop().Find(cluster_->shards[local_index_]));
+      conn.loop().Find(cluster_->shards[local_index_].get()));
   outgoing_.resize(shards_);
   part_of_shard_.assign(shards_, -1);
   return local_ == nullptr ? Action::kClose : Action::kNone;
@@ -58,10 +58,14 @@ Action Session::OnData(Conn& conn) {
   return Finish(conn);
 }
 
-Action Session::OnMessage(Conn& conn, Envelope& message) {
-  BatchPtr* batch = message.As<BatchPtr>();
-  if (batch == nullptr) return Action::kNone;
-  Batch& b = **batch;
+void Session::OnBatch(Conn& conn, absl::StatusOr<BatchPtr> answer) {
+  if (!answer.ok() || *answer == nullptr) {
+    broken_ = true;  // its replies will never come
+    conn.Close();
+    return;
+  }
+  BatchPtr& batch = *answer;
+  Batch& b = *batch;
   size_t begin = 0;
   for (size_t i = 0; i < b.ops.size(); ++i) {
     const absl::string_view out(b.out);
@@ -72,13 +76,13 @@ Action Session::OnMessage(Conn& conn, Envelope& message) {
   if (spare_.size() < kMaxSpareBatches && b.out.capacity() <= kMaxSpareBytes &&
       b.arena.capacity() <= kMaxSpareBytes) {
     b.Clear();
-    spare_.push_back(std::move(*batch));
+    spare_.push_back(std::move(batch));
   }
   if (paused_ && pending_.size() < options_.max_in_flight) {
     local().set_now_ms(LoopMillis(conn.loop()));
     Pump(conn);
   }
-  return Finish(conn);
+  if (Finish(conn) == Action::kClose) conn.Close();
 }
 
 Action Session::OnPeerClosed(Conn& conn) {
@@ -317,9 +321,14 @@ Action Session::Finish(Conn& conn) {
   Drain();
   for (uint32_t s = 0; s < shards_; ++s) {
     if (outgoing_[s] == nullptr) continue;
-    outgoing_[s]->reply_to = conn.ref();
-    absl::Status st = conn.loop().engine().Tell<BatchPtr>(
-        cluster_->shards[s], std::move(outgoing_[s]));
+    // No deadline: replies are written in request order, so a late batch
+    // holds the ones behind it rather than being given up on.
+    absl::Status st = conn.Ask(
+        cluster_->shards[s], RunBatch{std::move(outgoing_[s])},
+        absl::InfiniteDuration(),
+        [this, &conn](absl::StatusOr<BatchPtr> answer) {
+          OnBatch(conn, std::move(answer));
+        });
     outgoing_[s] = nullptr;
     if (!st.ok()) broken_ = true;  // its replies would never come
   }

@@ -1,15 +1,16 @@
 // Session: the handler of one Redis client connection.
 //
 // It parses requests (RespParser), numbers them, and runs each where its
-// keys live: on its own loop's Shard directly, or by a Batch message to the
-// owning Shard on another loop (see shard.h). Multi-key commands spanning
+// keys live: on its own loop's Shard directly, or by asking the owning
+// Shard on another loop to run a Batch (see shard.h). Multi-key commands spanning
 // shards are split into one part per shard and merged. Replies are written
 // strictly in request order: a reply that completes early waits in a
 // reorder buffer until every earlier one is written.
 //
 // The number of requests in flight is bounded: at the bound the session
-// stops parsing and pauses reading from the socket; replies arriving (in
-// OnMessage) resume both, so bytes already buffered are never stranded.
+// stops parsing and pauses reading from the socket; replies arriving (the
+// Ask's callback) resume both, so bytes already buffered are never
+// stranded.
 //
 // Loop thread only, like every Handler.
 #ifndef ACTNET_EXAMPLES_REDIS_SESSION_H_
@@ -40,7 +41,6 @@ class Session final : public Handler {
 
   Action OnOpen(Conn& conn) override;
   Action OnData(Conn& conn) override;
-  Action OnMessage(Conn& conn, Envelope& message) override;
   // A client that sends its last requests and shuts down its side still
   // gets every reply: the connection stays half-open until the replies
   // from other shards are in and written.
@@ -76,6 +76,9 @@ class Session final : public Handler {
   void Complete(uint64_t seq, uint16_t part, absl::string_view reply);
   // Moves completed replies at the head of the reorder buffer to output.
   void Drain();
+  // A remote shard answered a batch (or could not: the engine is
+  // stopping).
+  void OnBatch(Conn& conn, absl::StatusOr<BatchPtr> answer);
   // Sends batches, writes output, resumes or pauses input, and decides
   // whether the connection closes.
   Action Finish(Conn& conn);

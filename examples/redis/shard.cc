@@ -1,7 +1,5 @@
 #include "examples/redis/shard.h"
 
-#include <cstdio>
-
 #include "absl/hash/hash.h"
 
 namespace actnet::redis {
@@ -44,24 +42,13 @@ void Shard::Execute(Batch& batch) {
   }
 }
 
-void Shard::Receive(Envelope& message) {
-  BatchPtr* batch = message.As<BatchPtr>();
-  if (batch == nullptr) return;
-  EventLoop* loop = EventLoop::Current();
-  keyspace_.set_now_ms(LoopMillis(*loop));
-  Execute(**batch);
-  (*batch)->arena.clear();
-  (*batch)->args.clear();
-  const ActorRef to = (*batch)->reply_to;
-  absl::Status s = loop->engine().Tell<BatchPtr>(to, std::move(*batch));
-  if (!s.ok()) {
-    // The connection would wait forever for these replies: close it.
-    if (lost_replies_++ == 0) {
-      std::fprintf(stderr, "redis: reply to %s lost: %s\n",
-                   to.ToString().c_str(), s.ToString().c_str());
-    }
-    (void)loop->engine().Close(to);
-  }
+void Shard::On(RunBatch& request, Promise<BatchPtr> reply) {
+  if (request.batch == nullptr) return;  // the promise answers Aborted
+  keyspace_.set_now_ms(LoopMillis(loop()));
+  Execute(*request.batch);
+  request.batch->arena.clear();
+  request.batch->args.clear();
+  reply.Reply(std::move(request.batch));
 }
 
 void Shard::StartSweeping(EventLoop& loop, absl::Duration interval) {

@@ -3,11 +3,11 @@
 // The keyspace is partitioned by key: ShardOf(key, n) names the loop whose
 // Shard holds it. A connection on that same loop runs commands on the
 // shard's Keyspace directly (same thread, no message). A connection on any
-// other loop packs the commands of one read into a Batch and sends it to
-// the Shard's ActorRef; the shard runs them in order, writes the replies
-// into the same Batch and sends it back to the connection's ref. The batch
-// object makes the round trip, so a cross-loop exchange costs one
-// allocation at most (connections recycle them).
+// other loop packs the commands of one read into a Batch and asks the
+// owning Shard to run it (Ask with a RunBatch request); the shard runs
+// them in order, writes the replies into the same Batch and answers with
+// it. The batch object makes the round trip, so a cross-loop exchange
+// costs one allocation at most (connections recycle them).
 //
 // Thread contract: a Shard and its Keyspace are used only on their loop's
 // thread. A Batch belongs to whichever side holds its pointer; handing it
@@ -45,7 +45,6 @@ struct Op {
 // Commands from one connection for one shard, and on the way back, their
 // replies.
 struct Batch {
-  ActorRef reply_to;
   std::string arena;                               // argument bytes
   std::vector<std::pair<size_t, size_t>> args;     // (offset, size) in arena
   std::vector<Op> ops;
@@ -58,19 +57,28 @@ struct Batch {
 };
 using BatchPtr = std::unique_ptr<Batch>;
 
-// The shards' refs, by loop index. Built before Start, immutable after.
-struct Cluster {
-  std::vector<ActorRef> shards;
+class Shard;
+
+// The request a session asks a remote shard: run the batch, answer with it
+// (replies filled in).
+struct RunBatch {
+  using Reply = BatchPtr;
+  BatchPtr batch;
 };
 
-class Shard final : public Actor {
+// The shards' refs, by loop index. Built before Start, immutable after.
+struct Cluster {
+  std::vector<Ref<Shard>> shards;
+};
+
+class Shard final : public Receives<RunBatch> {
  public:
   Shard() = default;
 
   // Loop thread only (or before Start).
   Keyspace& keyspace() { return keyspace_; }
-  // Runs a Batch from a connection and sends it back with the replies.
-  void Receive(Envelope& message) override;
+  // Runs a Batch from a connection and answers with it, replies filled.
+  void On(RunBatch& request, Promise<BatchPtr> reply) override;
   // Runs every op of `batch` in order, appending replies. Used by Receive
   // and by tests.
   void Execute(Batch& batch);
@@ -84,7 +92,6 @@ class Shard final : public Actor {
   Keyspace keyspace_;
   absl::Duration sweep_interval_ = absl::Milliseconds(100);
   std::vector<absl::string_view> argv_;  // scratch
-  uint64_t lost_replies_ = 0;
 };
 
 // Milliseconds of the loop's monotonic clock: the keyspace's time.
