@@ -64,7 +64,8 @@ uint64_t BeginAsk(EventLoop& loop, const ActorRef& asker,
 void EndAsk(EventLoop& loop, uint64_t id, const absl::Status& status,
             void* reply);
 void CancelAsk(EventLoop& loop, uint64_t id);
-// Routes a task to loop `loop` (Engine::Post's path). Thread-safe.
+// Routes a task to loop `loop` (Engine::Post's path), past the queue
+// limits: for answers owed. Thread-safe.
 absl::Status PostTask(Engine& engine, uint32_t loop, Envelope&& task);
 // On `ref`'s own loop thread: is it alive? Elsewhere: true (unknowable).
 bool AliveHere(const ActorRef& ref);

@@ -324,7 +324,7 @@ void Engine::ScheduleTick(EventLoop& loop, absl::Duration delay) {
 // ---------------------------------------------------------------------------
 // Messages.
 
-absl::Status Engine::Route(uint32_t loop, Envelope&& message) {
+absl::Status Engine::Route(uint32_t loop, Envelope&& message, bool bounded) {
   if (loop >= loops_.size()) {
     return absl::InvalidArgumentError(
         absl::StrCat("no loop ", loop, " (engine has ", loops_.size(), ")"));
@@ -332,9 +332,9 @@ absl::Status Engine::Route(uint32_t loop, Envelope&& message) {
   EventLoop* current = EventLoop::Current();
   if (current != nullptr && &current->engine() == this) {
     return static_cast<internal::LoopActor*>(current)->SendFromLoop(
-        loop, std::move(message));
+        loop, std::move(message), bounded);
   }
-  return loops_[loop]->PushForeign(std::move(message));
+  return loops_[loop]->PushForeign(std::move(message), bounded);
 }
 
 absl::Status Engine::Send(const ActorRef& to, Envelope&& message) {

@@ -303,7 +303,7 @@ class Engine {
     void operator()(void* context) { fn(*static_cast<EventLoop*>(context)); }
   };
 
-  absl::Status Route(uint32_t loop, Envelope&& message);
+  absl::Status Route(uint32_t loop, Envelope&& message, bool bounded = true);
   friend absl::Status internal::PostTask(Engine&, uint32_t, Envelope&&);
   friend class internal::LoopActor;  // forgets the names of dead actors
 

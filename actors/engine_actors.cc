@@ -47,7 +47,9 @@ void EndAsk(EventLoop& loop, uint64_t id, const absl::Status& status,
 void CancelAsk(EventLoop& loop, uint64_t id) { AsLoop(loop).CancelAsk(id); }
 
 absl::Status PostTask(Engine& engine, uint32_t loop, Envelope&& task) {
-  return engine.Route(loop, std::move(task));
+  // An answer is owed: past the queue limits too (the asker's own sends,
+  // which were bounded, bound the answers).
+  return engine.Route(loop, std::move(task), /*bounded=*/false);
 }
 
 bool AliveHere(const ActorRef& ref) {

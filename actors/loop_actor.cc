@@ -150,14 +150,15 @@ size_t LoopActor::ProcessMessages() {
   return n;
 }
 
-absl::Status LoopActor::SendFromLoop(uint32_t to_loop, Envelope&& message) {
+absl::Status LoopActor::SendFromLoop(uint32_t to_loop, Envelope&& message,
+                                     bool bounded) {
   if (to_loop == index()) {
     local_.Push(std::move(message));
     return absl::OkStatus();
   }
   Outbox& out = outboxes_[to_loop];
   const bool was_empty = out.empty();
-  absl::Status s = out.Push(std::move(message));
+  absl::Status s = out.Push(std::move(message), bounded);
   if (!s.ok()) return s;
   if (was_empty) busy_outboxes_.push_back(to_loop);
   if (out.size() >= Outbox::kFlushEvery) out.Flush();
@@ -324,9 +325,10 @@ void LoopActor::EndAsk(uint64_t id, const absl::Status& status, void* reply) {
 
 void LoopActor::SendTerminated(const ActorRef& watcher, const Terminated& how) {
   Envelope e = Envelope::Make<Terminated>(watcher.target(), how);
-  // A refusal (a full outbox, a stopped loop) loses a notice to a watcher
-  // that cannot take it; count it as undelivered.
-  if (!SendFromLoop(watcher.loop, std::move(e)).ok()) actors_.CountDeadLetter();
+  // Past the outbox limit too: a notice owed is never dropped for space.
+  if (!SendFromLoop(watcher.loop, std::move(e), /*bounded=*/false).ok()) {
+    actors_.CountDeadLetter();  // the watcher's loop has stopped
+  }
 }
 
 void LoopActor::AddWatch(const ActorRef& watcher, const ActorRef& target) {
@@ -385,7 +387,7 @@ void LoopActor::OnActorDied(const ActorRef& ref, const Terminated& how) {
           static_cast<LoopActor*>(static_cast<EventLoop*>(loop))
               ->RemoveWatch(ref, t);
         });
-        (void)SendFromLoop(t.loop, std::move(e));  // refused: loop gone
+        (void)SendFromLoop(t.loop, std::move(e), /*bounded=*/false);
       }
     }
   }

@@ -107,10 +107,12 @@ class LoopActor final : public EventLoop, public ConnContext {
 
   // ---- Messages.
   // From this loop's thread: the local queue or an outbox.
-  absl::Status SendFromLoop(uint32_t to_loop, Envelope&& message);
+  // `bounded` false: past the outbox limit too (see Mailbox::PushForeign).
+  absl::Status SendFromLoop(uint32_t to_loop, Envelope&& message,
+                            bool bounded = true);
   // Thread-safe: from a thread that is not a loop of this engine.
-  absl::Status PushForeign(Envelope&& message) {
-    return mailbox_->PushForeign(std::move(message));
+  absl::Status PushForeign(Envelope&& message, bool bounded = true) {
+    return mailbox_->PushForeign(std::move(message), bounded);
   }
 
   // ---- Connections (loop thread).

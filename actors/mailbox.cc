@@ -42,7 +42,7 @@ Mailbox::~Mailbox() {
   while (foreign_.try_dequeue(e)) e.Reset();
 }
 
-absl::Status Mailbox::PushForeign(Envelope&& message) {
+absl::Status Mailbox::PushForeign(Envelope&& message, bool bounded) {
   // Memory ordering: seq_cst RMW before the enqueue; TryPark's load of the
   // count pairs with it (a parked consumer either sees it or is woken).
   const int64_t queued =
@@ -54,7 +54,7 @@ absl::Status Mailbox::PushForeign(Envelope&& message) {
     return absl::FailedPreconditionError(
         "mailbox closed: the target loop has stopped");
   }
-  if (queued >= static_cast<int64_t>(options_.foreign_limit)) {
+  if (bounded && queued >= static_cast<int64_t>(options_.foreign_limit)) {
     foreign_count_.fetch_sub(1, std::memory_order_relaxed);
     return absl::ResourceExhaustedError(
         "mailbox full: foreign-thread queue at its limit");
@@ -70,8 +70,8 @@ absl::Status Mailbox::PushForeign(Envelope&& message) {
   return absl::OkStatus();
 }
 
-absl::Status Outbox::Push(Envelope&& message) {
-  if (queue_.size() >= limit_) {
+absl::Status Outbox::Push(Envelope&& message, bool bounded) {
+  if (bounded && queue_.size() >= limit_) {
     return absl::ResourceExhaustedError(
         "outbox full: destination loop is not keeping up");
   }

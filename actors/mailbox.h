@@ -77,7 +77,9 @@ class Mailbox {
   // ResourceExhausted when `foreign_limit` messages are already queued;
   // FailedPrecondition once the consumer has closed the mailbox (its loop
   // stopped). On an error the message stays with the caller.
-  absl::Status PushForeign(Envelope&& message);
+  // `bounded` false: past the limit too (answers to requests the receiver
+  // made, whose number its own sends bounded).
+  absl::Status PushForeign(Envelope&& message, bool bounded = true);
 
   // Consumer thread only, as its loop exits: refuses foreign messages from
   // now on, then runs fn(Envelope&) on every one that got in before (a
@@ -237,8 +239,9 @@ class Outbox {
   Outbox(Mailbox* destination, size_t sender, size_t limit)
       : destination_(destination), sender_(sender), limit_(limit) {}
 
-  // ResourceExhausted when `limit` messages are already waiting.
-  absl::Status Push(Envelope&& message);
+  // ResourceExhausted when `limit` messages are already waiting, unless
+  // `bounded` is false (answers the receiver is owed: see PushForeign).
+  absl::Status Push(Envelope&& message, bool bounded = true);
 
   // Publishes as much as fits; wakes the destination if it is parked.
   // Returns true when nothing is left waiting.
