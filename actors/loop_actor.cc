@@ -331,38 +331,47 @@ void LoopActor::SendTerminated(const ActorRef& watcher, const Terminated& how) {
   }
 }
 
+namespace {
+
+// A watch table entry: `value` joins `key`'s list once.
+void AddTo(absl::flat_hash_map<ActorRef, std::vector<ActorRef>>& table,
+           const ActorRef& key, const ActorRef& value) {
+  std::vector<ActorRef>& list = table[key];
+  if (std::find(list.begin(), list.end(), value) == list.end()) {
+    list.push_back(value);
+  }
+}
+
+// ... and leaves it; an empty list goes.
+void RemoveFrom(absl::flat_hash_map<ActorRef, std::vector<ActorRef>>& table,
+                const ActorRef& key, const ActorRef& value) {
+  auto it = table.find(key);
+  if (it == table.end()) return;
+  std::vector<ActorRef>& list = it->second;
+  list.erase(std::remove(list.begin(), list.end(), value), list.end());
+  if (list.empty()) table.erase(it);
+}
+
+}  // namespace
+
 void LoopActor::AddWatch(const ActorRef& watcher, const ActorRef& target) {
   if (Find(target) == nullptr) {
     SendTerminated(watcher, Terminated{target, Terminated::Reason::kNotFound, {}});
     return;
   }
-  std::vector<ActorRef>& list = watchers_[target];
-  if (std::find(list.begin(), list.end(), watcher) == list.end()) {
-    list.push_back(watcher);
-  }
+  AddTo(watchers_, target, watcher);
 }
 
 void LoopActor::RemoveWatch(const ActorRef& watcher, const ActorRef& target) {
-  auto it = watchers_.find(target);
-  if (it == watchers_.end()) return;
-  std::vector<ActorRef>& list = it->second;
-  list.erase(std::remove(list.begin(), list.end(), watcher), list.end());
-  if (list.empty()) watchers_.erase(it);
+  RemoveFrom(watchers_, target, watcher);
 }
 
 void LoopActor::NoteWatching(const ActorRef& watcher, const ActorRef& target) {
-  std::vector<ActorRef>& list = watching_[watcher];
-  if (std::find(list.begin(), list.end(), target) == list.end()) {
-    list.push_back(target);
-  }
+  AddTo(watching_, watcher, target);
 }
 
 void LoopActor::DropWatching(const ActorRef& watcher, const ActorRef& target) {
-  auto it = watching_.find(watcher);
-  if (it == watching_.end()) return;
-  std::vector<ActorRef>& list = it->second;
-  list.erase(std::remove(list.begin(), list.end(), target), list.end());
-  if (list.empty()) watching_.erase(it);
+  RemoveFrom(watching_, watcher, target);
 }
 
 void LoopActor::OnActorDied(const ActorRef& ref, const Terminated& how) {

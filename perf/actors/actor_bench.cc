@@ -150,22 +150,30 @@ actnet::EngineOptions Options() {
   return o;
 }
 
+// Starts `engine`, tells `kick` to go, and returns operations per second
+// until `done`; then stops the engine.
+template <class A>
+double Timed(actnet::Engine& engine, const actnet::Ref<A>& kick, Done& done,
+             int64_t ops) {
+  if (absl::Status s = engine.Start(); !s.ok()) {
+    std::fprintf(stderr, "actor_bench: %s\n", s.ToString().c_str());
+    std::exit(1);
+  }
+  const Clock::time_point t0 = Clock::now();
+  (void)engine.Tell(kick, Go{});
+  const Clock::time_point t1 = done.Wait();
+  engine.Stop();
+  engine.Wait();
+  return static_cast<double>(ops) / std::chrono::duration<double>(t1 - t0).count();
+}
+
 // Messages per second of one tell run.
 double TellRun(int64_t n) {
   actnet::Engine engine(Options());
   Done done;
   actnet::Ref<Sink> sink(engine.Spawn(1, std::make_unique<Sink>(n, &done)));
   actnet::Ref<Source> source(engine.Spawn(0, std::make_unique<Source>(sink, n)));
-  if (absl::Status s = engine.Start(); !s.ok()) {
-    std::fprintf(stderr, "actor_bench: %s\n", s.ToString().c_str());
-    std::exit(1);
-  }
-  const Clock::time_point t0 = Clock::now();
-  (void)engine.Tell(source, Go{});
-  const Clock::time_point t1 = done.Wait();
-  engine.Stop();
-  engine.Wait();
-  return static_cast<double>(n) / std::chrono::duration<double>(t1 - t0).count();
+  return Timed(engine, source, done, n);
 }
 
 // Round trips per second of one ask run.
@@ -175,16 +183,7 @@ double AskRun(int64_t n, int window) {
   actnet::Ref<Responder> responder(engine.Spawn(1, std::make_unique<Responder>()));
   actnet::Ref<Asker> asker(
       engine.Spawn(0, std::make_unique<Asker>(responder, n, window, &done)));
-  if (absl::Status s = engine.Start(); !s.ok()) {
-    std::fprintf(stderr, "actor_bench: %s\n", s.ToString().c_str());
-    std::exit(1);
-  }
-  const Clock::time_point t0 = Clock::now();
-  (void)engine.Tell(asker, Go{});
-  const Clock::time_point t1 = done.Wait();
-  engine.Stop();
-  engine.Wait();
-  return static_cast<double>(n) / std::chrono::duration<double>(t1 - t0).count();
+  return Timed(engine, asker, done, n);
 }
 
 double Median(std::vector<double> v) {

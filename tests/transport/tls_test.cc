@@ -131,6 +131,13 @@ struct Received {
     bytes.append(in.data(), in.size());
     cv.notify_all();
   }
+  // Waits (bounded) for `n` bytes; true if they came and equal `expect`.
+  bool Got(const std::string& expect) {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait_for(lock, Slack(std::chrono::seconds(30)),
+                [&] { return bytes.size() >= expect.size(); });
+    return bytes == expect;
+  }
 };
 
 class Sender : public Handler {
@@ -303,6 +310,16 @@ absl::StatusOr<ActorRef> EnrollAndWait(Engine& engine, int fd, std::unique_ptr<H
     return absl::DeadlineExceededError("enroll: no callback");
   }
   return *result;
+}
+
+// Enrolment as a TLS client verified with the test CA (and `name`, if
+// given, else the peer's address).
+EnrollOptions ClientEnroll(const std::string& name = "") {
+  EnrollOptions o;
+  o.tls_role = EnrollOptions::Tls::kClient;
+  o.tls = ClientTls();
+  o.tls.server_name = name;
+  return o;
 }
 
 // A blocking TCP connect to 127.0.0.1:port (the fd, or -1).
@@ -654,10 +671,8 @@ for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
       server.tls_role = EnrollOptions::Tls::kServer;
       server.tls = ServerTls();
       server.loop = 0;
-      EnrollOptions client;
-      client.tls_role = EnrollOptions::Tls::kClient;
-      client.tls = ClientTls();
-      client.tls.server_name = "localhost";  // a Unix socket has no address to verify
+      // A Unix socket has no address to verify: the name is given.
+      EnrollOptions client = ClientEnroll("localhost");
       client.loop = 1;
       const std::string payload = RandomBytes(rng, 300000);
       Received got;
@@ -673,12 +688,8 @@ for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
       REQUIRE_MESSAGE(client_ref.ok(), client_ref.status().ToString());
       REQUIRE(server_ref.has_value());
       REQUIRE_MESSAGE(server_ref->ok(), server_ref->status().ToString());
-      std::unique_lock<std::mutex> lock(got.mu);
-      CHECK(got.cv.wait_for(lock, Slack(seconds(30)),
-                            [&] { return got.bytes.size() >= payload.size(); }));
-      CHECK(got.bytes == payload);
+      CHECK(got.Got(payload));
       CHECK(counts.opens.load() == 1);
-      lock.unlock();
       engine.Stop();  // closes both ends while `got` and `counts` live
       engine.Wait();
     }
@@ -686,19 +697,13 @@ for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
       auto server = StartTlsServer(ServerTls());
       const int fd = ConnectTcp(server->port);
       REQUIRE(fd >= 0);
-      EnrollOptions client;
-      client.tls_role = EnrollOptions::Tls::kClient;
-      client.tls = ClientTls();
+      const EnrollOptions client = ClientEnroll();
       const std::string payload = RandomBytes(rng, 100000);
       Received got;
       absl::StatusOr<ActorRef> ref =
           EnrollAndWait(engine, fd, std::make_unique<Sender>(payload, 6, &got), client);
       REQUIRE_MESSAGE(ref.ok(), ref.status().ToString());
-      std::unique_lock<std::mutex> lock(got.mu);
-      CHECK(got.cv.wait_for(lock, Slack(seconds(30)),
-                            [&] { return got.bytes.size() >= payload.size(); }));
-      CHECK(got.bytes == payload);
-      lock.unlock();
+      CHECK(got.Got(payload));
       server->engine->Stop();
       server->engine->Wait();
       engine.Stop();
@@ -708,10 +713,7 @@ for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
       auto server = StartTlsServer(ServerTls());
       const int fd = ConnectTcp(server->port);
       REQUIRE(fd >= 0);
-      EnrollOptions client;
-      client.tls_role = EnrollOptions::Tls::kClient;
-      client.tls = ClientTls();
-      client.tls.server_name = "not-this-host.example";
+      const EnrollOptions client = ClientEnroll("not-this-host.example");
       Received got;
       absl::StatusOr<ActorRef> ref =
           EnrollAndWait(engine, fd, std::make_unique<Sender>("never sent", 7, &got), client);
