@@ -184,6 +184,15 @@ class alignas(kInlinePayloadAlign) Envelope {
   }
 
  private:
+  friend class Lane;
+  // For Lane only: destroys a consumed payload without writing the header,
+  // so the slot's cache line stays as the producer left it. The envelope
+  // is raw storage afterwards, to be constructed over (placement new).
+  void DestroyPayloadOnly() noexcept {
+    const MessageOps* o = ops_;
+    if (o != nullptr && !o->trivially_destructible) o->destroy(storage_);
+  }
+
   template <class T, class... Args>
   void EmplaceWithOps(const MessageOps* o, MessageTarget target,
                       Args&&... args) {

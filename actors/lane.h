@@ -1,15 +1,19 @@
 // Lane: one sending loop's single-producer, single-consumer ring of
 // envelopes into another loop's mailbox (the Disruptor's single-producer
-// sequencer). The producer moves a batch of envelopes into free slots and
-// publishes them with one store of its cursor; the consumer reads that
-// cursor once per batch, runs the envelopes and frees their slots with one
-// store of its own position. No per-slot markers, no read-modify-write:
-// each side keeps a cached copy of the other's position and re-reads it
-// only when the copy says full (producer) or empty (consumer).
+// sequencer). The producer constructs envelopes straight into free slots
+// (TryPlace) and publishes everything placed with one store of its cursor
+// (Publish); the consumer reads that cursor once per batch, runs the
+// envelopes and frees their slots with one store of its own position. No
+// per-slot markers, no read-modify-write: each side keeps a cached copy of
+// the other's position and re-reads it only when the copy says full
+// (producer) or empty (consumer). A consumed slot is left unwritten unless
+// its payload needed destroying or was moved out, so the producer's next
+// lap finds the line as it left it.
 //
-// Thread contract: Publish from the one producer thread; Consume and
-// HasPending from the one consumer thread. Envelopes are owned by the lane
-// from Publish until consumed; the destructor destroys what is left.
+// Thread contract: TryPlace, Publish and placed() from the one producer
+// thread; Consume and HasPending from the one consumer thread. Envelopes
+// are owned by the lane from TryPlace until consumed; the destructor
+// (once neither side runs) destroys what is left.
 #ifndef ACTNET_ACTORS_LANE_H_
 #define ACTNET_ACTORS_LANE_H_
 
@@ -17,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 
 #include "actors/check.h"
 #include "actors/envelope.h"
@@ -29,39 +34,45 @@ class Lane {
  public:
   // capacity: slots, a power of two.
   explicit Lane(size_t capacity)
-      : mask_(capacity - 1), slots_(new Envelope[capacity]) {
+      : mask_(capacity - 1), slots_(new Slot[capacity]) {
     ACTNET_CHECK(capacity >= 2 && (capacity & (capacity - 1)) == 0);
+  }
+  ~Lane() {
+    for (int64_t seq = next_; seq != placed_; ++seq) At(seq)->~Envelope();
   }
   Lane(const Lane&) = delete;
   Lane& operator=(const Lane&) = delete;
 
   size_t capacity() const { return mask_ + 1; }
 
-  // Producer. Moves envelopes from the front of `from` into free slots and
-  // publishes them; returns how many (fewer than from.size() when full).
-  size_t Publish(EnvelopeQueue& from) {
-    const int64_t want = static_cast<int64_t>(from.size());
-    if (want == 0) return 0;
+  // Producer. Moves `e` into the next free slot, unpublished until the
+  // next Publish; false (e untouched) when the lane is full.
+  bool TryPlace(Envelope& e) {
     const int64_t cap = static_cast<int64_t>(capacity());
-    int64_t room = cap - (published_ - cached_consumed_);
-    if (room < want) {
+    if (placed_ - cached_consumed_ == cap) {
       // Memory ordering: acquire pairs with Consume's release store: the
-      // slots below it have been run and reset.
+      // slots below it have been run and their payloads destroyed.
       cached_consumed_ = consumed_.Load(std::memory_order_acquire);
-      room = cap - (published_ - cached_consumed_);
+      if (placed_ - cached_consumed_ == cap) return false;
     }
-    const int64_t n = room < want ? room : want;
-    for (int64_t i = 0; i < n; ++i) {
-      slots_[static_cast<size_t>(published_ + i) & mask_] =
-          std::move(from.Front());
-      from.PopFront();
-    }
-    if (n > 0) {
-      published_ += n;
-      // Memory ordering: release publishes the slots written above; pairs
-      // with Consume's acquire load.
-      cursor_.Store(published_, std::memory_order_release);
-    }
+    ::new (static_cast<void*>(&slots_[static_cast<size_t>(placed_) & mask_]))
+        Envelope(std::move(e));
+    ++placed_;
+    return true;
+  }
+  // Producer: placed and not yet published.
+  size_t placed() const { return static_cast<size_t>(placed_ - published_); }
+
+  // Producer. Places what fits from the front of `from`, then publishes
+  // every placed envelope; returns how many it published.
+  size_t Publish(EnvelopeQueue& from) {
+    while (!from.empty() && TryPlace(from.Front())) from.PopFront();
+    const int64_t n = placed_ - published_;
+    if (n == 0) return 0;
+    published_ = placed_;
+    // Memory ordering: release publishes the slots written before it;
+    // pairs with Consume's acquire load.
+    cursor_.Store(published_, std::memory_order_release);
     return static_cast<size_t>(n);
   }
 
@@ -76,14 +87,14 @@ class Lane {
     }
     size_t n = 0;
     while (next_ != available_ && n < max) {
-      Envelope& e = slots_[static_cast<size_t>(next_) & mask_];
-      fn(e);
-      e.Reset();
+      Envelope* e = At(next_);
+      fn(*e);
+      e->DestroyPayloadOnly();
       ++next_;
       ++n;
     }
-    // Memory ordering: release hands the reset slots back; pairs with
-    // Publish's acquire load.
+    // Memory ordering: release hands the slots back; pairs with TryPlace's
+    // acquire load.
     consumed_.Store(next_, std::memory_order_release);
     return n;
   }
@@ -98,16 +109,28 @@ class Lane {
   }
 
  private:
+  struct alignas(kCacheLine) Slot {
+    unsigned char bytes[sizeof(Envelope)];
+  };
+  static_assert(sizeof(Slot) == sizeof(Envelope));
+
+  Envelope* At(int64_t seq) const {
+    return std::launder(reinterpret_cast<Envelope*>(
+        &slots_[static_cast<size_t>(seq) & mask_]));
+  }
+
+  // Read by both sides, written by neither: a line of its own.
+  alignas(kFalseSharingRange) const size_t mask_;
+  const std::unique_ptr<Slot[]> slots_;
   Sequence cursor_{0};    // published: slots below are readable (producer)
   Sequence consumed_{0};  // run: slots below are free (consumer)
   // Producer-private.
-  alignas(kFalseSharingRange) int64_t published_ = 0;
+  alignas(kFalseSharingRange) int64_t placed_ = 0;
+  int64_t published_ = 0;
   int64_t cached_consumed_ = 0;
   // Consumer-private.
   alignas(kFalseSharingRange) int64_t next_ = 0;
   int64_t available_ = 0;
-  const size_t mask_;
-  std::unique_ptr<Envelope[]> slots_;
 };
 
 }  // namespace actnet

@@ -123,6 +123,13 @@ void LoopActor::Dispatch(Envelope& message) {
     message.RunTask(static_cast<EventLoop*>(this));
     return;
   }
+  if (!watching_.empty()) {
+    if (const Terminated* t = message.As<Terminated>()) {
+      // The watch has fired: the watcher forgets it.
+      const MessageTarget to = message.target();
+      DropWatching(ActorRef{index(), to.slot, to.generation}, t->ref);
+    }
+  }
   if (auto* close = message.As<CloseMsg>()) {
     // Engine::Close of a user actor despawns it; a connection closes
     // itself (Conn::Receive).
@@ -201,7 +208,7 @@ void LoopActor::Despawn(const ActorRef& ref) {
   Bury(ref, Terminated{ref, Terminated::Reason::kDespawned, {}});
 }
 
-void LoopActor::Bury(const ActorRef& ref, const Terminated& how) {
+void LoopActor::Bury(ActorRef ref, const Terminated& how) {
   if (std::unique_ptr<Actor> dead = actors_.Unregister(ref)) {
     graveyard_.push_back(std::move(dead));
     OnActorDied(ref, how);

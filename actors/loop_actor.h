@@ -178,7 +178,9 @@ class LoopActor final : public EventLoop, public ConnContext {
   void OnActorDied(const ActorRef& ref, const Terminated& how);
   // Unregisters a live actor (keeping it until the iteration ends) and
   // reports its death.
-  void Bury(const ActorRef& ref, const Terminated& how);
+  // `ref` by value: it may be the dying actor's own self(), which
+  // unregistering clears.
+  void Bury(ActorRef ref, const Terminated& how);
   void SendTerminated(const ActorRef& watcher, const Terminated& how);
   size_t ProcessMessages();
   void FlushOutboxes();

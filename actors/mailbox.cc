@@ -71,6 +71,11 @@ absl::Status Mailbox::PushForeign(Envelope&& message, bool bounded) {
 }
 
 absl::Status Outbox::Push(Envelope&& message, bool bounded) {
+  // Nothing waiting: straight into the lane (published at the next Flush).
+  if (queue_.empty()) {
+    if (lane_ == nullptr) lane_ = destination_->LaneFor(sender_);
+    if (lane_->TryPlace(message)) return absl::OkStatus();
+  }
   if (bounded && queue_.size() >= limit_) {
     return absl::ResourceExhaustedError(
         "outbox full: destination loop is not keeping up");
@@ -80,8 +85,7 @@ absl::Status Outbox::Push(Envelope&& message, bool bounded) {
 }
 
 bool Outbox::Flush() {
-  if (queue_.empty()) return true;
-  if (lane_ == nullptr) lane_ = destination_->LaneFor(sender_);
+  if (lane_ == nullptr) return true;  // nothing was ever pushed
   if (lane_->Publish(queue_) != 0) {
     // Memory ordering: orders the cursor store before the load of
     // `sleeping` in WakeIfSleeping; pairs with TryPark (store `sleeping`,

@@ -223,11 +223,12 @@ class Mailbox {
   moodycamel::ConcurrentQueue<Envelope> foreign_;
 };
 
-// Outbox: messages from one loop to another loop's mailbox. Sends collect
-// here and Flush() publishes them into the sender's lane with one cursor
-// store (called at the end of each loop iteration, and every kFlushEvery
-// messages). What does not fit in a full lane waits here, and later sends
-// queue behind it, so per-sender order holds and the loop never blocks.
+// Outbox: messages from one loop to another loop's mailbox. A send goes
+// straight into the sender's lane, unpublished, and Flush() publishes what
+// was placed with one cursor store (called at the end of each loop
+// iteration, and every kFlushEvery messages). What does not fit in a full
+// lane waits here, and later sends queue behind it, so per-sender order
+// holds and the loop never blocks.
 // Loop thread only (the sending loop's).
 class Outbox {
  public:
@@ -247,14 +248,17 @@ class Outbox {
   // Returns true when nothing is left waiting.
   bool Flush();
 
-  bool empty() const { return queue_.empty(); }
-  size_t size() const { return queue_.size(); }
+  bool empty() const { return size() == 0; }
+  // Sent and not yet published: placed in the lane, or waiting here.
+  size_t size() const {
+    return queue_.size() + (lane_ != nullptr ? lane_->placed() : 0);
+  }
   Mailbox* destination() const { return destination_; }
 
  private:
   Mailbox* destination_;
   size_t sender_;
-  Lane* lane_ = nullptr;  // made on the first Flush
+  Lane* lane_ = nullptr;  // made on the first Push
   size_t limit_;
   EnvelopeQueue queue_;
 };

@@ -167,19 +167,28 @@ TEST_SUITE("Outbox") {
 
   TEST_CASE("an outbox at its limit refuses with ResourceExhausted and the "
             "refused message stays with the caller") {
+    // Sends fill the lane (32 slots, unpublished), then the outbox's own
+    // queue up to its limit (40): 72 in all.
     auto mailbox = MakeMailbox(32);
     Outbox outbox(mailbox.get(), 0, 40);
-    for (uint64_t i = 0; i < 40; ++i) REQUIRE(outbox.Push(MakeMsg(0, i)).ok());
-    Envelope refused = MakeMsg(0, 40);
+    for (uint64_t i = 0; i < 72; ++i) REQUIRE(outbox.Push(MakeMsg(0, i)).ok());
+    Envelope refused = MakeMsg(0, 72);
     const absl::Status status = outbox.Push(std::move(refused));
     CHECK(status.code() == absl::StatusCode::kResourceExhausted);
     REQUIRE(refused.As<Msg>() != nullptr);
-    CHECK(refused.As<Msg>()->seq == 40);
-    CHECK(outbox.size() == 40);
-    // Room again once the backlog drains into the lane.
+    CHECK(refused.As<Msg>()->seq == 72);
+    CHECK(outbox.size() == 72);
+    // Flush publishes the lane's 32; nothing drains, so the queue stays.
     CHECK_FALSE(outbox.Flush());
+    CHECK(outbox.size() == 40);
+    CHECK(outbox.Push(std::move(refused)).code() == absl::StatusCode::kResourceExhausted);
+    // Room again once the consumer frees the lane and the backlog moves in.
+    OrderChecker check(1);
+    CHECK(mailbox->Drain(check) == 32);
+    CHECK_FALSE(outbox.Flush());  // 32 of the 40 move into the lane
     CHECK(outbox.size() == 8);
     CHECK(outbox.Push(std::move(refused)).ok());
+    CHECK(check.errors == 0);
   }
 
   TEST_CASE("an empty flush makes no lane and wakes no one") {
