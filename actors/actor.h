@@ -61,10 +61,18 @@ class Actor {
   absl::Status Unwatch(const ActorRef& target);
   // Counts a message this actor does not handle (LoopStats::unhandled).
   void Unhandled(const Envelope& message) const;
+  // Whether this actor is a connection (a Conn).
+  bool is_connection() const { return is_connection_; }
+
+ protected:
+  Actor() = default;
+  struct ConnectionTag {};
+  explicit Actor(ConnectionTag) : is_connection_(true) {}
 
  private:
   friend class internal::ActorTable;  // sets self_ on (un)registration
   ActorRef self_;
+  bool is_connection_ = false;
 };
 
 }  // namespace actnet

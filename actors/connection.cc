@@ -35,7 +35,8 @@ std::string CloseReason::ToString() const {
 
 Conn::Conn(internal::ConnContext* context, std::unique_ptr<Handler> handler,
            const io::SocketAddress& remote)
-    : ctx_(context),
+    : Actor(ConnectionTag{}),
+      ctx_(context),
       handler_(std::move(handler)),
       remote_(remote),
       last_active_ns_(context->clock_ns) {}

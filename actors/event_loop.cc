@@ -45,7 +45,9 @@ Actor* EventLoop::Find(const ActorRef& ref) const {
 }
 
 Conn* EventLoop::FindConn(const ActorRef& ref) const {
-  return dynamic_cast<Conn*>(Find(ref));
+  Actor* actor = Find(ref);
+  return actor != nullptr && actor->is_connection() ? static_cast<Conn*>(actor)
+                                                    : nullptr;
 }
 
 size_t EventLoop::connection_count() const {

@@ -17,7 +17,12 @@
 namespace actnet::internal {
 namespace {
 
-ConnCore* AsConn(Actor* actor) { return dynamic_cast<ConnCore*>(actor); }
+// Every Conn is a ConnCore (StreamConn, DatagramConn).
+ConnCore* AsConn(Actor* actor) {
+  return actor != nullptr && actor->is_connection()
+             ? static_cast<ConnCore*>(static_cast<Conn*>(actor))
+             : nullptr;
+}
 
 }  // namespace
 
@@ -293,6 +298,7 @@ void LoopActor::Exit() {
   }
   FlushOutboxes();
   asks_.clear();  // their askers are dead: nothing may fire
+  free_asks_.clear();
   listeners_.clear();
   graveyard_.clear();
   timers_.Clear();
@@ -304,8 +310,19 @@ void LoopActor::Exit() {
 
 uint64_t LoopActor::BeginAsk(const ActorRef& asker, absl::Duration timeout,
                              AskDone done) {
-  const uint64_t id = next_ask_++;
-  asks_.emplace(id, PendingAsk{asker, std::move(done)});
+  uint32_t index;
+  if (!free_asks_.empty()) {
+    index = free_asks_.back();
+    free_asks_.pop_back();
+  } else {
+    index = static_cast<uint32_t>(asks_.size());
+    asks_.emplace_back();
+  }
+  PendingAsk& slot = asks_[index];
+  if (++slot.generation == 0) slot.generation = 1;
+  slot.asker = asker;
+  slot.done = std::move(done);
+  const uint64_t id = (uint64_t{slot.generation} << 32) | index;
   if (timeout == absl::InfiniteDuration()) return id;
   RunAfter(timeout, [this, id, timeout] {
     EndAsk(id,
@@ -316,11 +333,22 @@ uint64_t LoopActor::BeginAsk(const ActorRef& asker, absl::Duration timeout,
   return id;
 }
 
+LoopActor::PendingAsk LoopActor::TakeAsk(uint64_t id) {
+  const auto index = static_cast<uint32_t>(id);
+  const auto generation = static_cast<uint32_t>(id >> 32);
+  if (index >= asks_.size() || asks_[index].generation != generation ||
+      asks_[index].done == nullptr) {
+    return PendingAsk{};  // answered, timed out or cancelled
+  }
+  PendingAsk taken{asks_[index].asker, std::move(asks_[index].done), generation};
+  asks_[index].done = nullptr;
+  free_asks_.push_back(index);
+  return taken;
+}
+
 void LoopActor::EndAsk(uint64_t id, const absl::Status& status, void* reply) {
-  auto it = asks_.find(id);
-  if (it == asks_.end()) return;  // answered, timed out or cancelled
-  PendingAsk pending = std::move(it->second);
-  asks_.erase(it);
+  PendingAsk pending = TakeAsk(id);
+  if (pending.done == nullptr) return;
   Actor* asker = Find(pending.asker);
   if (asker == nullptr) return;  // the asker died first
   if (ConnCore* conn = AsConn(asker)) {

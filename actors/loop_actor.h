@@ -156,7 +156,7 @@ class LoopActor final : public EventLoop, public ConnContext {
   uint64_t BeginAsk(const ActorRef& asker, absl::Duration timeout,
                     AskDone done);
   void EndAsk(uint64_t id, const absl::Status& status, void* reply);
-  void CancelAsk(uint64_t id) { asks_.erase(id); }
+  void CancelAsk(uint64_t id) { (void)TakeAsk(id); }
 
   // ---- Death watch. On the target's loop: AddWatch (or Terminated
   // kNotFound at once if it is dead) and RemoveWatch. On the watcher's
@@ -204,12 +204,17 @@ class LoopActor final : public EventLoop, public ConnContext {
   const WaitCounters* wait_ = nullptr;
   LoopCounter iterations_, messages_, rejected_, accept_pauses_, unhandled_;
   int64_t last_unhandled_log_ns_ = 0;
+  // Pending asks: a slab; an id is (generation << 32 | index), so a stale
+  // id (answered, timed out, cancelled) finds a newer generation.
   struct PendingAsk {
     ActorRef asker;
     AskDone done;
+    uint32_t generation = 0;
   };
-  absl::flat_hash_map<uint64_t, PendingAsk> asks_;
-  uint64_t next_ask_ = 1;
+  // The pending ask `id` (its slot freed), or null done if none.
+  PendingAsk TakeAsk(uint64_t id);
+  std::vector<PendingAsk> asks_;
+  std::vector<uint32_t> free_asks_;
   // Target (on this loop) -> its watchers; watcher (on this loop) -> the
   // targets it watches.
   absl::flat_hash_map<ActorRef, std::vector<ActorRef>> watchers_;
