@@ -21,49 +21,11 @@
 #include "actors/envelope_queue.h"
 #include "actors/mailbox.h"
 #include "doctest/doctest.h"
+#include "tests/actors/mailbox_testing.h"
 #include "tests/testing/test_scale.h"
 
-namespace actnet {
+namespace actnet::testing {
 namespace {
-
-using testing::Scaled;
-
-struct Msg {
-  uint64_t sender;
-  uint64_t seq;
-};
-
-constexpr MessageTarget kTarget{1, 1};
-
-Envelope MakeMsg(uint64_t sender, uint64_t seq) {
-  return Envelope::Make<Msg>(kTarget, Msg{sender, seq});
-}
-
-std::unique_ptr<Mailbox> MakeMailbox(size_t lane_capacity, size_t senders) {
-  MailboxOptions options;
-  options.lane_capacity = lane_capacity;
-  options.senders = senders;
-  auto mailbox = Mailbox::Create(options);
-  REQUIRE(mailbox.ok());
-  return std::move(*mailbox);
-}
-
-// Checks FIFO order per sender: sender s's messages carry 0, 1, 2, ...
-struct OrderChecker {
-  explicit OrderChecker(size_t senders) : next(senders, 0) {}
-  void operator()(Envelope& e) {
-    const Msg* m = e.As<Msg>();
-    if (m == nullptr || m->sender >= next.size() || m->seq != next[m->sender]) {
-      ++errors;
-      return;
-    }
-    ++next[m->sender];
-    ++received;
-  }
-  std::vector<uint64_t> next;
-  uint64_t received = 0;
-  uint64_t errors = 0;
-};
 
 uint64_t SeqOf(EnvelopeQueue& q) { return q.Front().As<Msg>()->seq; }
 
@@ -162,7 +124,7 @@ TEST_SUITE("Lane") {
 // 1..200 sends), never waits for room, and when its outbox is at its limit
 // flushes and tries again.
 void RunLoops(size_t loops, size_t lane_capacity, uint64_t per_sender) {
-  auto mailbox = MakeMailbox(lane_capacity, loops);
+  auto mailbox = MakeMailbox(lane_capacity, 1 << 16, /*senders=*/loops);
   std::vector<std::thread> threads;
   for (uint64_t loop = 0; loop < loops; ++loop) {
     threads.emplace_back([&, loop] {
@@ -185,7 +147,7 @@ void RunLoops(size_t loops, size_t lane_capacity, uint64_t per_sender) {
           turn_left = 1 + rng() % 200;
         }
       }
-      while (!outbox.Flush()) std::this_thread::yield();
+      FlushAll(outbox);
     });
   }
   OrderChecker check(loops);
@@ -265,7 +227,7 @@ TEST_SUITE("Mailbox flood") {
     const uint64_t total_terminations = 2 * uint64_t{kInitial};
     std::atomic<uint64_t> terminated{0};
     Side sides[2];
-    for (auto& s : sides) s.mailbox = MakeMailbox(64, /*senders=*/2);
+    for (auto& s : sides) s.mailbox = MakeMailbox(64, 1 << 16, /*senders=*/2);
     sides[0].outbox =
         std::make_unique<Outbox>(sides[1].mailbox.get(), 0, 1 << 22);
     sides[1].outbox =
@@ -310,4 +272,4 @@ TEST_SUITE("Mailbox flood") {
 }
 
 }  // namespace
-}  // namespace actnet
+}  // namespace actnet::testing

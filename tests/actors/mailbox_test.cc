@@ -24,53 +24,11 @@
 #include "actors/envelope.h"
 #include "actors/mailbox.h"
 #include "doctest/doctest.h"
+#include "tests/actors/mailbox_testing.h"
 #include "tests/testing/test_scale.h"
 
-namespace actnet {
+namespace actnet::testing {
 namespace {
-
-using testing::Scaled;
-
-struct Msg {
-  uint64_t sender;
-  uint64_t seq;
-};
-
-constexpr MessageTarget kTarget{1, 1};
-
-Envelope MakeMsg(uint64_t sender, uint64_t seq) {
-  return Envelope::Make<Msg>(kTarget, Msg{sender, seq});
-}
-
-std::unique_ptr<Mailbox> MakeMailbox(size_t lane_capacity,
-                                     size_t foreign_limit = 1 << 16,
-                                     size_t senders = 1, size_t batch = 256) {
-  MailboxOptions options;
-  options.lane_capacity = lane_capacity;
-  options.foreign_limit = foreign_limit;
-  options.senders = senders;
-  options.batch = batch;
-  auto mailbox = Mailbox::Create(options);
-  REQUIRE(mailbox.ok());
-  return std::move(*mailbox);
-}
-
-// Checks FIFO order per sender: sender s's messages carry 0, 1, 2, ...
-struct OrderChecker {
-  explicit OrderChecker(size_t senders) : next(senders, 0) {}
-  void operator()(Envelope& e) {
-    const Msg* m = e.As<Msg>();
-    if (m == nullptr || m->sender >= next.size() || m->seq != next[m->sender]) {
-      ++errors;
-      return;
-    }
-    ++next[m->sender];
-    ++received;
-  }
-  std::vector<uint64_t> next;
-  uint64_t received = 0;
-  uint64_t errors = 0;
-};
 
 // Blocks until the mailbox's eventfd signals, with no timeout. The eventfd
 // is registered edge-triggered, as the mailbox expects, so it is never
@@ -96,11 +54,6 @@ class Parker {
  private:
   int epoll_fd_;
 };
-
-// Flushes until the outbox is empty, yielding while the lane is full.
-void FlushAll(Outbox& outbox) {
-  while (!outbox.Flush()) std::this_thread::yield();
-}
 
 TEST_SUITE("Outbox") {
   TEST_CASE("Flush publishes a large backlog in order at once") {
@@ -556,4 +509,4 @@ TEST_SUITE("Mailbox wake-up") {
 }
 
 }  // namespace
-}  // namespace actnet
+}  // namespace actnet::testing

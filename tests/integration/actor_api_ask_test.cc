@@ -9,6 +9,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -110,15 +111,11 @@ class Prober : public Receives<Go> {
   Events* results_;
 };
 
+// The engine last, so that it stops before the logs its actors write go.
 struct Fixture {
-  Fixture() : engine(Loops(2)) { REQUIRE(engine.Start().ok()); }
-  ~Fixture() {
-    engine.Stop();
-    CHECK(WaitWithin(engine, seconds(10)));
-  }
-  Engine engine;
   Events events;   // the servers' "held"
   Events results;  // the askers' outcomes
+  RunningEngine engine;
 };
 
 constexpr absl::Duration kLong = absl::Seconds(30);
@@ -338,12 +335,7 @@ class AskingConn : public LoggedHandler {
  public:
   explicit AskingConn(ConnShared* s) : LoggedHandler(&s->log), s_(s) {}
   Action OnData(Conn& conn) override {
-    for (;;) {
-      const absl::string_view in = conn.Peek();
-      const size_t eol = in.find('\n');
-      if (eol == absl::string_view::npos) return Action::kNone;
-      const std::string line(in.substr(0, eol));
-      conn.Discard(eol + 1);
+    while (const std::optional<std::string> line = TakeLine(conn)) {
       Ref<Server> server;
       {
         std::lock_guard<std::mutex> lock(s_->mu);
@@ -356,13 +348,14 @@ class AskingConn : public LoggedHandler {
         c->Write(r.ok() ? "got " + std::to_string(*r) + "\n" : "failed\n");
       };
       absl::Status st;
-      if (line.rfind("ask ", 0) == 0) {
-        st = conn.Ask(server, Get{std::stoi(line.substr(4))}, kLong, done);
+      if (line->rfind("ask ", 0) == 0) {
+        st = conn.Ask(server, Get{std::stoi(line->substr(4))}, kLong, done);
       } else {
         st = conn.Ask(server, Hold{}, kLong, done);
       }
       if (!st.ok()) conn.Write("refused\n");
     }
+    return Action::kNone;
   }
 
  private:
@@ -370,20 +363,9 @@ class AskingConn : public LoggedHandler {
 };
 
 // Answers Get with `value` and holds Hold (writing "held" to its client).
-class AskedConn : public ConnReceives<Get, Hold> {
+class AskedConn : public LoggedConnReceives<Get, Hold> {
  public:
-  explicit AskedConn(ConnShared* s) : s_(s) {}
-  Action OnOpen(Conn& conn) override {
-    s_->log.Opened(conn.ref());
-    return Action::kNone;
-  }
-  void OnClose(Conn& conn, const CloseReason& why) override {
-    s_->log.Closed(conn.ref(), why);
-  }
-  Action OnData(Conn& conn) override {
-    conn.Discard();
-    return Action::kNone;
-  }
+  explicit AskedConn(ConnShared* s) : LoggedConnReceives(&s->log) {}
   Action On(Conn&, Get& g, Promise<int> reply) override {
     reply.Reply(g.value * 10);
     return Action::kNone;
@@ -395,92 +377,62 @@ class AskedConn : public ConnReceives<Get, Hold> {
   }
 
  private:
-  ConnShared* s_;
   Promise<int> held_;
 };
 
 TEST_SUITE("Ask with connections") {
   TEST_CASE("a connection asks an actor and writes the reply to its client; once closed it hears nothing") {
-    const int fds_before = CountOpenFds();
+    const FdLeakCheck fds;
+    ConnShared shared;
+    Events held;
+    RunningEngine engine(&shared.log, HandlersOf<AskingConn>(&shared));
+    std::vector<Client> clients = engine.ConnectClients(2);
+    const std::vector<ActorRef> refs = shared.log.opened_refs();
+    REQUIRE(refs[0].loop != refs[1].loop);
+    // The server lives on the first connection's loop: one asker is
+    // local, the other across loops.
+    const uint32_t server_loop = refs[0].loop;
     {
-      ConnShared shared;
-      Engine engine(Loops(2));
-      REQUIRE(engine.Listen("tcp://127.0.0.1:0", [&shared] {
-                      return std::make_unique<AskingConn>(&shared);
-                    }).ok());
-      REQUIRE(engine.Start().ok());
-      Events held;
-      std::vector<Client> clients;
-      for (int i = 0; i < 2; ++i) {
-        clients.push_back(Client::Connect(FirstAddress(engine)));
-        REQUIRE(clients.back().valid());
-        REQUIRE(shared.log.WaitOpens(i + 1));
-      }
-      const std::vector<ActorRef> refs = shared.log.opened_refs();
-      REQUIRE(refs[0].loop != refs[1].loop);
-      // The server lives on the first connection's loop: one asker is
-      // local, the other across loops.
-      const uint32_t server_loop = refs[0].loop;
-      {
-        std::lock_guard<std::mutex> lock(shared.mu);
-        shared.server = SpawnOn<Server>(engine, server_loop, &held);
-      }
-      for (int i = 0; i < 2; ++i) {
-        std::string got;
-        Client& c = clients[static_cast<size_t>(i)];
-        REQUIRE(c.SendAll("ask " + std::to_string(i + 3) + "\n",
-                          testing::After(seconds(10))));
-        REQUIRE(c.RecvExactly(6, &got, testing::After(seconds(10))));
-        CHECK(got == "got " + std::to_string(i + 3) + "\n");
-      }
-      // Both hold a request, then go away: a reset closes each at once.
-      for (Client& c : clients) {
-        REQUIRE(c.SendAll("hold\n", testing::After(seconds(10))));
-      }
-      REQUIRE(held.WaitSize(2));
-      for (Client& c : clients) c.ResetClose();
-      REQUIRE(shared.log.WaitCloses(2));
-      // The answers now reach dead askers: their callbacks (which would
-      // write through a dangling Conn*) must not run.
-      REQUIRE(engine.Tell(shared.server, Answer{1}).ok());
-      for (uint32_t to : {0u, 1u}) Fence(engine, server_loop, to);
-      CHECK(shared.results.All() == std::vector<std::string>{"got", "got"});
-      engine.Stop();
-      REQUIRE(WaitWithin(engine, seconds(10)));
+      std::lock_guard<std::mutex> lock(shared.mu);
+      shared.server = SpawnOn<Server>(engine, server_loop, &held);
     }
-    CheckNoFdLeak(fds_before);
+    for (int i = 0; i < 2; ++i) {
+      Client& c = clients[static_cast<size_t>(i)];
+      REQUIRE(c.SendAll("ask " + std::to_string(i + 3) + "\n",
+                        testing::After(seconds(10))));
+      REQUIRE(ReadExpected(c, "got " + std::to_string(i + 3) + "\n"));
+    }
+    // Both hold a request, then go away: a reset closes each at once.
+    for (Client& c : clients) {
+      REQUIRE(c.SendAll("hold\n", testing::After(seconds(10))));
+    }
+    REQUIRE(held.WaitSize(2));
+    for (Client& c : clients) c.ResetClose();
+    REQUIRE(shared.log.WaitCloses(2));
+    // The answers now reach dead askers: their callbacks (which would
+    // write through a dangling Conn*) must not run.
+    REQUIRE(engine.Tell(shared.server, Answer{1}).ok());
+    for (uint32_t to : {0u, 1u}) Fence(engine, server_loop, to);
+    CHECK(shared.results.All() == std::vector<std::string>{"got", "got"});
   }
 
   TEST_CASE("an actor asks a connection; the connection's close answers NotFound") {
-    const int fds_before = CountOpenFds();
-    {
-      ConnShared shared;
-      Engine engine(Loops(2));
-      REQUIRE(engine.Listen("tcp://127.0.0.1:0", [&shared] {
-                      return std::make_unique<AskedConn>(&shared);
-                    }).ok());
-      REQUIRE(engine.Start().ok());
-      Client client = Client::Connect(FirstAddress(engine));
-      REQUIRE(client.valid());
-      REQUIRE(shared.log.WaitOpens(1));
-      const Ref<AskedConn> conn(shared.log.opened_refs()[0]);
-      Ref<Idle> asker = SpawnOn<Idle>(engine, 1 - conn.get().loop);
-      Events results;
-      CHECK(AskFrom(engine, asker, conn, Get{4}, kLong, &results).ok());
-      REQUIRE(results.WaitSize(1));
-      CHECK(AskFrom(engine, asker, conn, Hold{}, kLong, &results).ok());
-      std::string got;
-      REQUIRE(client.RecvExactly(5, &got, testing::After(seconds(10))));
-      CHECK(got == "held\n");
-      client.Close();
-      REQUIRE(results.WaitSize(2));
-      const std::string loop = std::to_string(asker.get().loop);
-      CHECK(results.All() ==
-            std::vector<std::string>{"reply:40@" + loop, "NOT_FOUND@" + loop});
-      engine.Stop();
-      REQUIRE(WaitWithin(engine, seconds(10)));
-    }
-    CheckNoFdLeak(fds_before);
+    const FdLeakCheck fds;
+    ConnShared shared;
+    Events results;
+    RunningEngine engine(&shared.log, HandlersOf<AskedConn>(&shared));
+    auto [client, ref] = engine.ConnectClient();
+    const Ref<AskedConn> conn(ref);
+    Ref<Idle> asker = SpawnOn<Idle>(engine, 1 - conn.get().loop);
+    CHECK(AskFrom(engine, asker, conn, Get{4}, kLong, &results).ok());
+    REQUIRE(results.WaitSize(1));
+    CHECK(AskFrom(engine, asker, conn, Hold{}, kLong, &results).ok());
+    REQUIRE(ReadExpected(client, "held\n"));
+    client.Close();
+    REQUIRE(results.WaitSize(2));
+    const std::string loop = std::to_string(asker.get().loop);
+    CHECK(results.All() ==
+          std::vector<std::string>{"reply:40@" + loop, "NOT_FOUND@" + loop});
   }
 }
 

@@ -32,15 +32,6 @@ class Lobby : public Receives<Ping> {
   void On(Ping&) override {}
 };
 
-class LoggedEcho : public LoggedHandler {
- public:
-  using LoggedHandler::LoggedHandler;
-  Action OnData(Conn& conn) override {
-    conn.Write(conn.Next());
-    return Action::kNone;
-  }
-};
-
 using absl::StatusCode;
 
 StatusCode WhereisCode(const Engine& engine, const std::string& name) {
@@ -49,8 +40,7 @@ StatusCode WhereisCode(const Engine& engine, const std::string& name) {
 
 TEST_SUITE("Names") {
   TEST_CASE("Register, Whereis and Unregister a name") {
-    Engine engine(Loops(2));
-    REQUIRE(engine.Start().ok());
+    RunningEngine engine;
     const Ref<Room> a = SpawnOn<Room>(engine, 0);
     const Ref<Room> b = SpawnOn<Room>(engine, 1);
     CHECK(WhereisCode(engine, "room") == StatusCode::kNotFound);
@@ -71,13 +61,10 @@ TEST_SUITE("Names") {
     CHECK(engine.Register("x", ActorRef{}).code() == StatusCode::kInvalidArgument);
     CHECK(engine.Register("x", ActorRef{7, 0, 1}).code() ==
           StatusCode::kInvalidArgument);  // no loop 7
-    engine.Stop();
-    REQUIRE(WaitWithin(engine, seconds(10)));
   }
 
   TEST_CASE("a typed name is found only as its own class") {
-    Engine engine(Loops(2));
-    REQUIRE(engine.Start().ok());
+    RunningEngine engine;
     const Ref<Room> room = SpawnOn<Room>(engine, 1);
     REQUIRE(engine.Register("room", room).ok());
     absl::StatusOr<Ref<Room>> typed = engine.Whereis<Room>("room");
@@ -91,13 +78,10 @@ TEST_SUITE("Names") {
     REQUIRE(engine.Register("plain", room.get()).ok());
     CHECK(engine.Whereis<Room>("plain").status().code() ==
           StatusCode::kFailedPrecondition);
-    engine.Stop();
-    REQUIRE(WaitWithin(engine, seconds(10)));
   }
 
   TEST_CASE("a name goes when its actor dies, wherever it was registered from") {
-    Engine engine(Loops(2));
-    REQUIRE(engine.Start().ok());
+    RunningEngine engine;
     const Ref<Room> room = SpawnOn<Room>(engine, 1);
     // From its own loop, from the other loop, from this thread.
     CHECK(OnLoop(engine, 1, [&](EventLoop& l) {
@@ -117,50 +101,32 @@ TEST_SUITE("Names") {
       REQUIRE(CloseAndWait(engine, room).status.ok());
     }
     SUBCASE("stopped with its loop") {
-      engine.Stop();
-      REQUIRE(WaitWithin(engine, seconds(10)));
+      engine.StopAndWait();
     }
     // Forgotten on the actor's loop as it dies, before anything after.
     for (std::string name : {"on-own-loop", "on-other-loop", "from-thread"}) {
       CAPTURE(name);
       CHECK(WhereisCode(engine, name) == StatusCode::kNotFound);
     }
-    if (!engine.stopping()) {
-      CHECK(*engine.Whereis("kept") == keep.get());
-      engine.Stop();
-      REQUIRE(WaitWithin(engine, seconds(10)));
-    }
+    if (!engine.stopping()) CHECK(*engine.Whereis("kept") == keep.get());
   }
 
   TEST_CASE("a connection's name goes when it closes") {
-    const int fds_before = CountOpenFds();
-    {
-      ConnLog log;
-      Engine engine(Loops(2));
-      REQUIRE(engine.Listen("tcp://127.0.0.1:0", [&log] {
-                      return std::make_unique<LoggedEcho>(&log);
-                    }).ok());
-      REQUIRE(engine.Start().ok());
-      Client client = Client::Connect(FirstAddress(engine));
-      REQUIRE(client.valid());
-      REQUIRE(log.WaitOpens(1));
-      const ActorRef conn = log.opened_refs()[0];
-      REQUIRE(engine.Register("conn", conn).ok());
-      REQUIRE(client.RoundTrip("hi\n", testing::After(seconds(10))));
-      CHECK(*engine.Whereis("conn") == conn);
-      client.Close();
-      REQUIRE(log.WaitCloses(1));
-      Fence(engine, conn.loop, conn.loop);
-      CHECK(WhereisCode(engine, "conn") == StatusCode::kNotFound);
-      engine.Stop();
-      REQUIRE(WaitWithin(engine, seconds(10)));
-    }
-    CheckNoFdLeak(fds_before);
+    const FdLeakCheck fds;
+    ConnLog log;
+    RunningEngine engine(&log, HandlersOf<LoggedEcho>(&log));
+    auto [client, conn] = engine.ConnectClient();
+    REQUIRE(engine.Register("conn", conn).ok());
+    REQUIRE(client.RoundTrip("hi\n", testing::After(seconds(10))));
+    CHECK(*engine.Whereis("conn") == conn);
+    client.Close();
+    REQUIRE(log.WaitCloses(1));
+    Fence(engine, conn.loop, conn.loop);
+    CHECK(WhereisCode(engine, "conn") == StatusCode::kNotFound);
   }
 
   TEST_CASE("a dead ref is refused on its loop and dropped when registered elsewhere") {
-    Engine engine(Loops(2));
-    REQUIRE(engine.Start().ok());
+    RunningEngine engine;
     const Ref<Room> room = SpawnOn<Room>(engine, 1);
     OnLoop(engine, 1, [ref = room.get()](EventLoop& l) { l.Despawn(ref); });
     CHECK(OnLoop(engine, 1, [&](EventLoop& l) {
@@ -176,13 +142,10 @@ TEST_SUITE("Names") {
       return WhereisCode(engine, "dead-from-thread") == StatusCode::kNotFound &&
              WhereisCode(engine, "dead-from-loop-0") == StatusCode::kNotFound;
     }, Slack(seconds(10))));
-    engine.Stop();
-    REQUIRE(WaitWithin(engine, seconds(10)));
   }
 
   TEST_CASE("names stay consistent while threads and loops register, look up and unregister them as actors die") {
-    Engine engine(Loops(2));
-    REQUIRE(engine.Start().ok());
+    RunningEngine engine;
     constexpr int kActors = 16;
     constexpr int kNames = 8;
     constexpr int kThreads = 4;
@@ -272,8 +235,6 @@ TEST_SUITE("Names") {
       }
       return true;
     }, Slack(seconds(10))));
-    engine.Stop();
-    REQUIRE(WaitWithin(engine, seconds(10)));
   }
 }
 

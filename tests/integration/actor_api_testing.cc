@@ -1,8 +1,73 @@
 #include "tests/integration/actor_api_testing.h"
 
 #include <algorithm>
+#include <exception>
 
 namespace actnet::integration {
+
+FdLeakCheck::~FdLeakCheck() {
+  if (std::uncaught_exceptions() == 0) CheckNoFdLeak(before_);
+}
+
+RunningEngine::RunningEngine(EngineOptions options)
+    : Engine(std::move(options)) {
+  REQUIRE(Start().ok());
+}
+
+RunningEngine::RunningEngine(ConnLog* log, HandlerFactory factory,
+                             EngineOptions options)
+    : Engine(std::move(options)), log_(log) {
+  REQUIRE(Listen("tcp://127.0.0.1:0", std::move(factory)).ok());
+  REQUIRE(Start().ok());
+}
+
+RunningEngine::~RunningEngine() {
+  Stop();
+  CHECK(WaitWithin(*this, seconds(10)));
+}
+
+void RunningEngine::StopAndWait() {
+  Stop();
+  REQUIRE(WaitWithin(*this, seconds(10)));
+}
+
+std::pair<Client, ActorRef> RunningEngine::ConnectClient() {
+  REQUIRE(log_ != nullptr);
+  const int before = log_->opens();
+  Client client = Client::Connect(FirstAddress(*this));
+  REQUIRE(client.valid());
+  REQUIRE(log_->WaitOpens(before + 1));
+  return {std::move(client), log_->opened_refs().back()};
+}
+
+std::vector<Client> RunningEngine::ConnectClients(int n) {
+  std::vector<Client> clients;
+  for (int i = 0; i < n; ++i) clients.push_back(ConnectClient().first);
+  return clients;
+}
+
+bool ReadExpected(Client& client, const std::string& want) {
+  std::string got;
+  const bool ok =
+      client.RecvExactly(want.size(), &got, testing::After(seconds(10)));
+  INFO("got: ", got);
+  CHECK(got == want);
+  return ok && got == want;
+}
+
+std::optional<std::string> TakeLine(Conn& conn) {
+  const absl::string_view in = conn.Peek();
+  const size_t eol = in.find('\n');
+  if (eol == absl::string_view::npos) return std::nullopt;
+  std::string line(in.substr(0, eol));
+  conn.Discard(eol + 1);
+  return line;
+}
+
+Action LoggedEcho::OnData(Conn& conn) {
+  conn.Write(conn.Next());
+  return Action::kNone;
+}
 
 void Events::Add(std::string event) {
   std::lock_guard<std::mutex> lock(mu_);

@@ -1,8 +1,11 @@
-// Helpers for the actor API tests (issue 19): running a function on a loop
-// and waiting for it, fencing the lane between two loops, spawning and
-// closing actors from the test thread, a thread-safe event log and an
-// actor lifetime count. Everything waits with WaitFor-style deadlines and
-// std:: synchronisation (Debian's Abseil is not TSan-instrumented).
+// Helpers for the actor API tests (issue 19): an engine started for a test
+// (listening on loopback when asked) and stopped when the test ends, an
+// open-fd leak check, running a function on a loop and waiting for it,
+// fencing the lane between two loops, spawning and closing actors from the
+// test thread, a thread-safe event log, an actor lifetime count and the
+// connection handlers the tests share. Everything waits with WaitFor-style
+// deadlines and std:: synchronisation (Debian's Abseil is not
+// TSan-instrumented).
 #ifndef ACTNET_TESTS_INTEGRATION_ACTOR_API_TESTING_H_
 #define ACTNET_TESTS_INTEGRATION_ACTOR_API_TESTING_H_
 
@@ -22,6 +25,96 @@
 #include "tests/integration/testing.h"
 
 namespace actnet::integration {
+
+// Counts the open fds when made and, when destroyed, checks that no more are
+// open (CheckNoFdLeak). Declare it first in a test, so that it outlives the
+// test's engines and clients. A test that ends on a failed REQUIRE skips the
+// check.
+class FdLeakCheck {
+ public:
+  FdLeakCheck() : before_(CountOpenFds()) {}
+  ~FdLeakCheck();
+  FdLeakCheck(const FdLeakCheck&) = delete;
+  FdLeakCheck& operator=(const FdLeakCheck&) = delete;
+
+ private:
+  const int before_;
+};
+
+// A handler factory that makes an H(args...) for each connection, as
+// Engine::Listen<H>(url, args...) does.
+template <class H, class... Args>
+HandlerFactory HandlersOf(Args... args) {
+  return [args...]() -> std::unique_ptr<Handler> {
+    return std::make_unique<H>(args...);
+  };
+}
+
+// An Engine started for a test and stopped when the test ends: the
+// destructor stops it and CHECKs that it stopped within 10 s (a second
+// Stop and Wait are harmless). Declare it after everything its actors and
+// handlers point to, so that it stops before those go. The second
+// constructor first listens on tcp://127.0.0.1:0 with handlers from
+// `factory` that record their connections in `log`.
+class RunningEngine : public Engine {
+ public:
+  explicit RunningEngine(EngineOptions options = Loops(2));
+  RunningEngine(ConnLog* log, HandlerFactory factory,
+                EngineOptions options = Loops(2));
+  ~RunningEngine();
+  RunningEngine(const RunningEngine&) = delete;
+  RunningEngine& operator=(const RunningEngine&) = delete;
+
+  // Stops the engine and REQUIREs that it stopped within 10 s.
+  void StopAndWait();
+  // A client of the listener, once its connection has opened, and that
+  // connection's ref.
+  std::pair<Client, ActorRef> ConnectClient();
+  // `n` clients connected one after another (ConnectClient); their
+  // connections' refs are log->opened_refs(), in the same order.
+  std::vector<Client> ConnectClients(int n);
+
+ private:
+  ConnLog* log_ = nullptr;
+};
+
+// Reads want.size() bytes from `client` (10 s) and CHECKs that they are
+// `want`; true if they all came and were.
+bool ReadExpected(Client& client, const std::string& want);
+
+// Takes the next '\n'-terminated line from the connection's input and
+// returns it without the newline; nullopt while no whole line is buffered.
+std::optional<std::string> TakeLine(Conn& conn);
+
+// Echoes every byte and records its connection in a ConnLog.
+class LoggedEcho : public LoggedHandler {
+ public:
+  using LoggedHandler::LoggedHandler;
+  Action OnData(Conn& conn) override;
+};
+
+// A typed connection handler (ConnReceives<Ms...>) that records its
+// connection in a ConnLog and discards what its client sends; a subclass
+// that reads overrides OnData.
+template <class... Ms>
+class LoggedConnReceives : public ConnReceives<Ms...> {
+ public:
+  explicit LoggedConnReceives(ConnLog* log) : log_(log) {}
+  Action OnOpen(Conn& conn) override {
+    log_->Opened(conn.ref());
+    return Action::kNone;
+  }
+  void OnClose(Conn& conn, const CloseReason& why) override {
+    log_->Closed(conn.ref(), why);
+  }
+  Action OnData(Conn& conn) override {
+    conn.Discard();
+    return Action::kNone;
+  }
+
+ private:
+  ConnLog* log_;
+};
 
 // A thread-safe log of short event strings, appended on loop threads and
 // read by the test thread.

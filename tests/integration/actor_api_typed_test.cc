@@ -76,43 +76,36 @@ class Forwarder : public Receives<Forward> {
 
 TEST_SUITE("Receives") {
   TEST_CASE("a typed actor gets each listed type in its own On, in the order sent") {
-    const int fds_before = CountOpenFds();
-    {
-      Engine engine(Loops(2));
-      REQUIRE(engine.Start().ok());
-      Events events;
-      Ref<Room> room = SpawnOn<Room>(engine, 1, &events);
-      REQUIRE(engine.Tell(room, Join{"ann"}).ok());
-      REQUIRE(engine.Tell(room, Line{"hi"}).ok());
-      REQUIRE(engine.Tell<Join>(room, std::string("bob")).ok());
-      REQUIRE(engine.Tell(room, Leave{"ann"}).ok());
-      // A request type told without Ask arrives with an empty promise.
-      REQUIRE(engine.Tell(room, Count{}).ok());
-      REQUIRE(events.WaitSize(5));
-      CHECK(events.All() == std::vector<std::string>{"join:ann@1", "line:hi@1",
-                                                     "join:bob@1", "leave:ann@1",
-                                                     "count:told@1"});
+    const FdLeakCheck fds;
+    Events events;
+    RunningEngine engine;
+    Ref<Room> room = SpawnOn<Room>(engine, 1, &events);
+    REQUIRE(engine.Tell(room, Join{"ann"}).ok());
+    REQUIRE(engine.Tell(room, Line{"hi"}).ok());
+    REQUIRE(engine.Tell<Join>(room, std::string("bob")).ok());
+    REQUIRE(engine.Tell(room, Leave{"ann"}).ok());
+    // A request type told without Ask arrives with an empty promise.
+    REQUIRE(engine.Tell(room, Count{}).ok());
+    REQUIRE(events.WaitSize(5));
+    CHECK(events.All() == std::vector<std::string>{"join:ann@1", "line:hi@1",
+                                                   "join:bob@1", "leave:ann@1",
+                                                   "count:told@1"});
 
-      // From an actor on the other loop, through Actor::Tell(Ref<A>, M).
-      Ref<Forwarder> fwd = SpawnOn<Forwarder>(engine, 0, &events);
-      REQUIRE(engine.Tell(fwd, Forward{room, "relayed"}).ok());
-      REQUIRE(events.WaitSize(7));
-      CHECK(events.Count("sent:OK") == 1);
-      CHECK(events.Count("line:relayed@1") == 1);
+    // From an actor on the other loop, through Actor::Tell(Ref<A>, M).
+    Ref<Forwarder> fwd = SpawnOn<Forwarder>(engine, 0, &events);
+    REQUIRE(engine.Tell(fwd, Forward{room, "relayed"}).ok());
+    REQUIRE(events.WaitSize(7));
+    CHECK(events.Count("sent:OK") == 1);
+    CHECK(events.Count("line:relayed@1") == 1);
 
-      CHECK(engine.Unhandled() == 0);
-      CHECK(engine.DeadLetters() == 0);
-      engine.Stop();
-      REQUIRE(WaitWithin(engine, seconds(10)));
-    }
-    CheckNoFdLeak(fds_before);
+    CHECK(engine.Unhandled() == 0);
+    CHECK(engine.DeadLetters() == 0);
   }
 
   TEST_CASE("a message of a type the actor does not list is unhandled, not a dead letter") {
-    Engine engine(Loops(2));
-    REQUIRE(engine.Start().ok());
     Events events;
     Lifetimes lifetimes;
+    RunningEngine engine;
     Ref<Room> room = SpawnOn<Room>(engine, 1, &events, &lifetimes);
     // The dynamic Tell compiles for any type; the typed one would not.
     REQUIRE(engine.Tell<double>(room.get(), 3.14).ok());
@@ -135,8 +128,6 @@ TEST_SUITE("Receives") {
     REQUIRE(engine.Tell<double>(room.get(), 1.0).ok());
     REQUIRE(WaitFor([&] { return engine.DeadLetters() == 1; }));
     CHECK(engine.Unhandled() == 2);
-    engine.Stop();
-    REQUIRE(WaitWithin(engine, seconds(10)));
   }
 }
 
@@ -149,20 +140,9 @@ struct Shout {
 
 // Writes what it is told to its client: "shout:<text>", "count:<told or
 // asked>", "unhandled".
-class TypedConn : public ConnReceives<Shout, Count> {
+class TypedConn : public LoggedConnReceives<Shout, Count> {
  public:
-  explicit TypedConn(ConnLog* log) : log_(log) {}
-  Action OnOpen(Conn& conn) override {
-    log_->Opened(conn.ref());
-    return Action::kNone;
-  }
-  void OnClose(Conn& conn, const CloseReason& why) override {
-    log_->Closed(conn.ref(), why);
-  }
-  Action OnData(Conn& conn) override {
-    conn.Discard();
-    return Action::kNone;
-  }
+  using LoggedConnReceives::LoggedConnReceives;
   Action On(Conn& conn, Shout& s) override {
     conn.Write("shout:" + s.text + "\n");
     return Action::kNone;
@@ -175,91 +155,47 @@ class TypedConn : public ConnReceives<Shout, Count> {
     conn.Write("unhandled\n");
     return Action::kNone;
   }
-
- private:
-  ConnLog* log_;
 };
-
-class PlainEcho : public LoggedHandler {
- public:
-  using LoggedHandler::LoggedHandler;
-  Action OnData(Conn& conn) override {
-    conn.Write(conn.Next());
-    return Action::kNone;
-  }
-};
-
-bool ReadLines(Client& c, const std::string& want) {
-  std::string got;
-  const bool ok = c.RecvExactly(want.size(), &got, testing::After(seconds(10)));
-  INFO("got: ", got);
-  CHECK(got == want);
-  return ok && got == want;
-}
 
 TEST_SUITE("ConnReceives") {
   TEST_CASE("a typed handler dispatches by type and counts the rest as unhandled") {
-    const int fds_before = CountOpenFds();
-    {
-      ConnLog log;
-      Engine engine(Loops(2));
-      REQUIRE(engine.Listen("tcp://127.0.0.1:0", [&log] {
-                      return std::make_unique<TypedConn>(&log);
-                    }).ok());
-      REQUIRE(engine.Start().ok());
-      Client client = Client::Connect(FirstAddress(engine));
-      REQUIRE(client.valid());
-      REQUIRE(log.WaitOpens(1));
-      const Ref<TypedConn> conn(log.opened_refs()[0]);
+    const FdLeakCheck fds;
+    ConnLog log;
+    RunningEngine engine(&log, HandlersOf<TypedConn>(&log));
+    auto [client, ref] = engine.ConnectClient();
+    const Ref<TypedConn> conn(ref);
 
-      REQUIRE(engine.Tell(conn, Shout{"hello"}).ok());
-      REQUIRE(engine.Tell(conn, Count{}).ok());
-      REQUIRE(engine.Tell<double>(conn.get(), 2.5).ok());
-      REQUIRE(engine.Tell(conn, Shout{"again"}).ok());
-      CHECK(ReadLines(client, "shout:hello\ncount:told\nunhandled\nshout:again\n"));
-      CHECK(engine.Unhandled() == 1);
-      CHECK(engine.Stats()[conn.get().loop].unhandled == 1);
-      CHECK(engine.Stats()[1 - conn.get().loop].unhandled == 0);
-      CHECK(engine.DeadLetters() == 0);
-      engine.Stop();
-      REQUIRE(WaitWithin(engine, seconds(10)));
-    }
-    CheckNoFdLeak(fds_before);
+    REQUIRE(engine.Tell(conn, Shout{"hello"}).ok());
+    REQUIRE(engine.Tell(conn, Count{}).ok());
+    REQUIRE(engine.Tell<double>(conn.get(), 2.5).ok());
+    REQUIRE(engine.Tell(conn, Shout{"again"}).ok());
+    CHECK(ReadExpected(client, "shout:hello\ncount:told\nunhandled\nshout:again\n"));
+    CHECK(engine.Unhandled() == 1);
+    CHECK(engine.Stats()[conn.get().loop].unhandled == 1);
+    CHECK(engine.Stats()[1 - conn.get().loop].unhandled == 0);
+    CHECK(engine.DeadLetters() == 0);
   }
 
   TEST_CASE("a plain Handler that does not override OnMessage counts what it is told as unhandled") {
-    const int fds_before = CountOpenFds();
-    {
-      ConnLog log;
-      Engine engine(Loops(2));
-      REQUIRE(engine.Listen("tcp://127.0.0.1:0", [&log] {
-                      return std::make_unique<PlainEcho>(&log);
-                    }).ok());
-      REQUIRE(engine.Start().ok());
-      std::vector<Client> clients;
-      for (int i = 0; i < 2; ++i) {
-        clients.push_back(Client::Connect(FirstAddress(engine)));
-        REQUIRE(clients.back().valid());
-        REQUIRE(log.WaitOpens(i + 1));
-      }
-      const std::vector<ActorRef> refs = log.opened_refs();
-      CHECK(refs[0].loop != refs[1].loop);
-      for (const ActorRef& r : refs) {
-        REQUIRE(engine.Tell<int>(r, 7).ok());
-        REQUIRE(engine.Tell<std::string>(r, "not for echo").ok());
-      }
-      REQUIRE(WaitFor([&] { return engine.Unhandled() == 4; }));
-      for (const LoopStats& s : engine.Stats()) CHECK(s.unhandled == 2);
-      CHECK(engine.DeadLetters() == 0);
-      // The connections carry on.
-      for (Client& c : clients) {
-        CHECK(c.RoundTrip("still echoing\n", testing::After(seconds(10))));
-      }
-      engine.Stop();
-      REQUIRE(WaitWithin(engine, seconds(10)));
-      CHECK(engine.Unhandled() == 4);
+    const FdLeakCheck fds;
+    ConnLog log;
+    RunningEngine engine(&log, HandlersOf<LoggedEcho>(&log));
+    std::vector<Client> clients = engine.ConnectClients(2);
+    const std::vector<ActorRef> refs = log.opened_refs();
+    CHECK(refs[0].loop != refs[1].loop);
+    for (const ActorRef& r : refs) {
+      REQUIRE(engine.Tell<int>(r, 7).ok());
+      REQUIRE(engine.Tell<std::string>(r, "not for echo").ok());
     }
-    CheckNoFdLeak(fds_before);
+    REQUIRE(WaitFor([&] { return engine.Unhandled() == 4; }));
+    for (const LoopStats& s : engine.Stats()) CHECK(s.unhandled == 2);
+    CHECK(engine.DeadLetters() == 0);
+    // The connections carry on.
+    for (Client& c : clients) {
+      CHECK(c.RoundTrip("still echoing\n", testing::After(seconds(10))));
+    }
+    engine.StopAndWait();
+    CHECK(engine.Unhandled() == 4);
   }
 }
 
@@ -268,9 +204,8 @@ TEST_SUITE("ConnReceives") {
 
 TEST_SUITE("Engine") {
   TEST_CASE("a Tell to a dead actor on the calling loop is NotFound; elsewhere it is a dead letter") {
-    Engine engine(Loops(2));
-    REQUIRE(engine.Start().ok());
     Events events;
+    RunningEngine engine;
     Ref<Room> near = SpawnOn<Room>(engine, 0, &events);
     Ref<Room> far = SpawnOn<Room>(engine, 1, &events);
     Ref<Forwarder> fwd = SpawnOn<Forwarder>(engine, 0, &events);
@@ -298,14 +233,11 @@ TEST_SUITE("Engine") {
     CHECK(engine.Tell(near, Line{"w"}).ok());
     REQUIRE(WaitFor([&] { return engine.DeadLetters() == 2; }));
     CHECK(engine.Unhandled() == 0);
-    engine.Stop();
-    REQUIRE(WaitWithin(engine, seconds(10)));
   }
 
   TEST_CASE("Spawn from foreign threads runs each callback on the chosen loop with a live ref") {
-    Engine engine(Loops(2));
-    REQUIRE(engine.Start().ok());
     Events events;
+    RunningEngine engine;
     constexpr int kThreads = 4;
     constexpr int kEach = 16;
     std::mutex mu;
@@ -363,8 +295,7 @@ TEST_SUITE("Engine") {
           absl::StatusCode::kInvalidArgument);
     CHECK(engine.Spawn(0, nullptr, count).code() ==
           absl::StatusCode::kInvalidArgument);
-    engine.Stop();
-    REQUIRE(WaitWithin(engine, seconds(10)));
+    engine.StopAndWait();
     // A stopped loop refuses the spawn and destroys the actor unrun.
     Lifetimes lifetimes;
     CHECK(!engine.Spawn(0, std::make_unique<Room>(&events, &lifetimes), count)
@@ -394,59 +325,46 @@ TEST_SUITE("Engine") {
   }
 
   TEST_CASE("Close(ref, done) of a connection flushes, closes, then says OK on its loop") {
-    const int fds_before = CountOpenFds();
-    {
-      ConnLog log;
-      Engine engine(Loops(2));
-      REQUIRE(engine.Listen("tcp://127.0.0.1:0", [&log] {
-                      return std::make_unique<PlainEcho>(&log);
-                    }).ok());
-      REQUIRE(engine.Start().ok());
-      Client client = Client::Connect(FirstAddress(engine));
-      REQUIRE(client.valid());
-      REQUIRE(log.WaitOpens(1));
-      const ActorRef conn = log.opened_refs()[0];
+    const FdLeakCheck fds;
+    ConnLog log;
+    RunningEngine engine(&log, HandlersOf<LoggedEcho>(&log));
+    auto [client, conn] = engine.ConnectClient();
 
-      REQUIRE(engine.AsyncWrite(conn, "bye\n").ok());
-      auto closed = CloseAsync(engine, conn);
-      // The queued bytes, then EOF.
-      std::string got;
-      CHECK(client.RecvUntilEof(&got, testing::After(seconds(10))));
-      CHECK(got == "bye\n");
-      // The connection lingers for the client's FIN: not gone yet.
-      CHECK(!closed->has_value());
-      client.Close();
-      const std::optional<Closed> c = closed->Wait();
-      REQUIRE(c.has_value());
-      CHECK(c->status.ok());
-      CHECK(c->loop == static_cast<int>(conn.loop));
-      REQUIRE(log.closes() == 1);
-      CHECK(log.reasons()[0].kind == CloseReason::Kind::kLocal);
-      CHECK(engine.CountConnections() == 0);
+    REQUIRE(engine.AsyncWrite(conn, "bye\n").ok());
+    auto closed = CloseAsync(engine, conn);
+    // The queued bytes, then EOF.
+    std::string got;
+    CHECK(client.RecvUntilEof(&got, testing::After(seconds(10))));
+    CHECK(got == "bye\n");
+    // The connection lingers for the client's FIN: not gone yet.
+    CHECK(!closed->has_value());
+    client.Close();
+    const std::optional<Closed> c = closed->Wait();
+    REQUIRE(c.has_value());
+    CHECK(c->status.ok());
+    CHECK(c->loop == static_cast<int>(conn.loop));
+    REQUIRE(log.closes() == 1);
+    CHECK(log.reasons()[0].kind == CloseReason::Kind::kLocal);
+    CHECK(engine.CountConnections() == 0);
 
-      // Again, from a thread that is not its loop: NotFound, on its loop.
-      const Closed again = CloseAndWait(engine, conn);
-      CHECK(again.status.code() == absl::StatusCode::kNotFound);
-      CHECK(again.loop == static_cast<int>(conn.loop));
-      // Again, from its own loop: refused at once, done never called.
-      std::atomic<int> calls{0};
-      const absl::StatusCode code = OnLoop(engine, conn.loop, [&](EventLoop& l) {
-        return l.engine().Close(conn, [&calls](absl::Status) { calls++; }).code();
-      });
-      CHECK(code == absl::StatusCode::kNotFound);
-      Fence(engine, conn.loop, conn.loop);
-      CHECK(calls.load() == 0);
-      engine.Stop();
-      REQUIRE(WaitWithin(engine, seconds(10)));
-    }
-    CheckNoFdLeak(fds_before);
+    // Again, from a thread that is not its loop: NotFound, on its loop.
+    const Closed again = CloseAndWait(engine, conn);
+    CHECK(again.status.code() == absl::StatusCode::kNotFound);
+    CHECK(again.loop == static_cast<int>(conn.loop));
+    // Again, from its own loop: refused at once, done never called.
+    std::atomic<int> calls{0};
+    const absl::StatusCode code = OnLoop(engine, conn.loop, [&](EventLoop& l) {
+      return l.engine().Close(conn, [&calls](absl::Status) { calls++; }).code();
+    });
+    CHECK(code == absl::StatusCode::kNotFound);
+    Fence(engine, conn.loop, conn.loop);
+    CHECK(calls.load() == 0);
   }
 
   TEST_CASE("Close(ref, done) despawns a user actor; a dead ref's done hears NotFound") {
-    Engine engine(Loops(2));
-    REQUIRE(engine.Start().ok());
     Events events;
     Lifetimes lifetimes;
+    RunningEngine engine;
     Ref<Room> room = SpawnOn<Room>(engine, 1, &events, &lifetimes);
     REQUIRE(lifetimes.live() == 1);
     const Closed c = CloseAndWait(engine, room);
@@ -470,8 +388,6 @@ TEST_SUITE("Engine") {
     Fence(engine, 1, 1);
     CHECK(calls.load() == 0);
     CHECK(lifetimes.destroyed() == 1);
-    engine.Stop();
-    REQUIRE(WaitWithin(engine, seconds(10)));
   }
 }
 

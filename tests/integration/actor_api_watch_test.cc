@@ -94,6 +94,13 @@ void WatchAndFence(Engine& engine, const ActorRef& watcher,
   Fence(engine, watcher.loop, target.loop);
 }
 
+// After a death on loop `from` (of two): what it sent its own loop and
+// then the other has been delivered.
+void FenceFrom(Engine& engine, uint32_t from) {
+  Fence(engine, from, from);
+  Fence(engine, from, 1 - from);
+}
+
 struct Quit {};
 
 // Despawns itself on Quit, the way an actor ends its own life.
@@ -107,86 +114,69 @@ class Target : public Receives<Terminated, Quit> {
   Lifetimes::Token token_;
 };
 
-class LoggedEcho : public LoggedHandler {
- public:
-  using LoggedHandler::LoggedHandler;
-  Action OnData(Conn& conn) override {
-    conn.Write(conn.Next());
-    return Action::kNone;
-  }
-};
-
-struct Server {
-  Server() : engine(Loops(2)) {
-    REQUIRE(engine.Listen("tcp://127.0.0.1:0", [this] {
-                    return std::make_unique<LoggedEcho>(&log);
-                  }).ok());
-    REQUIRE(engine.Start().ok());
-  }
-  ~Server() {
-    engine.Stop();
-    CHECK(WaitWithin(engine, seconds(10)));
-  }
-  // A new client and its connection's ref.
-  std::pair<Client, ActorRef> Connect() {
-    const int before = log.opens();
-    Client c = Client::Connect(FirstAddress(engine));
-    REQUIRE(c.valid());
-    REQUIRE(log.WaitOpens(before + 1));
-    return {std::move(c), log.opened_refs().back()};
-  }
-  ConnLog log;
-  Engine engine;
-};
-
 // EventLoop::Despawn on the actor's loop, given a copy of its ref.
 void DespawnOn(Engine& engine, const ActorRef& ref) {
   OnLoop(engine, ref.loop, [ref](EventLoop& l) { l.Despawn(ref); });
 }
 
+// A target on loop 1 and three watches of it in place: `near` (loop 1) and
+// `far` (loop 0) report to `watchers`, `keeps` (loop 0) to `control`.
+struct ThreeWatchers {
+  ThreeWatchers(Engine& engine, Lifetimes* lifetimes, Heard* watchers,
+                Heard* control)
+      : target(SpawnOn<Target>(engine, 1, lifetimes)),
+        near(SpawnOn<Watcher>(engine, 1, watchers)),
+        far(SpawnOn<Watcher>(engine, 0, watchers)),
+        keeps(SpawnOn<Watcher>(engine, 0, control)) {
+    for (const ActorRef& w : {near.get(), far.get(), keeps.get()}) {
+      WatchAndFence(engine, w, target);
+    }
+  }
+  Ref<Target> target;
+  Ref<Watcher> near;
+  Ref<Watcher> far;
+  Ref<Watcher> keeps;
+};
+
 TEST_SUITE("Watch") {
   TEST_CASE("watchers on both loops hear kClosed with the connection's CloseReason") {
-    const int fds_before = CountOpenFds();
-    {
-      Server s;
-      for (int how = 0; how < 3; ++how) {
-        CAPTURE(how);
-        auto [client, conn] = s.Connect();
-        Heard heard;
-        const uint32_t other = 1 - conn.loop;
-        const Ref<Watcher> near = SpawnOn<Watcher>(s.engine, conn.loop, &heard);
-        const Ref<Watcher> far = SpawnOn<Watcher>(s.engine, other, &heard);
-        WatchAndFence(s.engine, near, conn);
-        WatchAndFence(s.engine, far, conn);
-        if (how == 0) {
-          client.Close();  // FIN: kPeerClosed
-        } else if (how == 1) {
-          REQUIRE(s.engine.Close(conn).ok());  // kLocal, after the client's FIN
-          std::string rest;
-          CHECK(client.RecvUntilEof(&rest, testing::After(seconds(10))));
-          client.Close();
-        } else {
-          client.ResetClose();  // RST: kError
-        }
-        REQUIRE(s.log.WaitCloses(how + 1));
-        Fence(s.engine, conn.loop, conn.loop);
-        Fence(s.engine, conn.loop, other);
-        const CloseReason why = s.log.reasons().back();
-        const std::vector<Terminated> got = heard.All();
-        REQUIRE(got.size() == 2);
-        for (const Terminated& t : got) {
-          CHECK(t.ref == conn);
-          CHECK(ReasonName(t.reason) == std::string("closed"));
-          CHECK(t.close.kind == why.kind);
-          CHECK(t.close.error == why.error);
-        }
-        const CloseReason::Kind want[] = {CloseReason::Kind::kPeerClosed,
-                                          CloseReason::Kind::kLocal,
-                                          CloseReason::Kind::kError};
-        CHECK(why.kind == want[how]);
+    const FdLeakCheck fds;
+    ConnLog log;
+    RunningEngine engine(&log, HandlersOf<LoggedEcho>(&log));
+    for (int how = 0; how < 3; ++how) {
+      CAPTURE(how);
+      auto [client, conn] = engine.ConnectClient();
+      Heard heard;
+      const Ref<Watcher> near = SpawnOn<Watcher>(engine, conn.loop, &heard);
+      const Ref<Watcher> far = SpawnOn<Watcher>(engine, 1 - conn.loop, &heard);
+      WatchAndFence(engine, near, conn);
+      WatchAndFence(engine, far, conn);
+      if (how == 0) {
+        client.Close();  // FIN: kPeerClosed
+      } else if (how == 1) {
+        REQUIRE(engine.Close(conn).ok());  // kLocal, after the client's FIN
+        std::string rest;
+        CHECK(client.RecvUntilEof(&rest, testing::After(seconds(10))));
+        client.Close();
+      } else {
+        client.ResetClose();  // RST: kError
       }
+      REQUIRE(log.WaitCloses(how + 1));
+      FenceFrom(engine, conn.loop);
+      const CloseReason why = log.reasons().back();
+      const std::vector<Terminated> got = heard.All();
+      REQUIRE(got.size() == 2);
+      for (const Terminated& t : got) {
+        CHECK(t.ref == conn);
+        CHECK(ReasonName(t.reason) == std::string("closed"));
+        CHECK(t.close.kind == why.kind);
+        CHECK(t.close.error == why.error);
+      }
+      const CloseReason::Kind want[] = {CloseReason::Kind::kPeerClosed,
+                                        CloseReason::Kind::kLocal,
+                                        CloseReason::Kind::kError};
+      CHECK(why.kind == want[how]);
     }
-    CheckNoFdLeak(fds_before);
   }
 
   // Three ways to despawn a user actor, three Terminated{kDespawned}: the
@@ -194,10 +184,9 @@ TEST_SUITE("Watch") {
   // Engine::Close and Despawn(self()) from inside hand it the actor's own
   // self() by reference, which the unregistration clears on the way.
   TEST_CASE("watchers on both loops hear kDespawned, however the actor was despawned") {
-    Engine engine(Loops(2));
-    REQUIRE(engine.Start().ok());
     Lifetimes lifetimes;
     Heard heard;
+    RunningEngine engine;
     const Ref<Target> target = SpawnOn<Target>(engine, 1, &lifetimes);
     const Ref<Watcher> near = SpawnOn<Watcher>(engine, 1, &heard);
     const Ref<Watcher> far = SpawnOn<Watcher>(engine, 0, &heard);
@@ -216,16 +205,13 @@ TEST_SUITE("Watch") {
       REQUIRE(engine.Tell(target, Quit{}).ok());
     }
     REQUIRE(WaitFor([&] { return lifetimes.live() == 0; }, Slack(seconds(10))));
-    Fence(engine, 1, 1);
-    Fence(engine, 1, 0);
+    FenceFrom(engine, 1);
     const std::vector<Terminated> got = heard.All();
     CHECK(got.size() == 2);
     for (const Terminated& t : got) {
       CHECK(t.ref == target.get());
       CHECK(ReasonName(t.reason) == std::string("despawned"));
     }
-    engine.Stop();
-    REQUIRE(WaitWithin(engine, seconds(10)));
   }
 
   // Only a watcher that is still alive can hear of a loop stopping: one on
@@ -234,10 +220,9 @@ TEST_SUITE("Watch") {
   // until the target's loop has exited (its actors destroyed), and then
   // hears the notice before it stops in turn.
   TEST_CASE("a watcher on a loop still running hears kLoopStopped when its target's loop stops") {
-    Engine engine(SeparateLoops(2));
-    REQUIRE(engine.Start().ok());
     Lifetimes lifetimes;
     Heard heard;
+    RunningEngine engine(SeparateLoops(2));
     const Ref<Target> target = SpawnOn<Target>(engine, 1, &lifetimes);
     const Ref<Watcher> watcher = SpawnOn<Watcher>(engine, 0, &heard);
     WatchAndFence(engine, watcher, target);
@@ -258,10 +243,9 @@ TEST_SUITE("Watch") {
   }
 
   TEST_CASE("watching an actor that is already dead says kNotFound at once") {
-    Engine engine(Loops(2));
-    REQUIRE(engine.Start().ok());
     Lifetimes lifetimes;
     Heard heard;
+    RunningEngine engine;
     const Ref<Target> near = SpawnOn<Target>(engine, 0, &lifetimes);
     const Ref<Target> far = SpawnOn<Target>(engine, 1, &lifetimes);
     const Ref<Watcher> watcher = SpawnOn<Watcher>(engine, 0, &heard);
@@ -286,69 +270,47 @@ TEST_SUITE("Watch") {
           absl::StatusCode::kFailedPrecondition);
     CHECK(WatchFrom(engine, watcher, ActorRef{}).code() ==
           absl::StatusCode::kInvalidArgument);
-    engine.Stop();
-    REQUIRE(WaitWithin(engine, seconds(10)));
   }
 
   TEST_CASE("after Unwatch no Terminated arrives, while a remaining watcher still hears") {
-    Engine engine(Loops(2));
-    REQUIRE(engine.Start().ok());
     Lifetimes lifetimes;
     Heard quiet;
     Heard control;
-    const Ref<Target> target = SpawnOn<Target>(engine, 1, &lifetimes);
-    const Ref<Watcher> near = SpawnOn<Watcher>(engine, 1, &quiet);
-    const Ref<Watcher> far = SpawnOn<Watcher>(engine, 0, &quiet);
-    const Ref<Watcher> keeps = SpawnOn<Watcher>(engine, 0, &control);
-    for (const ActorRef& w : {near.get(), far.get(), keeps.get()}) {
-      WatchAndFence(engine, w, target);
+    RunningEngine engine;
+    const ThreeWatchers w(engine, &lifetimes, &quiet, &control);
+    for (const ActorRef& r : {w.near.get(), w.far.get()}) {
+      REQUIRE(UnwatchFrom(engine, r, w.target).ok());
+      Fence(engine, r.loop, w.target.get().loop);
     }
-    for (const ActorRef& w : {near.get(), far.get()}) {
-      REQUIRE(UnwatchFrom(engine, w, target).ok());
-      Fence(engine, w.loop, target.get().loop);
-    }
-    DespawnOn(engine, target);
-    Fence(engine, 1, 1);
-    Fence(engine, 1, 0);
+    DespawnOn(engine, w.target);
+    FenceFrom(engine, 1);
     CHECK(quiet.size() == 0);
     REQUIRE(control.size() == 1);
     CHECK(ReasonName(control.All()[0].reason) == std::string("despawned"));
-    engine.Stop();
-    REQUIRE(WaitWithin(engine, seconds(10)));
   }
 
   TEST_CASE("a watcher that dies withdraws its watches: its target's death sends it nothing") {
-    Engine engine(Loops(2));
-    REQUIRE(engine.Start().ok());
     Lifetimes lifetimes;
     Heard gone;
     Heard control;
-    const Ref<Target> target = SpawnOn<Target>(engine, 1, &lifetimes);
-    const Ref<Watcher> near = SpawnOn<Watcher>(engine, 1, &gone);
-    const Ref<Watcher> far = SpawnOn<Watcher>(engine, 0, &gone);
-    const Ref<Watcher> keeps = SpawnOn<Watcher>(engine, 0, &control);
-    for (const ActorRef& w : {near.get(), far.get(), keeps.get()}) {
-      WatchAndFence(engine, w, target);
-    }
+    RunningEngine engine;
+    const ThreeWatchers w(engine, &lifetimes, &gone, &control);
     SUBCASE("the watchers despawned by EventLoop::Despawn") {
-      DespawnOn(engine, near);
-      DespawnOn(engine, far);
+      DespawnOn(engine, w.near);
+      DespawnOn(engine, w.far);
     }
     SUBCASE("the watchers closed by Engine::Close(ref, done)") {
-      REQUIRE(CloseAndWait(engine, near).status.ok());
-      REQUIRE(CloseAndWait(engine, far).status.ok());
+      REQUIRE(CloseAndWait(engine, w.near).status.ok());
+      REQUIRE(CloseAndWait(engine, w.far).status.ok());
     }
     Fence(engine, 0, 1);  // the far watcher's withdrawal reached loop 1
     const uint64_t dead_before = engine.DeadLetters();
-    DespawnOn(engine, target);
-    Fence(engine, 1, 1);
-    Fence(engine, 1, 0);
+    DespawnOn(engine, w.target);
+    FenceFrom(engine, 1);
     CHECK(gone.size() == 0);
     CHECK(control.size() == 1);
     // A notice sent to a dead watcher would be a dead letter.
     CHECK(engine.DeadLetters() == dead_before);
-    engine.Stop();
-    REQUIRE(WaitWithin(engine, seconds(10)));
   }
 
   // The watcher's loop remembers what each of its actors watches, so that
@@ -358,10 +320,9 @@ TEST_SUITE("Watch") {
   // own death would send a withdrawal per dead target. The withdrawals are
   // tasks on the target's loop, which LoopStats::messages counts.
   TEST_CASE("a long-lived watcher keeps nothing for targets that have died") {
-    Engine engine(Loops(2));
-    REQUIRE(engine.Start().ok());
     Lifetimes lifetimes;
     Heard heard;
+    RunningEngine engine;
     const int k = static_cast<int>(Scaled(2000, 200));
     const Ref<Watcher> watcher = SpawnOn<Watcher>(engine, 0, &heard);
     const std::vector<ActorRef> targets = OnLoop(engine, 1, [&](EventLoop& l) {
@@ -386,8 +347,7 @@ TEST_SUITE("Watch") {
 
     const uint64_t before = engine.Stats()[1].messages;
     DespawnOn(engine, watcher);
-    engine.Stop();
-    REQUIRE(WaitWithin(engine, seconds(10)));
+    engine.StopAndWait();
     const uint64_t sent_to_loop1 = engine.Stats()[1].messages - before;
     INFO("messages to loop 1 after the watcher died: ", sent_to_loop1);
     CHECK(sent_to_loop1 < static_cast<uint64_t>(k / 2));
@@ -406,16 +366,9 @@ struct WatchShared {
 
 // "watch" from the client watches the shared target; a Terminated is
 // written to the client as "terminated:<reason>".
-class WatchingConn : public ConnReceives<Terminated> {
+class WatchingConn : public LoggedConnReceives<Terminated> {
  public:
-  explicit WatchingConn(WatchShared* s) : s_(s) {}
-  Action OnOpen(Conn& conn) override {
-    s_->log.Opened(conn.ref());
-    return Action::kNone;
-  }
-  void OnClose(Conn& conn, const CloseReason& why) override {
-    s_->log.Closed(conn.ref(), why);
-  }
+  explicit WatchingConn(WatchShared* s) : LoggedConnReceives(&s->log), s_(s) {}
   Action OnData(Conn& conn) override {
     if (conn.Peek().find('\n') == absl::string_view::npos) return Action::kNone;
     conn.Discard();
@@ -444,35 +397,20 @@ class WatchingConn : public ConnReceives<Terminated> {
 };
 
 TEST_CASE("a connection watching an actor tells its client when the actor is despawned") {
-  const int fds_before = CountOpenFds();
+  const FdLeakCheck fds;
+  WatchShared shared;
+  Lifetimes lifetimes;
+  RunningEngine engine(&shared.log, HandlersOf<WatchingConn>(&shared));
+  auto [client, conn] = engine.ConnectClient();
+  const Ref<Target> target = SpawnOn<Target>(engine, 1 - conn.loop, &lifetimes);
   {
-    WatchShared shared;
-    Engine engine(Loops(2));
-    REQUIRE(engine.Listen("tcp://127.0.0.1:0", [&shared] {
-                    return std::make_unique<WatchingConn>(&shared);
-                  }).ok());
-    REQUIRE(engine.Start().ok());
-    Client client = Client::Connect(FirstAddress(engine));
-    REQUIRE(client.valid());
-    REQUIRE(shared.log.WaitOpens(1));
-    const ActorRef conn = shared.log.opened_refs()[0];
-    Lifetimes lifetimes;
-    const Ref<Target> target = SpawnOn<Target>(engine, 1 - conn.loop, &lifetimes);
-    {
-      std::lock_guard<std::mutex> lock(shared.mu);
-      shared.target = target;
-    }
-    REQUIRE(client.SendAll("watch\n", testing::After(seconds(10))));
-    REQUIRE(WaitFor([&] { return shared.watching.load(); }, Slack(seconds(10))));
-    DespawnOn(engine, target);
-    const std::string want = "terminated:despawned\n";
-    std::string got;
-    CHECK(client.RecvExactly(want.size(), &got, testing::After(seconds(10))));
-    CHECK(got == want);
-    engine.Stop();
-    REQUIRE(WaitWithin(engine, seconds(10)));
+    std::lock_guard<std::mutex> lock(shared.mu);
+    shared.target = target;
   }
-  CheckNoFdLeak(fds_before);
+  REQUIRE(client.SendAll("watch\n", testing::After(seconds(10))));
+  REQUIRE(WaitFor([&] { return shared.watching.load(); }, Slack(seconds(10))));
+  DespawnOn(engine, target);
+  CHECK(ReadExpected(client, "terminated:despawned\n"));
 }
 
 }  // namespace
