@@ -469,6 +469,7 @@ for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
     REQUIRE(client.Start().ok());
     const std::string url = absl::StrCat("tls://127.0.0.1:", server->port);
     int good_opens = 0;
+    Received first;  // the good dial's: its connection lives until client.Stop
     SUBCASE("another CA") {
       DialOptions d;
       d.tls.ca_file = Certificates().other_ca;
@@ -484,7 +485,6 @@ for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
       // Dials differing only in server_name must not share the first's.
       DialOptions good;
       good.tls = ClientTls();
-      Received first;
       REQUIRE(client.DialAndWait(url, std::make_unique<Sender>("", 1, &first), good).ok());
       good_opens = 1;
       DialOptions d = good;
