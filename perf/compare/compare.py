@@ -378,6 +378,19 @@ def resp_get(port, key):
     return None
 
 
+def nginx_http_common(t):
+    """The http-block lines both nginx configurations share (temp under t)."""
+    return f"""    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 60s;
+    client_body_temp_path {t}/body;
+    proxy_temp_path {t}/proxy;
+    fastcgi_temp_path {t}/fastcgi;
+    uwsgi_temp_path {t}/uwsgi;
+    scgi_temp_path {t}/scgi;
+"""
+
+
 # ----------------------------------------------------------------- suites ---
 
 class Runner:
@@ -549,15 +562,7 @@ pid {d}/nginx-{port}.pid;
 error_log {d}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
-    access_log off;
-    keepalive_requests 100000000;
-    keepalive_timeout 60s;
-    client_body_temp_path {t}/body;
-    proxy_temp_path {t}/proxy;
-    fastcgi_temp_path {t}/fastcgi;
-    uwsgi_temp_path {t}/uwsgi;
-    scgi_temp_path {t}/scgi;
-    server {{
+{nginx_http_common(t)}    server {{
         listen 127.0.0.1:{port} backlog=4096;
         location / {{
             default_type text/plain;
@@ -641,15 +646,7 @@ pid {d}/nginx-tls-{port}.pid;
 error_log {d}/error.log warn;
 events {{ worker_connections 8192; }}
 http {{
-    access_log off;
-    keepalive_requests 100000000;
-    keepalive_timeout 60s;
-    client_body_temp_path {t}/body;
-    proxy_temp_path {t}/proxy;
-    fastcgi_temp_path {t}/fastcgi;
-    uwsgi_temp_path {t}/uwsgi;
-    scgi_temp_path {t}/scgi;
-    server {{
+{nginx_http_common(t)}    server {{
         listen 127.0.0.1:{port} ssl backlog=4096;
         ssl_certificate {self.tls_cert};
         ssl_certificate_key {self.tls_key};
