@@ -20,6 +20,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "actors/actor_ref.h"
 #include "actors/envelope.h"
@@ -48,9 +49,6 @@ template <class M, class = void>
 inline constexpr bool kIsRequest = false;
 template <class M>
 inline constexpr bool kIsRequest<M, std::void_t<typename M::Reply>> = true;
-
-template <class R>
-using ReplyCallback = absl::AnyInvocable<void(absl::StatusOr<R>)>;
 
 namespace internal {
 

@@ -354,6 +354,9 @@ class Engine {
   };
   mutable std::mutex names_mu_;
   absl::flat_hash_map<std::string, Name> names_;  // guarded by names_mu_
+  // The names of each named actor, so its death costs a lookup, not a scan
+  // of every name. Guarded by names_mu_.
+  absl::flat_hash_map<ActorRef, std::vector<std::string>> names_of_;
   // Memory ordering: relaxed; a hint that skips the lock when no name is
   // registered (a stale nonzero only costs a lock).
   std::atomic<size_t> named_{0};

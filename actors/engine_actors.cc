@@ -161,6 +161,7 @@ absl::Status Engine::RegisterTyped(absl::string_view name, const ActorRef& ref,
       it->second.type = type;
       return absl::OkStatus();
     }
+    names_of_[ref].push_back(it->first);
     named_.fetch_add(1, std::memory_order_relaxed);
   }
   if (home == nullptr && started_) {
@@ -203,6 +204,11 @@ absl::Status Engine::Unregister(absl::string_view name) {
   if (it == names_.end()) {
     return absl::NotFoundError(absl::StrCat("Unregister(", name, "): no such name"));
   }
+  if (auto of = names_of_.find(it->second.ref); of != names_of_.end()) {
+    std::vector<std::string>& list = of->second;
+    list.erase(std::remove(list.begin(), list.end(), it->first), list.end());
+    if (list.empty()) names_of_.erase(of);
+  }
   names_.erase(it);
   named_.fetch_sub(1, std::memory_order_relaxed);
   return absl::OkStatus();
@@ -211,13 +217,13 @@ absl::Status Engine::Unregister(absl::string_view name) {
 void Engine::ForgetNames(const ActorRef& ref) {
   if (named_.load(std::memory_order_relaxed) == 0) return;
   std::lock_guard<std::mutex> lock(names_mu_);
-  for (auto it = names_.begin(); it != names_.end();) {
-    if (it->second.ref == ref) {
-      names_.erase(it++);
-      named_.fetch_sub(1, std::memory_order_relaxed);
-    } else {
-      ++it;
-    }
+  auto of = names_of_.find(ref);
+  if (of == names_of_.end()) return;
+  std::vector<std::string> gone = std::move(of->second);
+  names_of_.erase(of);
+  for (const std::string& name : gone) {
+    names_.erase(name);
+    named_.fetch_sub(1, std::memory_order_relaxed);
   }
 }
 
