@@ -342,9 +342,7 @@ absl::Status Engine::Send(const ActorRef& to, Envelope&& message) {
   message.set_target(to.target());
   // On the target's own loop its death is known now: say so. Elsewhere it
   // is found out on arrival and counted as a dead letter.
-  EventLoop* here = EventLoop::Current();
-  if (here != nullptr && &here->engine() == this && here->index() == to.loop &&
-      here->Find(to) == nullptr) {
+  if (EventLoop* here = HomeLoopOf(to); here != nullptr && here->Find(to) == nullptr) {
     return absl::NotFoundError(absl::StrCat("Send: ", to.ToString(), " is dead"));
   }
   return Route(to.loop, std::move(message));

@@ -304,6 +304,15 @@ class Engine {
   };
 
   absl::Status Route(uint32_t loop, Envelope&& message, bool bounded = true);
+  // The calling thread's loop if it belongs to this engine and is `ref`'s
+  // (the loop where `ref`'s liveness is known now), else null.
+  EventLoop* HomeLoopOf(const ActorRef& ref) const {
+    EventLoop* here = EventLoop::Current();
+    return here != nullptr && &here->engine() == this &&
+                   here->index() == ref.loop
+               ? here
+               : nullptr;
+  }
   friend absl::Status internal::PostTask(Engine&, uint32_t, Envelope&&);
   friend class internal::LoopActor;  // forgets the names of dead actors
 
@@ -369,8 +378,8 @@ absl::Status Engine::Ask(const ActorRef& asker, const ActorRef& to, M request,
                          absl::Duration timeout, Done&& done) {
   static_assert(kIsRequest<M>, "Ask: the request type declares `using Reply`");
   using R = typename M::Reply;
-  EventLoop* here = EventLoop::Current();
-  if (here == nullptr || &here->engine() != this || here->index() != asker.loop) {
+  EventLoop* here = HomeLoopOf(asker);
+  if (here == nullptr) {
     return absl::FailedPreconditionError(
         "Ask: call it on the asker's loop (from an actor or handler)");
   }

@@ -16,15 +16,8 @@ namespace {
 internal::LoopActor& AsLoop(EventLoop& loop) {
   return static_cast<internal::LoopActor&>(loop);
 }
-
-// The calling loop if it is `ref`'s and belongs to `engine`, else null.
-internal::LoopActor* HomeLoop(const Engine& engine, const ActorRef& ref) {
-  EventLoop* here = EventLoop::Current();
-  if (here == nullptr || &here->engine() != &engine ||
-      here->index() != ref.loop) {
-    return nullptr;
-  }
-  return &AsLoop(*here);
+internal::LoopActor* AsLoop(EventLoop* loop) {
+  return static_cast<internal::LoopActor*>(loop);
 }
 
 }  // namespace
@@ -92,7 +85,7 @@ void Actor::Unhandled(const Envelope& message) const {
 // Death watch.
 
 absl::Status Engine::Watch(const ActorRef& watcher, const ActorRef& target) {
-  internal::LoopActor* here = HomeLoop(*this, watcher);
+  internal::LoopActor* here = AsLoop(HomeLoopOf(watcher));
   if (here == nullptr) {
     return absl::FailedPreconditionError(
         "Watch: call it on the watcher's loop (from an actor or handler)");
@@ -115,7 +108,7 @@ absl::Status Engine::Watch(const ActorRef& watcher, const ActorRef& target) {
 }
 
 absl::Status Engine::Unwatch(const ActorRef& watcher, const ActorRef& target) {
-  internal::LoopActor* here = HomeLoop(*this, watcher);
+  internal::LoopActor* here = AsLoop(HomeLoopOf(watcher));
   if (here == nullptr) {
     return absl::FailedPreconditionError(
         "Unwatch: call it on the watcher's loop (from an actor or handler)");
@@ -145,7 +138,7 @@ absl::Status Engine::RegisterTyped(absl::string_view name, const ActorRef& ref,
     return absl::InvalidArgumentError(
         absl::StrCat("Register(", name, "): invalid ActorRef"));
   }
-  internal::LoopActor* home = HomeLoop(*this, ref);
+  internal::LoopActor* home = AsLoop(HomeLoopOf(ref));
   if (home != nullptr && home->Find(ref) == nullptr) {
     return absl::NotFoundError(
         absl::StrCat("Register(", name, "): ", ref.ToString(), " is dead"));
