@@ -393,23 +393,39 @@ ssize_t UringBackend::Send(Handle h, const iovec* iov, int count) {
   if (e->send_err != 0) return -e->send_err;
   if (e->kind != Kind::kStream) return -ENOTCONN;
   const size_t total = TotalOf(iov, count);
+  // Nothing staged or in flight (both are empty unless a send is armed):
+  // a large write goes straight to the socket, keeping the order.
+  size_t direct = 0;
+  if (!e->send_armed && options_.direct_send_min > 0 &&
+      total >= options_.direct_send_min) {
+    const ssize_t n = SendIov(e->fd, iov, count);
+    if (n < 0 && n != -EAGAIN && n != -EINTR) return n;
+    direct = n > 0 ? static_cast<size_t>(n) : 0;
+    if (direct == total) return static_cast<ssize_t>(total);
+  }
   const size_t staged = e->sending.size() + e->pending.size();
   const size_t room = options_.send_staging_limit > staged
                           ? options_.send_staging_limit - staged
                           : 0;
-  size_t take = std::min(total, room);
+  const size_t taken = std::min(total - direct, room);
   Staging& to = e->send_armed ? e->pending : e->sending;
-  to.data.reserve(to.data.size() + take);
+  to.data.reserve(to.data.size() + taken);
+  size_t skip = direct;
+  size_t take = taken;
   for (int i = 0; i < count && take > 0; ++i) {
-    const size_t n = std::min(take, iov[i].iov_len);
+    size_t len = iov[i].iov_len;
     const char* p = static_cast<const char*>(iov[i].iov_base);
+    const size_t s = std::min(skip, len);
+    skip -= s;
+    p += s;
+    len -= s;
+    const size_t n = std::min(take, len);
     to.data.insert(to.data.end(), p, p + n);
     take -= n;
   }
-  const size_t taken = std::min(total, room);
   if (!e->send_armed && e->sending.size() > 0) SubmitSend(IndexOf(h));
-  if (taken < total) e->want_send = true;
-  return static_cast<ssize_t>(taken);
+  if (direct + taken < total) e->want_send = true;
+  return static_cast<ssize_t>(direct + taken);
 }
 
 ssize_t UringBackend::SendDatagram(Handle h, absl::string_view data,

@@ -2,7 +2,8 @@
 // multishot recv each into a ring of provided buffers shared by the loop
 // thread, lent to the sink for one batch; sends are copied into a
 // per-connection staging buffer and go out as one send in flight at a time,
-// carrying everything gathered meanwhile; listening sockets accept with one
+// carrying everything gathered meanwhile (a large send with nothing staged
+// goes to the socket directly, see direct_send_min); listening sockets accept with one
 // multishot accept. Datagram sockets and connects wait with poll
 // operations and then make the same syscalls as the epoll backend. All
 // submissions of a turn go to the kernel in the one io_uring_enter that
@@ -38,6 +39,11 @@ struct UringBackendOptions {
   // Bytes a connection may have staged and not yet sent; a Send beyond it
   // takes what fits and promises OnSendReady.
   size_t send_staging_limit = 64 * 1024;
+  // A Send of at least this many bytes, made while nothing is staged or in
+  // flight, goes to the socket at once with one sendmsg; only what the
+  // socket refuses is staged. Large writes then cost no staging copy and no
+  // ring round trip per send_staging_limit. 0: every Send is staged.
+  size_t direct_send_min = 16 * 1024;
   // How long a connection closed with bytes still staged keeps sending
   // them before it is reset.
   absl::Duration close_linger = absl::Seconds(5);

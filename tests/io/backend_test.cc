@@ -105,8 +105,8 @@ TEST_SUITE("Backend") {
   }
 
   // More than any backend holds: the epoll backend writes until the socket
-  // buffer is full, the io_uring backend stages up to its
-  // send_staging_limit (64 KiB) and sends that into the socket buffer.
+  // buffer is full; the io_uring backend does too (a large Send with
+  // nothing staged) and stages up to its send_staging_limit (64 KiB) more.
   TEST_CASE_TEMPLATE(
       "a Send the backend cannot take whole returns fewer bytes, and one "
       "OnSendReady follows",

@@ -2,7 +2,8 @@
 // a provided-buffer ring and a completion queue too small for the traffic
 // (receives and accepts armed again when the kernel ends them: ENOBUFS, a
 // full completion queue), bytes received while reading is paused held and
-// delivered in order after kOn (an EOF too), staged sends that outlive
+// delivered in order after kOn (an EOF too), large sends straight to the
+// socket and the rest staged in order, staged sends that outlive
 // Close(kClose) (up to close_linger) and ShutdownWrite, Quiesce finishing
 // them, a reset seen through the hang-up watcher (after the peer's FIN, or
 // missed by the receive right after its bytes), and
@@ -116,6 +117,16 @@ struct Peer {
         1);
   }
 };
+
+// Shrinks the kernel's buffers of a TCP pair (the sender's send buffer,
+// the receiver's receive buffer) so that a slow peer fills them with
+// little: a large Send is then taken in part (direct_send_min) and the
+// rest staged.
+void SmallBuffers(Pair& tcp) {
+  const int size = 32 * static_cast<int>(kKiB);
+  REQUIRE(setsockopt(tcp.b.Get(), SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)) == 0);
+  REQUIRE(setsockopt(tcp.a.Get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)) == 0);
+}
 
 // Offers `payload` to Send until it has taken all of it; whenever a Send
 // falls short, turns the backend (calling `each_turn` first, e.g. a peer
@@ -372,6 +383,7 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
       "sending what it staged, then the peer sees the EOF") {
     auto b = MakeUringBackend();
     Pair tcp = TcpPair();
+    SmallBuffers(tcp);
     StreamLog log;
     const Handle h = AddStream(*b, std::move(tcp.b), &log);
     Peer peer{std::move(tcp.a)};
@@ -394,6 +406,7 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
       "the EOF; reading goes on") {
     auto b = MakeUringBackend();
     Pair tcp = TcpPair();
+    SmallBuffers(tcp);
     StreamLog log;
     const Handle h = AddStream(*b, std::move(tcp.b), &log);
     Peer peer{std::move(tcp.a)};
@@ -554,6 +567,7 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
       "staged") {
     auto b = MakeUringBackend();
     Pair tcp = TcpPair();
+    SmallBuffers(tcp);
     StreamLog log;
     const Handle h = AddStream(*b, std::move(tcp.b), &log);
     Peer peer{std::move(tcp.a)};
@@ -664,6 +678,79 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
           cycles + 20);
     CHECK(clients.hangups == 0);
     CHECK(servers.hangups == 0);
+  }
+
+  // direct_send_min (16 KiB by default): a large Send with nothing staged
+  // is one sendmsg at once; smaller ones, and any Send while a send is in
+  // flight, wait in the staging buffer for the next turn's submission.
+  TEST_CASE(
+      "a large Send with nothing staged reaches the socket before the next "
+      "turn; a small one, or one behind a send in flight, waits for the turn") {
+    auto b = MakeUringBackend();
+    Pair tcp = TcpPair();
+    StreamLog log;
+    const Handle h = AddStream(*b, std::move(tcp.b), &log);
+    Peer peer{std::move(tcp.a)};
+    const std::string payload = Payload(2 * 32 * kKiB + 16 * kKiB + 100, 21);
+    auto send = [&](size_t from, size_t n) {
+      iovec iov{const_cast<char*>(payload.data() + from), n};
+      return b->Send(h, &iov, 1);
+    };
+    // Large, nothing staged: in the peer's socket before any turn.
+    REQUIRE(send(0, 32 * kKiB) == static_cast<ssize_t>(32 * kKiB));
+    CHECK(Ready(peer.fd.Get(), POLLIN));
+    while (peer.got.size() < 32 * kKiB && !peer.done()) peer.ReadSome(64 * kKiB);
+    CHECK(peer.got.size() == 32 * kKiB);
+    // Small: staged until the turn submits it.
+    REQUIRE(send(32 * kKiB, 100) == 100);
+    CHECK_FALSE(Ready(peer.fd.Get(), POLLIN));
+    // Large again, but behind the armed small send: staged, not sent.
+    REQUIRE(send(32 * kKiB + 100, 32 * kKiB) == static_cast<ssize_t>(32 * kKiB));
+    CHECK_FALSE(Ready(peer.fd.Get(), POLLIN));
+    // Two pieces in one Send (an iovec of two): staged behind them too.
+    iovec two[2] = {
+        {const_cast<char*>(payload.data() + 2 * 32 * kKiB + 100), 8 * kKiB},
+        {const_cast<char*>(payload.data() + 2 * 32 * kKiB + 100 + 8 * kKiB),
+         8 * kKiB}};
+    REQUIRE(b->Send(h, two, 2) == static_cast<ssize_t>(16 * kKiB));
+    CHECK_FALSE(Ready(peer.fd.Get(), POLLIN));
+    REQUIRE(PumpUntil(*b, [&] {
+      peer.ReadSome(64 * kKiB);
+      return peer.got.size() >= payload.size() || peer.done();
+    }, 1));
+    CHECK(Mismatch(peer.got, payload) == std::string::npos);
+    CHECK(log.hangups.empty());
+  }
+
+  // The socket takes part of a direct send; the rest is staged (up to
+  // send_staging_limit) and follows through the ring, in order.
+  TEST_CASE(
+      "a large Send the socket takes only in part: the rest is staged and "
+      "follows in order, and OnSendReady comes for what was refused") {
+    auto b = MakeUringBackend();
+    Pair tcp = TcpPair();
+    StreamLog log;
+    const Handle h = AddStream(*b, std::move(tcp.b), &log);
+    Peer peer{std::move(tcp.a)};
+    const std::string payload =
+        Payload(static_cast<size_t>(Scaled(16 * 1024 * kKiB, 4 * 1024 * kKiB)), 22);
+    size_t taken = 0;
+    int short_sends = 0;
+    REQUIRE(PumpUntil(*b, [&] {
+      if (taken < payload.size() && log.send_ready == short_sends) {
+        iovec iov{const_cast<char*>(payload.data() + taken), payload.size() - taken};
+        const ssize_t n = b->Send(h, &iov, 1);
+        REQUIRE(n >= 0);
+        taken += static_cast<size_t>(n);
+        if (taken < payload.size()) ++short_sends;
+      }
+      peer.ReadSome(64 * kKiB);
+      return peer.got.size() >= payload.size() || peer.done();
+    }, 1));
+    CHECK(short_sends >= 1);  // more than the socket and the staging hold
+    CHECK(log.send_ready == short_sends);
+    CHECK(Mismatch(peer.got, payload) == std::string::npos);
+    CHECK(log.hangups.empty());
   }
 }
 
