@@ -269,6 +269,13 @@ void UringBackend::ArmPoll(uint32_t index, uint32_t events, bool multishot) {
 
 void UringBackend::Cancel(uint32_t index, uint8_t tag) {
   Entry& e = entries_[index];
+  if (tag == kSend && e.send_armed && !e.send_prepared) {
+    // Owed but never submitted: nothing to cancel, nothing will complete.
+    e.send_armed = false;
+    e.sending.Clear();
+    e.pending.Clear();
+    return;
+  }
   if (tag == kSend ? !e.send_armed : !e.armed || e.cancelling) return;
   if (tag != kSend) e.cancelling = true;
   io_uring_prep_cancel64(Sqe(index, kCancel), UserData(index, tag), 0);
@@ -279,6 +286,17 @@ void UringBackend::SubmitSend(uint32_t index) {
   io_uring_prep_send(Sqe(index, kSend), e.fd, e.sending.data.data() + e.sending.begin,
                      e.sending.size(), MSG_NOSIGNAL);
   e.send_armed = true;
+  e.send_prepared = true;
+}
+
+// The sends Send armed this turn, each carrying everything staged since.
+// An index may be listed twice (freed and reused): the flags tell.
+void UringBackend::PrepareSends() {
+  for (uint32_t index : unprepared_) {
+    Entry& e = entries_[index];
+    if (e.send_armed && !e.send_prepared) SubmitSend(index);
+  }
+  unprepared_.clear();
 }
 
 // Re-arms a stream's receive if it should be reading and is not.
@@ -408,7 +426,7 @@ ssize_t UringBackend::Send(Handle h, const iovec* iov, int count) {
                           ? options_.send_staging_limit - staged
                           : 0;
   const size_t taken = std::min(total - direct, room);
-  Staging& to = e->send_armed ? e->pending : e->sending;
+  Staging& to = e->send_prepared ? e->pending : e->sending;
   to.data.reserve(to.data.size() + taken);
   size_t skip = direct;
   size_t take = taken;
@@ -423,7 +441,10 @@ ssize_t UringBackend::Send(Handle h, const iovec* iov, int count) {
     to.data.insert(to.data.end(), p, p + n);
     take -= n;
   }
-  if (!e->send_armed && e->sending.size() > 0) SubmitSend(IndexOf(h));
+  if (!e->send_armed && e->sending.size() > 0) {
+    e->send_armed = true;  // the SQE is prepared at the next Enter
+    unprepared_.push_back(IndexOf(h));
+  }
   if (direct + taken < total) e->want_send = true;
   return static_cast<ssize_t>(direct + taken);
 }

@@ -2,7 +2,8 @@
 // multishot recv each into a ring of provided buffers shared by the loop
 // thread, lent to the sink for one batch; sends are copied into a
 // per-connection staging buffer and go out as one send in flight at a time,
-// carrying everything gathered meanwhile (a large send with nothing staged
+// carrying everything gathered meanwhile (the SQE is prepared just before
+// the turn's io_uring_enter, so every Send of the turn joins it; a large send with nothing staged
 // goes to the socket directly, see direct_send_min); listening sockets accept with one
 // multishot accept. Datagram sockets and connects wait with poll
 // operations and then make the same syscalls as the epoll backend. All
@@ -31,7 +32,10 @@
 namespace actnet::io {
 
 struct UringBackendOptions {
-  // Provided receive buffers: their size and count (a power of two).
+  // Provided receive buffers: their size and count (a power of two). One
+  // receive completion fills at most one buffer; the count bounds the
+  // completions one batch can take before a receive must be re-armed
+  // (ENOBUFS). 2 MiB a loop, resident. docs/io_uring.md weighs 16 KiB.
   uint32_t buffer_size = 4 * 1024;
   uint32_t buffer_count = 512;
   // Submission queue entries (the completion queue has four times as many).
@@ -149,7 +153,9 @@ class UringBackend final : public Backend {
     bool owns_fd = false;
     bool armed = false;       // the recv, accept or poll operation
     bool cancelling = false;  // ...and a cancel of it was submitted
-    bool send_armed = false;
+    bool send_armed = false;     // a send is owed or in flight
+    bool send_prepared = false;  // ...and its SQE is prepared (the kernel
+                                 // may read `sending`)
     bool want_send = false;   // a Send fell short: OnSendReady owed
     bool accepting = true;
     bool eof = false;         // the peer's FIN was received
@@ -193,6 +199,7 @@ class UringBackend final : public Backend {
   void ArmPoll(uint32_t index, uint32_t events, bool multishot);
   void Cancel(uint32_t index, uint8_t tag);
   void SubmitSend(uint32_t index);
+  void PrepareSends();
   void MaybeArmRecv(uint32_t index);
   void Defer(uint32_t index, uint8_t tag, int32_t result = 0);
 
@@ -230,6 +237,7 @@ class UringBackend final : public Backend {
   std::vector<uint16_t> lent_;      // buffers of the last batch
   std::vector<uint32_t> rearm_;     // recvs that ran out of buffers
   std::vector<uint32_t> draining_;  // closed entries still sending
+  std::vector<uint32_t> unprepared_;  // sends owed an SQE at the next Enter
   std::deque<Completion> deferred_;
   std::unique_ptr<char[]> scratch_;  // datagram reads, on first use
   std::unique_ptr<EpollPoller> hangups_;  // resets and hang-ups of streams

@@ -66,6 +66,7 @@ int UringBackend::Fill(absl::Span<Completion> out, int n, int timeout_ms) {
 // Submits what was prepared and waits; one io_uring_enter either way.
 void UringBackend::Enter(int timeout_ms) {
   Enable();
+  if (!unprepared_.empty()) PrepareSends();
   if (timeout_ms == 0) {
     io_uring_submit_and_get_events(&ring_);
     return;
@@ -236,7 +237,7 @@ void UringBackend::Hold(Entry& e, absl::string_view data, int res) {
 
 bool UringBackend::SendDone(uint32_t index, int res) {
   Entry& e = entries_[index];
-  e.send_armed = false;
+  e.send_armed = e.send_prepared = false;
   if (res < 0) {
     if (res != -ECANCELED || e.kind != Kind::kClosing) e.send_err = -res;
     e.sending.Clear();

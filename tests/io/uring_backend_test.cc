@@ -722,6 +722,38 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
     CHECK(log.hangups.empty());
   }
 
+  // A Send arms the connection's send; its SQE is prepared only at the
+  // turn's io_uring_enter (so later Sends of the turn join it). A Close
+  // before that turn must either send it (kClose) or drop it (kReset).
+  TEST_CASE(
+      "Close right after a small Send, before any turn: kClose delivers the "
+      "bytes then the EOF; kReset sends none of them and the peer sees a reset") {
+    for (CloseMode mode : {CloseMode::kClose, CloseMode::kReset}) {
+      CAPTURE(static_cast<int>(mode));
+      auto b = MakeUringBackend();
+      Pair tcp = TcpPair();
+      StreamLog log;
+      const Handle h = AddStream(*b, std::move(tcp.b), &log);
+      Peer peer{std::move(tcp.a)};
+      Turn(*b);  // the receive is armed
+      const int fds_open = testutil::CountOpenFds();
+      const std::string small = "staged, never submitted";
+      iovec iov{const_cast<char*>(small.data()), small.size()};
+      REQUIRE(b->Send(h, &iov, 1) == static_cast<ssize_t>(small.size()));
+      b->Close(h, mode);
+      REQUIRE(PumpUntil(*b, [&] { return testutil::CountOpenFds() < fds_open; }, 10));
+      REQUIRE(peer.ReadToEnd(64 * kKiB, std::chrono::seconds(10)));
+      if (mode == CloseMode::kClose) {
+        CHECK(peer.got == small);
+        CHECK(peer.eof);
+        CHECK(peer.err == 0);
+      } else {
+        CHECK(peer.got.empty());
+        CHECK(peer.err == ECONNRESET);
+      }
+    }
+  }
+
   // The socket takes part of a direct send; the rest is staged (up to
   // send_staging_limit) and follows through the ring, in order.
   TEST_CASE(
