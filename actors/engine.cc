@@ -105,6 +105,8 @@ absl::StatusOr<std::unique_ptr<io::Backend>> MakeBackend(
   if (options.backend == IoBackend::kIoUring) {
     io::UringBackendOptions uo;
     uo.close_linger = options.close_linger;
+    uo.buffer_size = options.uring_buffer_size;
+    uo.buffer_count = options.uring_buffer_count;
     absl::StatusOr<std::unique_ptr<io::UringBackend>> b =
         io::UringBackend::Create(uo);
     if (!b.ok()) return b.status();

@@ -75,9 +75,15 @@ struct EngineOptions {
   // blocks stalls every loop of its thread. false: a thread per loop.
   bool cohost_loops = true;
 
-  // Bytes read per readiness event into the loop's scratch buffer (epoll;
-  // io_uring receives into a ring of 512 buffers of 4 KiB per loop thread).
+  // Bytes read per readiness event into the loop's scratch buffer (epoll).
   size_t read_buffer_size = 64 * 1024;
+  // io_uring: each loop thread receives into a ring of uring_buffer_count
+  // buffers (a power of two, at most 32768) of uring_buffer_size bytes,
+  // resident from the start. A receive completion fills at most one
+  // buffer, so messages of 16 KiB and more cost several completions at the
+  // default; 16 KiB buffers serve them in one (docs/io_uring.md weighs it).
+  uint32_t uring_buffer_size = 4 * 1024;
+  uint32_t uring_buffer_count = 512;
   // Back-pressure: when a connection's queued output exceeds the high-water
   // mark, the loop stops reading it until the queue drains below the low one.
   size_t write_high_water = 1024 * 1024;

@@ -28,6 +28,12 @@ ABSL_FLAG(std::string, lb, "round_robin",
 ABSL_FLAG(bool, pin, false, "pin loop i to CPU i");
 ABSL_FLAG(actnet::IoBackend, backend, actnet::IoBackend::kEpoll,
           "kernel interface: epoll, io_uring or auto (EngineOptions::backend)");
+ABSL_FLAG(uint32_t, uring_buffer_size, 4096,
+          "io_uring: bytes of each provided receive buffer "
+          "(EngineOptions::uring_buffer_size)");
+ABSL_FLAG(uint32_t, uring_buffer_count, 512,
+          "io_uring: provided receive buffers per loop thread, a power of two "
+          "(EngineOptions::uring_buffer_count)");
 ABSL_FLAG(int, busy_poll_us, 0,
           "poll this many microseconds before an idle loop blocks (0 = block at once)");
 ABSL_FLAG(int, coalesce_us, -1,
@@ -82,6 +88,8 @@ int main(int argc, char** argv) {
   options.balancer = *lb;
   options.pin_cpus = absl::GetFlag(FLAGS_pin);
   options.backend = absl::GetFlag(FLAGS_backend);
+  options.uring_buffer_size = absl::GetFlag(FLAGS_uring_buffer_size);
+  options.uring_buffer_count = absl::GetFlag(FLAGS_uring_buffer_count);
   options.busy_poll = absl::Microseconds(absl::GetFlag(FLAGS_busy_poll_us));
   if (absl::GetFlag(FLAGS_coalesce_us) >= 0) {
     options.coalesce = absl::Microseconds(absl::GetFlag(FLAGS_coalesce_us));

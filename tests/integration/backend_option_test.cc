@@ -126,6 +126,39 @@ TEST_SUITE("Engine backend") {
     }
   }
 
+  TEST_CASE(
+      "io_uring receive buffers: 16 KiB ones echo 256 KiB whole; a count that "
+      "is not a power of two fails Start with InvalidArgument") {
+    BackendEnv env(std::nullopt);
+    if (!UringAvailable()) return;
+    {
+      EngineOptions options = Loops(1);
+      options.backend = IoBackend::kIoUring;
+      options.uring_buffer_size = 16 * 1024;
+      options.uring_buffer_count = 64;
+      Engine engine(options);
+      REQUIRE(engine.Listen<EchoHandler>("tcp://127.0.0.1:0").ok());
+      REQUIRE(engine.Start().ok());
+      Client c = Client::Connect(FirstAddress(engine));
+      REQUIRE(c.valid());
+      std::string big(256 * 1024, '\0');
+      for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 131 % 251);
+      CHECK(c.RoundTrip(big, Clock::now() + seconds(20)));
+      c.Close();
+      engine.Stop();
+      CHECK(WaitWithin(engine, seconds(10)));
+    }
+    EngineOptions options = Loops(1);
+    options.backend = IoBackend::kIoUring;
+    options.uring_buffer_count = 100;
+    Engine engine(options);
+    REQUIRE(engine.Listen<EchoHandler>("tcp://127.0.0.1:0").ok());
+    const absl::Status s = engine.Start();
+    CHECK(absl::IsInvalidArgument(s));
+    CHECK(s.message().find("buffer_count must be a power of two") !=
+          absl::string_view::npos);
+  }
+
   TEST_CASE("a bad ACTNET_BACKEND fails Start with InvalidArgument naming it") {
     BackendEnv env(std::string("kqueue"));
     Engine engine(Loops(1));
