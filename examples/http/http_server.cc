@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -17,6 +18,23 @@ namespace {
 
 constexpr absl::string_view kHello = "Hello, World!";
 constexpr size_t kKeepCapacity = 64 * 1024;  // per-connection buffers kept
+
+// Static files are read into one buffer per thread (co-hosted loops take
+// turns on it) and copied out by the response write before the next read,
+// so a connection keeps no file-sized buffer and none is zero-filled or
+// mapped afresh per request. It keeps the size of the largest file served.
+struct FileBuffer {
+  std::unique_ptr<char[]> data;
+  size_t capacity = 0;
+  char* Reserve(size_t n) {
+    if (n > capacity) {
+      data = std::make_unique_for_overwrite<char[]>(n);
+      capacity = n;
+    }
+    return data.get();
+  }
+};
+thread_local FileBuffer t_file;
 
 absl::string_view Reason(int status) {
   switch (status) {
@@ -196,16 +214,17 @@ void Session::Respond() {
       out(body_);
       if (body_.capacity() > kKeepCapacity) std::string().swap(body_);
       return;
-    case Route::kStatic:
-      if (!ReadStatic()) {
+    case Route::kStatic: {
+      absl::string_view contents;
+      if (!ReadStatic(&contents)) {
         Reply(404, "Not Found\n", keep);
         break;
       }
-      Head(200, body_.size(), keep, "application/octet-stream");
+      Head(200, contents.size(), keep, "application/octet-stream");
       out(scratch_);
-      out(body_);
-      if (body_.capacity() > kKeepCapacity) std::string().swap(body_);
+      out(contents);
       return;
+    }
     case Route::kNotFound:
       Reply(404, "Not Found\n", keep);
       break;
@@ -230,7 +249,7 @@ void Session::Head(int status, size_t length, bool keep_alive,
                   "Content-Length: ", length, "\r\n\r\n");
 }
 
-bool Session::ReadStatic() {
+bool Session::ReadStatic(absl::string_view* contents) {
   absl::string_view path = url_;
   path = path.substr(0, path.find('?'));
   if (path.size() < 2 || path[0] != '/' || absl::StrContains(path, "..") ||
@@ -242,17 +261,18 @@ bool Session::ReadStatic() {
   if (fd < 0) return false;
   struct stat st;
   bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  size_t done = 0;
   if (ok) {
-    body_.resize(static_cast<size_t>(st.st_size));
-    size_t done = 0;
-    while (ok && done < body_.size()) {
-      const ssize_t n = read(fd, body_.data() + done, body_.size() - done);
+    const auto size = static_cast<size_t>(st.st_size);
+    char* buf = t_file.Reserve(size);
+    while (ok && done < size) {
+      const ssize_t n = read(fd, buf + done, size - done);
       if (n <= 0) ok = false;
       else done += static_cast<size_t>(n);
     }
+    if (ok) *contents = absl::string_view(buf, size);
   }
   close(fd);
-  if (!ok) body_.clear();
   return ok;
 }
 

@@ -81,8 +81,10 @@ class Session {
   void Head(int status, size_t length, bool keep_alive,
             absl::string_view content_type);
   void Reply(int status, absl::string_view body, bool keep_alive);
-  // The file under static_dir named by url_ into body_; false if none.
-  bool ReadStatic();
+  // Reads the file under static_dir named by url_ into this thread's file
+  // buffer; *contents views it until the next ReadStatic on this thread.
+  // False if there is no such file.
+  bool ReadStatic(absl::string_view* contents);
 
   http_parser parser_;
   const size_t max_body_;
@@ -94,7 +96,7 @@ class Session {
   bool closed_ = false;
   size_t body_bytes_ = 0;
   std::string url_;
-  std::string body_;     // POST /echo, or a static file
+  std::string body_;     // POST /echo
   std::string scratch_;  // response headers, reused
 };
 
