@@ -135,7 +135,14 @@ class StreamConn final : public ConnCore,
   }
 
   // Write side (stream_conn_write.cc).
+  // A handler's Write of at least this many bytes is not copied into the
+  // gather: it goes out at once with what was gathered before it, and only
+  // what the socket refuses is copied (queued).
+  static constexpr size_t kSendAtOnce = 64 * 1024;
   void FlushGather();
+  // Sends the gather, queues what the socket refused, clears it. Returns
+  // a send's -errno (the gather dropped), else 0. Never closes.
+  int SendGathered();
   void FlushQueued();
   void FlushAndNotify();
   // After output moved: completions, the pending close or FIN,
@@ -162,6 +169,9 @@ class StreamConn final : public ConnCore,
   bool backlogged_ = false;     // output waited for the socket: OnDrain owed
   bool flush_scheduled_ = false;
   bool linger_armed_ = false;
+  // A send that failed inside a handler's Write (closing there would pull
+  // the connection from under the handler): closed by the next FlushGather.
+  int deferred_send_err_ = 0;
   Admission admission_;  // a place under max_connections (accepted only)
   std::unique_ptr<tls::TlsSession> tls_;
   bool dialled_ = false;  // by Dial or Enroll: OnTlsOpen opens it as a dial

@@ -3,6 +3,7 @@
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "actors/stream_conn.h"
 
@@ -18,7 +19,14 @@ void StreamConn::Write(absl::string_view data) {
     ScheduleFlush();
     return;
   }
-  ctx_->gather.Add(data, IsLent(data));
+  const bool lent = IsLent(data);
+  const bool now = !lent && data.size() >= kSendAtOnce;
+  // Sent now, so the caller's bytes may be referenced until it returns.
+  ctx_->gather.Add(data, lent || now);
+  if (now) {
+    const int err = SendGathered();
+    if (err != 0 && deferred_send_err_ == 0) deferred_send_err_ = err;
+  }
 }
 
 void StreamConn::Flush() {
@@ -36,8 +44,18 @@ void StreamConn::ScheduleFlush() {
 // What the handler wrote goes out in one writev (or a few, past
 // WriteGather::kMaxIov pieces); what the socket does not take is queued.
 void StreamConn::FlushGather() {
+  if (state_ == State::kClosed) ctx_->gather.Clear();  // never another's bytes
+  int err = SendGathered();
+  if (err == 0) err = std::exchange(deferred_send_err_, 0);
+  if (err != 0) {
+    CloseNow(CloseReason{CloseReason::Kind::kError, err});
+    return;
+  }
+  AfterOutput();
+}
+
+int StreamConn::SendGathered() {
   WriteGather& gather = ctx_->gather;
-  if (state_ == State::kClosed) gather.Clear();  // never another's bytes
   while (!gather.empty()) {
     iovec iov[WriteGather::kMaxIov];
     size_t total = 0;
@@ -46,8 +64,7 @@ void StreamConn::FlushGather() {
     const ssize_t n = SendBytes(iov, count);
     if (n < 0) {
       gather.Clear();
-      CloseNow(CloseReason{CloseReason::Kind::kError, static_cast<int>(-n)});
-      return;
+      return static_cast<int>(-n);
     }
     bytes_sent_ += static_cast<uint64_t>(n);
     last_active_ns_ = ctx_->clock_ns;
@@ -56,7 +73,7 @@ void StreamConn::FlushGather() {
   }
   gather.ForEachUnsent([this](absl::string_view rest) { out_.Append(rest); });
   gather.Clear();
-  AfterOutput();
+  return 0;
 }
 
 void StreamConn::FlushQueued() {
