@@ -428,17 +428,15 @@ ssize_t UringBackend::Send(Handle h, const iovec* iov, int count) {
   const size_t taken = std::min(total - direct, room);
   Staging& to = e->send_prepared ? e->pending : e->sending;
   to.data.reserve(to.data.size() + taken);
+  // Stages bytes [direct, direct + taken) of the iovecs.
   size_t skip = direct;
   size_t take = taken;
   for (int i = 0; i < count && take > 0; ++i) {
-    size_t len = iov[i].iov_len;
     const char* p = static_cast<const char*>(iov[i].iov_base);
-    const size_t s = std::min(skip, len);
+    const size_t s = std::min(skip, iov[i].iov_len);
+    const size_t n = std::min(take, iov[i].iov_len - s);
+    to.data.insert(to.data.end(), p + s, p + s + n);
     skip -= s;
-    p += s;
-    len -= s;
-    const size_t n = std::min(take, len);
-    to.data.insert(to.data.end(), p, p + n);
     take -= n;
   }
   if (!e->send_armed && e->sending.size() > 0) {

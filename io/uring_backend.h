@@ -3,9 +3,10 @@
 // thread, lent to the sink for one batch; sends are copied into a
 // per-connection staging buffer and go out as one send in flight at a time,
 // carrying everything gathered meanwhile (the SQE is prepared just before
-// the turn's io_uring_enter, so every Send of the turn joins it; a large send with nothing staged
-// goes to the socket directly, see direct_send_min); listening sockets accept with one
-// multishot accept. Datagram sockets and connects wait with poll
+// the turn's io_uring_enter, so every Send of the turn joins it; a large
+// send with nothing staged goes to the socket directly, see
+// direct_send_min); listening sockets accept with one multishot accept.
+// Datagram sockets and connects wait with poll
 // operations and then make the same syscalls as the epoll backend. All
 // submissions of a turn go to the kernel in the one io_uring_enter that
 // also waits. docs/io_uring.md maps each seam call to its operations.

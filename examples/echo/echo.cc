@@ -28,10 +28,10 @@ ABSL_FLAG(std::string, lb, "round_robin",
 ABSL_FLAG(bool, pin, false, "pin loop i to CPU i");
 ABSL_FLAG(actnet::IoBackend, backend, actnet::IoBackend::kEpoll,
           "kernel interface: epoll, io_uring or auto (EngineOptions::backend)");
-ABSL_FLAG(uint32_t, uring_buffer_size, 4096,
+ABSL_FLAG(uint32_t, uring_buffer_size, actnet::EngineOptions().uring_buffer_size,
           "io_uring: bytes of each provided receive buffer "
           "(EngineOptions::uring_buffer_size)");
-ABSL_FLAG(uint32_t, uring_buffer_count, 512,
+ABSL_FLAG(uint32_t, uring_buffer_count, actnet::EngineOptions().uring_buffer_count,
           "io_uring: provided receive buffers per loop thread, a power of two "
           "(EngineOptions::uring_buffer_count)");
 ABSL_FLAG(int, busy_poll_us, 0,

@@ -261,10 +261,10 @@ bool Session::ReadStatic(absl::string_view* contents) {
   if (fd < 0) return false;
   struct stat st;
   bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-  size_t done = 0;
   if (ok) {
     const auto size = static_cast<size_t>(st.st_size);
     char* buf = t_file.Reserve(size);
+    size_t done = 0;
     while (ok && done < size) {
       const ssize_t n = read(fd, buf + done, size - done);
       if (n <= 0) ok = false;

@@ -24,6 +24,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -127,6 +128,25 @@ void SmallBuffers(Pair& tcp) {
   REQUIRE(setsockopt(tcp.b.Get(), SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)) == 0);
   REQUIRE(setsockopt(tcp.a.Get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)) == 0);
 }
+
+// A UringBackend with one end of a loopback TCP pair registered as a
+// stream (owner 1, logged by `log`) and the other end as `peer`;
+// `small_buffers` shrinks the kernel's buffers first (SmallBuffers).
+struct UringStream {
+  explicit UringStream(const UringBackendOptions& options = {},
+                       bool small_buffers = false)
+      : b(MakeUringBackend(options)) {
+    Pair tcp = TcpPair();
+    if (small_buffers) SmallBuffers(tcp);
+    h = AddStream(*b, std::move(tcp.b), &log);
+    peer.fd = std::move(tcp.a);
+  }
+
+  std::unique_ptr<UringBackend> b;
+  StreamLog log;
+  Handle h = kNoHandle;
+  Peer peer;
+};
 
 // Offers `payload` to Send until it has taken all of it; whenever a Send
 // falls short, turns the backend (calling `each_turn` first, e.g. a peer
@@ -381,12 +401,8 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
   TEST_CASE(
       "Close(kClose) right after a large Send: the closed connection keeps "
       "sending what it staged, then the peer sees the EOF") {
-    auto b = MakeUringBackend();
-    Pair tcp = TcpPair();
-    SmallBuffers(tcp);
-    StreamLog log;
-    const Handle h = AddStream(*b, std::move(tcp.b), &log);
-    Peer peer{std::move(tcp.a)};
+    UringStream s({}, /*small_buffers=*/true);
+    auto& [b, log, h, peer] = s;
     constexpr size_t kSlowly = 4 * kKiB;  // the peer's reads, one a turn
     const std::string payload = Payload(1024 * kKiB, 11);
     const int short_sends =
@@ -404,12 +420,8 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
   TEST_CASE(
       "ShutdownWrite while a send is in flight: the peer gets every byte, then "
       "the EOF; reading goes on") {
-    auto b = MakeUringBackend();
-    Pair tcp = TcpPair();
-    SmallBuffers(tcp);
-    StreamLog log;
-    const Handle h = AddStream(*b, std::move(tcp.b), &log);
-    Peer peer{std::move(tcp.a)};
+    UringStream s({}, /*small_buffers=*/true);
+    auto& [b, log, h, peer] = s;
     constexpr size_t kSlowly = 4 * kKiB;
     const std::string payload = Payload(256 * kKiB, 12);
     REQUIRE(SendAll(*b, h, log, payload, [&] { peer.ReadSome(kSlowly); }) > 0);
@@ -430,11 +442,8 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
       "close_linger, and its fd closed") {
     UringBackendOptions options;
     options.close_linger = absl::Milliseconds(50);
-    auto b = MakeUringBackend(options);
-    Pair tcp = TcpPair();
-    StreamLog log;
-    const Handle h = AddStream(*b, std::move(tcp.b), &log);
-    Peer peer{std::move(tcp.a)};
+    UringStream s(options);
+    auto& [b, log, h, peer] = s;
     // Offer until the socket buffers and the staging buffer are full.
     const std::string payload = Payload(16 * 1024 * kKiB, 15);
     size_t taken = 0;
@@ -565,12 +574,8 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
   TEST_CASE(
       "Quiesce after Close(kClose) waits for a slow peer to take what was "
       "staged") {
-    auto b = MakeUringBackend();
-    Pair tcp = TcpPair();
-    SmallBuffers(tcp);
-    StreamLog log;
-    const Handle h = AddStream(*b, std::move(tcp.b), &log);
-    Peer peer{std::move(tcp.a)};
+    UringStream s({}, /*small_buffers=*/true);
+    auto& [b, log, h, peer] = s;
     bool read_to_end = false;
     // The peer reads 4 KiB at a time on its own thread; the backend stays
     // on this one, Quiesce included.
@@ -686,11 +691,8 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
   TEST_CASE(
       "a large Send with nothing staged reaches the socket before the next "
       "turn; a small one, or one behind a send in flight, waits for the turn") {
-    auto b = MakeUringBackend();
-    Pair tcp = TcpPair();
-    StreamLog log;
-    const Handle h = AddStream(*b, std::move(tcp.b), &log);
-    Peer peer{std::move(tcp.a)};
+    UringStream s;
+    auto& [b, log, h, peer] = s;
     const std::string payload = Payload(2 * 32 * kKiB + 16 * kKiB + 100, 21);
     auto send = [&](size_t from, size_t n) {
       iovec iov{const_cast<char*>(payload.data() + from), n};
@@ -730,11 +732,8 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
       "bytes then the EOF; kReset sends none of them and the peer sees a reset") {
     for (CloseMode mode : {CloseMode::kClose, CloseMode::kReset}) {
       CAPTURE(static_cast<int>(mode));
-      auto b = MakeUringBackend();
-      Pair tcp = TcpPair();
-      StreamLog log;
-      const Handle h = AddStream(*b, std::move(tcp.b), &log);
-      Peer peer{std::move(tcp.a)};
+      UringStream s;
+      auto& [b, log, h, peer] = s;
       Turn(*b);  // the receive is armed
       const int fds_open = testutil::CountOpenFds();
       const std::string small = "staged, never submitted";
@@ -759,11 +758,8 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
   TEST_CASE(
       "a large Send the socket takes only in part: the rest is staged and "
       "follows in order, and OnSendReady comes for what was refused") {
-    auto b = MakeUringBackend();
-    Pair tcp = TcpPair();
-    StreamLog log;
-    const Handle h = AddStream(*b, std::move(tcp.b), &log);
-    Peer peer{std::move(tcp.a)};
+    UringStream s;
+    auto& [b, log, h, peer] = s;
     const std::string payload =
         Payload(static_cast<size_t>(Scaled(16 * 1024 * kKiB, 4 * 1024 * kKiB)), 22);
     size_t taken = 0;
