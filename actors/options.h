@@ -79,11 +79,12 @@ struct EngineOptions {
   size_t read_buffer_size = 64 * 1024;
   // io_uring: each loop thread receives into a ring of uring_buffer_count
   // buffers (a power of two, at most 32768) of uring_buffer_size bytes,
-  // resident from the start. A receive completion fills at most one
-  // buffer, so messages of 16 KiB and more cost several completions at the
-  // default; 16 KiB buffers serve them in one (docs/io_uring.md weighs it).
-  uint32_t uring_buffer_size = 4 * 1024;
-  uint32_t uring_buffer_count = 512;
+  // resident from the start (2 MiB at the default). A receive completion
+  // fills at most one buffer. Kernels from 6.12 consume a buffer
+  // incrementally, so small messages of many connections share one;
+  // before that every completion takes a whole buffer (docs/io_uring.md).
+  uint32_t uring_buffer_size = 16 * 1024;
+  uint32_t uring_buffer_count = 128;
   // Back-pressure: when a connection's queued output exceeds the high-water
   // mark, the loop stops reading it until the queue drains below the low one.
   size_t write_high_water = 1024 * 1024;

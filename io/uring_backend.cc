@@ -18,6 +18,8 @@ namespace actnet::io {
 namespace {
 
 constexpr uint16_t kBufferGroup = 0;
+// IOU_PBUF_RING_INC (kernel 6.12; liburing 2.3's headers predate it).
+constexpr uint16_t kPbufRingInc = 2;
 constexpr size_t kKeepStaging = 16 * 1024;  // larger buffers are released
 
 }  // namespace
@@ -126,7 +128,16 @@ absl::Status UringBackend::SetUpBuffers() {
   reg.ring_addr = reinterpret_cast<uint64_t>(ring_mem);
   reg.ring_entries = options_.buffer_count;
   reg.bgid = kBufferGroup;
-  const int ret = io_uring_register_buf_ring(&ring_, &reg, 0);
+  int ret = -EINVAL;
+  if (options_.incremental_buffers) {
+    reg.pad = kPbufRingInc;  // `flags` in newer headers
+    ret = io_uring_register_buf_ring(&ring_, &reg, 0);
+    incremental_ = ret == 0;
+  }
+  if (ret == -EINVAL) {  // a kernel before 6.12 refuses the flag
+    reg.pad = 0;
+    ret = io_uring_register_buf_ring(&ring_, &reg, 0);
+  }
   if (ret < 0) {
     return absl::Status(
         absl::ErrnoToStatusCode(-ret),
@@ -144,6 +155,8 @@ absl::Status UringBackend::SetUpBuffers() {
                           static_cast<int>(b));
   }
   io_uring_buf_ring_advance(buf_ring_, static_cast<int>(options_.buffer_count));
+  consumed_.assign(options_.buffer_count, 0);
+  recv_limit_ = options_.recv_arm_limit > 0;
   return absl::OkStatus();
 }
 
@@ -246,6 +259,10 @@ void UringBackend::ArmRecv(uint32_t index) {
   io_uring_prep_recv_multishot(sqe, e.fd, nullptr, 0, 0);
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = kBufferGroup;
+  // The total byte limit (IORING_RECV_MSHOT_LIM) is read from the field
+  // newer headers call optlen; RecvDone drops it if the kernel refuses it.
+  if (recv_limit_) sqe->file_index = options_.recv_arm_limit;
+  e.arm_limited = recv_limit_;
   e.armed = true;
 }
 

@@ -33,12 +33,25 @@
 namespace actnet::io {
 
 struct UringBackendOptions {
-  // Provided receive buffers: their size and count (a power of two). One
-  // receive completion fills at most one buffer; the count bounds the
-  // completions one batch can take before a receive must be re-armed
-  // (ENOBUFS). 2 MiB a loop, resident. docs/io_uring.md weighs 16 KiB.
-  uint32_t buffer_size = 4 * 1024;
-  uint32_t buffer_count = 512;
+  // Provided receive buffers: their size and count (a power of two). 2 MiB
+  // a loop, resident. One receive completion fills at most one buffer.
+  // Where the kernel consumes them incrementally (IOU_PBUF_RING_INC, 6.12),
+  // a receive takes only the bytes it reads and the next one goes on in
+  // the same buffer, so small messages from many connections share a
+  // buffer; elsewhere every completion takes a whole buffer, and the count
+  // bounds the completions one batch can take before a receive must be
+  // re-armed (ENOBUFS). docs/io_uring.md weighs the sizes.
+  uint32_t buffer_size = 16 * 1024;
+  uint32_t buffer_count = 128;
+  // Use incremental consumption where the kernel has it (false: never; for
+  // tests of the other path).
+  bool incremental_buffers = true;
+  // Bytes one armed multishot receive may take before it ends and is armed
+  // again (IORING_RECV_MSHOT_LIM, kernel 6.17; older kernels refuse it once
+  // and run without). A kernel wake-up may run a receive up to 32 times, so
+  // this bounds what a connection that paused reading meanwhile must hold.
+  // 0: no limit.
+  uint32_t recv_arm_limit = 64 * 1024;
   // Submission queue entries (the completion queue has four times as many).
   uint32_t queue_depth = 1024;
   // Bytes a connection may have staged and not yet sent; a Send beyond it
@@ -94,6 +107,10 @@ class UringBackend final : public Backend {
 
   // Whether the ring runs with IORING_SETUP_DEFER_TASKRUN (for tests/docs).
   bool defer_taskrun() const { return defer_taskrun_; }
+  // Whether the receive buffers are consumed incrementally, and whether
+  // receives run with recv_arm_limit (false once a kernel refused it).
+  bool incremental_buffers() const { return incremental_; }
+  bool recv_arm_limited() const { return recv_limit_; }
 
  private:
   // Operation tags: the low byte of a CQE's user_data (the entry's index is
@@ -112,9 +129,11 @@ class UringBackend final : public Backend {
     kHangup,     // a stream past EOF was reset or hung up
     kWake,       // a wake-up posted to a ring (MSG_RING), index: fallback fd
   };
-  // Completion::bits above the tag: a provided buffer's id, when kBuffer.
+  // Completion::bits above the tag, when kBuffer: the index in lent_ of
+  // the bytes a receive completion read.
   static constexpr uint32_t kBuffer = 1u << 8;
   static constexpr int kBufferShift = 16;
+  static constexpr size_t kMaxLent = 1u << 16;
   static constexpr size_t kMaxDatagram = 64 * 1024;
   static uint32_t IndexOf(Handle h) { return static_cast<uint32_t>(h); }
   static uint32_t GenerationOf(Handle h) { return static_cast<uint32_t>(h >> 32); }
@@ -153,6 +172,7 @@ class UringBackend final : public Backend {
     Reading reading = Reading::kOn;
     bool owns_fd = false;
     bool armed = false;       // the recv, accept or poll operation
+    bool arm_limited = false;  // ...a recv with recv_arm_limit
     bool cancelling = false;  // ...and a cancel of it was submitted
     bool send_armed = false;     // a send is owed or in flight
     bool send_prepared = false;  // ...and its SQE is prepared (the kernel
@@ -209,7 +229,8 @@ class UringBackend final : public Backend {
   void Enter(int timeout_ms);
   void Recycle();
   bool Harvest(const io_uring_cqe& cqe, Completion* c);
-  bool RecvDone(uint32_t index, int res, uint32_t flags, bool more);
+  bool RecvDone(uint32_t index, int res, const char* data, bool more);
+  const char* Lend(uint16_t bid, int res, uint32_t* piece);
   bool SendDone(uint32_t index, int res);
   bool AcceptDone(uint32_t index, int res, bool more);
   bool PollDone(uint32_t index, int res, bool more);
@@ -224,7 +245,7 @@ class UringBackend final : public Backend {
   void DeliverHeld(uint32_t index);
   void DispatchAccepted(uint32_t index, int fd);
   void DispatchPoll(uint32_t index);
-  const char* BufferAt(uint32_t bid) const;
+  const char* PieceAt(uint32_t piece) const;
 
   const UringBackendOptions options_;
   const bool defer_taskrun_;
@@ -235,7 +256,19 @@ class UringBackend final : public Backend {
   size_t buf_ring_bytes_ = 0;
   char* buffers_ = nullptr;
   size_t buffers_bytes_ = 0;
-  std::vector<uint16_t> lent_;      // buffers of the last batch
+  // Bytes lent to the sinks with the last batch: a buffer and the offset
+  // of a receive's bytes in it. Buffers the kernel has moved past go back
+  // to it (done_) at the next batch; with incremental consumption,
+  // consumed_[bid] is how far the kernel has filled buffer bid.
+  struct Piece {
+    uint16_t bid;
+    uint32_t offset;
+  };
+  std::vector<Piece> lent_;
+  std::vector<uint16_t> done_;
+  std::vector<uint32_t> consumed_;
+  bool incremental_ = false;
+  bool recv_limit_ = false;
   std::vector<uint32_t> rearm_;     // recvs that ran out of buffers
   std::vector<uint32_t> draining_;  // closed entries still sending
   std::vector<uint32_t> unprepared_;  // sends owed an SQE at the next Enter

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 
 #include "io/socket.h"
 #include "io/uring_backend.h"
@@ -16,6 +17,9 @@ namespace actnet::io {
 namespace {
 
 constexpr int kDatagramsPerEvent = 64;
+// IORING_CQE_F_BUF_MORE (kernel 6.12): the completion's buffer is only
+// partly filled and stays with the kernel.
+constexpr uint32_t kCqeBufMore = 1u << 4;
 
 bool IsTransientAcceptError(int err) {
   return err == EINTR || err == ECONNABORTED || err == EPROTO || err == EPERM ||
@@ -55,7 +59,8 @@ int UringBackend::Fill(absl::Span<Completion> out, int n, int timeout_ms) {
   unsigned seen = 0;
   io_uring_cqe* cqe;
   io_uring_for_each_cqe(&ring_, head, cqe) {
-    if (i == out.size()) break;  // the rest waits for the next batch
+    // The rest waits for the next batch.
+    if (i == out.size() || lent_.size() == kMaxLent) break;
     ++seen;
     if (Harvest(*cqe, &out[i])) ++i;
   }
@@ -82,19 +87,21 @@ void UringBackend::Enter(int timeout_ms) {
   io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
 }
 
-// A new batch: the buffers lent with the last one go back to the kernel,
-// then the receives that ran out of them are re-armed.
+// A new batch: the buffers the kernel has moved past whose bytes were lent
+// with the last one go back to it, then the receives that ran out of
+// buffers are re-armed.
 void UringBackend::Recycle() {
-  if (!lent_.empty()) {
+  lent_.clear();
+  if (!done_.empty()) {
     const int mask = io_uring_buf_ring_mask(options_.buffer_count);
     int offset = 0;
-    for (uint16_t bid : lent_) {
+    for (uint16_t bid : done_) {
       io_uring_buf_ring_add(buf_ring_,
                             buffers_ + size_t{bid} * options_.buffer_size,
                             options_.buffer_size, bid, mask, offset++);
     }
     io_uring_buf_ring_advance(buf_ring_, offset);
-    lent_.clear();
+    done_.clear();
   }
   for (uint32_t index : rearm_) MaybeArmRecv(index);
   rearm_.clear();
@@ -170,16 +177,20 @@ bool UringBackend::Harvest(const io_uring_cqe& cqe, Completion* c) {
   Entry& e = entries_[index];
   const bool more = (cqe.flags & IORING_CQE_F_MORE) != 0;
   uint32_t bits = tag;
+  const char* data = nullptr;
   if ((cqe.flags & IORING_CQE_F_BUFFER) != 0) {
     const auto bid = static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
-    lent_.push_back(bid);
-    bits |= kBuffer | (uint32_t{bid} << kBufferShift);
+    uint32_t piece = 0;
+    data = Lend(bid, cqe.res, &piece);
+    assert(!incremental_ || cqe.res <= 0 ||
+           ((cqe.flags & kCqeBufMore) != 0) == (consumed_[bid] != 0));
+    if (data != nullptr) bits |= kBuffer | (piece << kBufferShift);
   }
   if (!more) --e.inflight;
   bool emit = false;
   switch (tag) {
     case kRecv:
-      emit = RecvDone(index, cqe.res, cqe.flags, more);
+      emit = RecvDone(index, cqe.res, data, more);
       break;
     case kSend:
       emit = SendDone(index, cqe.res);
@@ -198,10 +209,39 @@ bool UringBackend::Harvest(const io_uring_cqe& cqe, Completion* c) {
   return emit;
 }
 
-bool UringBackend::RecvDone(uint32_t index, int res, uint32_t flags,
+// The bytes a receive read into buffer bid, lent until the next batch
+// (nullptr when it read none); *piece is their index in lent_. A buffer
+// the kernel has moved past is queued to go back to it then: with
+// incremental consumption, once it is full (a receive of no bytes fills
+// nothing, though its completion names the buffer); otherwise at once.
+const char* UringBackend::Lend(uint16_t bid, int res, uint32_t* piece) {
+  uint32_t offset = 0;
+  if (incremental_) {
+    if (res <= 0 || bid >= consumed_.size()) return nullptr;
+    offset = consumed_[bid];
+    consumed_[bid] += static_cast<uint32_t>(res);
+    if (consumed_[bid] >= options_.buffer_size) {
+      consumed_[bid] = 0;
+      done_.push_back(bid);
+    }
+  } else {
+    done_.push_back(bid);
+    if (res <= 0) return nullptr;
+  }
+  *piece = static_cast<uint32_t>(lent_.size());
+  lent_.push_back(Piece{bid, offset});
+  return PieceAt(*piece);
+}
+
+bool UringBackend::RecvDone(uint32_t index, int res, const char* data,
                             bool more) {
   Entry& e = entries_[index];
   if (!more) e.armed = e.cancelling = false;
+  if (res == -EINVAL && !more && e.arm_limited) {
+    recv_limit_ = false;  // a kernel before IORING_RECV_MSHOT_LIM
+    if (e.kind == Kind::kStream) MaybeArmRecv(index);
+    return false;
+  }
   if (e.kind != Kind::kStream) return false;
   if (res == -ENOBUFS) {
     rearm_.push_back(index);  // once this batch's buffers are back
@@ -217,9 +257,8 @@ bool UringBackend::RecvDone(uint32_t index, int res, uint32_t flags,
     if (e.reading == Reading::kOn && !e.held_pending) {
       emit = true;
     } else if (e.reading == Reading::kPaused || e.held_pending) {
-      const auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
-      Hold(e, res > 0 ? absl::string_view(BufferAt(bid), static_cast<size_t>(res))
-                      : absl::string_view(),
+      Hold(e, data != nullptr ? absl::string_view(data, static_cast<size_t>(res))
+                              : absl::string_view(),
            res);
     }
   }
@@ -351,8 +390,9 @@ uint32_t UringBackend::OwnerOf(const Completion& c) const {
   return e == nullptr ? kNoOwner : e->owner;
 }
 
-const char* UringBackend::BufferAt(uint32_t bid) const {
-  return buffers_ + size_t{bid} * options_.buffer_size;
+const char* UringBackend::PieceAt(uint32_t piece) const {
+  const Piece& p = lent_[piece];
+  return buffers_ + size_t{p.bid} * options_.buffer_size + p.offset;
 }
 
 void UringBackend::Dispatch(const Completion& c) {
@@ -419,7 +459,7 @@ void UringBackend::DispatchRecv(uint32_t index, const Completion& c) {
   Entry& e = entries_[index];
   const bool has_data = c.result > 0 && (c.bits & kBuffer) != 0;
   const absl::string_view data =
-      has_data ? absl::string_view(BufferAt(c.bits >> kBufferShift),
+      has_data ? absl::string_view(PieceAt(c.bits >> kBufferShift),
                                    static_cast<size_t>(c.result))
                : absl::string_view();
   if (e.reading == Reading::kOff) return;
