@@ -94,16 +94,6 @@ absl::Status UringBackend::Init() {
   ring_ready_ = true;
   enabled_ = !defer_taskrun_;
   if (absl::Status s = SetUpBuffers(); !s.ok()) return s;
-  // The watcher of every stream's reset or hang-up (WatchHangup), made
-  // now: taking an entry later could move the entries under a CQE's
-  // handling.
-  absl::StatusOr<std::unique_ptr<EpollPoller>> poller = EpollPoller::Create();
-  if (!poller.ok()) return poller.status();
-  hangups_ = std::move(*poller);
-  absl::StatusOr<uint32_t> watcher =
-      Take(Kind::kWatcher, hangups_->fd(), false, kNoOwner);
-  if (!watcher.ok()) return watcher.status();
-  ArmPoll(*watcher, POLLIN, true);
   return absl::OkStatus();
 }
 
@@ -506,11 +496,9 @@ void UringBackend::Close(Handle h, CloseMode mode) {
   if (e == nullptr) return;
   const uint32_t index = IndexOf(h);
   const uint8_t armed_tag = ArmedTag(e->kind);
-  // An fd this backend closes leaves hangups_ with its close; until then
-  // a report of it is dropped (CollectHangups).
-  if (e->watched && !(e->owns_fd && mode != CloseMode::kRelease)) {
-    (void)hangups_->Remove(e->fd);
-    e->watched = false;
+  // The poll holds the file: the fd is not released until it ends.
+  if (e->hangup_armed) {
+    io_uring_prep_cancel64(Sqe(index, kCancel), UserData(index, kHangup), 0);
   }
   e->kind = Kind::kClosing;
   ++closing_;

@@ -5,7 +5,8 @@
 // carrying everything gathered meanwhile (the SQE is prepared just before
 // the turn's io_uring_enter, so every Send of the turn joins it; a large
 // send with nothing staged goes to the socket directly, see
-// direct_send_min); listening sockets accept with one multishot accept.
+// direct_send_min); a multishot poll per stream reports its reset or
+// hang-up; listening sockets accept with one multishot accept.
 // Datagram sockets and connects wait with poll
 // operations and then make the same syscalls as the epoll backend. All
 // submissions of a turn go to the kernel in the one io_uring_enter that
@@ -28,7 +29,6 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "io/backend.h"
-#include "io/epoll_poller.h"
 
 namespace actnet::io {
 
@@ -114,19 +114,19 @@ class UringBackend final : public Backend {
 
  private:
   // Operation tags: the low byte of a CQE's user_data (the entry's index is
-  // above it) and of a Completion's bits. The last four are deferred work,
-  // never submitted.
+  // above it) and of a Completion's bits. kHeld to kReadAgain are deferred
+  // work, never submitted.
   enum Tag : uint8_t {
     kRecv = 1,
     kSend,
     kAccept,
     kPoll,  // datagram readable, connect finished, waker written
+    kHangup,  // a stream's error or hang-up (a multishot poll)
     kCancel,
     kHeld,       // deliver reads held while paused
     kConnected,  // a connect that finished at once
     kAccepted,   // an fd accepted while paused
     kReadAgain,  // a datagram socket to read again
-    kHangup,     // a stream past EOF was reset or hung up
     kWake,       // a wake-up posted to a ring (MSG_RING), index: fallback fd
   };
   // Completion::bits above the tag, when kBuffer: the index in lent_ of
@@ -149,7 +149,6 @@ class UringBackend final : public Backend {
     kStream,
     kDatagram,
     kAcceptor,
-    kWatcher,  // the epoll instance that watches streams past EOF
     kClosing,  // closed by the owner; operations still in flight
   };
   // Bytes staged for sending: [begin, data.size()) is not yet sent. The
@@ -180,7 +179,7 @@ class UringBackend final : public Backend {
     bool want_send = false;   // a Send fell short: OnSendReady owed
     bool accepting = true;
     bool eof = false;         // the peer's FIN was received
-    bool watched = false;     // in hangups_ (until reported or closed)
+    bool hangup_armed = false;  // its kHangup poll is in flight
     bool shut_pending = false;  // ShutdownWrite once the staging drains
     bool draining = false;    // closed with bytes staged: sending them
     bool held_pending = false;  // reads held while paused, to deliver first
@@ -236,7 +235,6 @@ class UringBackend final : public Backend {
   bool PollDone(uint32_t index, int res, bool more);
   void Hold(Entry& e, absl::string_view data, int res);
   void WatchHangup(uint32_t index);
-  void CollectHangups();
   void MaybeFinish(uint32_t index);
   int CheckDrains(int timeout_ms);
 
@@ -274,7 +272,6 @@ class UringBackend final : public Backend {
   std::vector<uint32_t> unprepared_;  // sends owed an SQE at the next Enter
   std::deque<Completion> deferred_;
   std::unique_ptr<char[]> scratch_;  // datagram reads, on first use
-  std::unique_ptr<EpollPoller> hangups_;  // resets and hang-ups of streams
   std::vector<Entry> entries_;       // entries_[0] is never used: handle 0
   uint32_t free_head_ = 0;
   size_t closing_ = 0;  // entries in Kind::kClosing

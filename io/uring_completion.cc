@@ -201,6 +201,16 @@ bool UringBackend::Harvest(const io_uring_cqe& cqe, Completion* c) {
     case kPoll:
       emit = PollDone(index, cqe.res, more);
       break;
+    case kHangup:
+      // io_uring adds POLLRDHUP to every poll: the peer's FIN posts one
+      // too, which is the receive's to report.
+      emit = e.kind == Kind::kStream && cqe.res > 0 &&
+             (cqe.res & (POLLERR | POLLHUP)) != 0;
+      if (!more) {
+        e.hangup_armed = false;
+        if (e.kind == Kind::kStream && cqe.res != -ECANCELED) WatchHangup(index);
+      }
+      break;
     default:
       break;
   }
@@ -339,10 +349,6 @@ bool UringBackend::PollDone(uint32_t index, int res, bool more) {
     case Kind::kWaker:
       if (!more) ArmPoll(index, POLLIN, true);
       return false;  // it only ends a wait
-    case Kind::kWatcher:
-      if (!more) ArmPoll(index, POLLIN, true);
-      CollectHangups();
-      return false;
     case Kind::kDatagram:
       if (!more && e.reading != Reading::kOff) ArmPoll(index, POLLIN, true);
       return e.reading == Reading::kOn;
@@ -353,33 +359,21 @@ bool UringBackend::PollDone(uint32_t index, int res, bool more) {
   }
 }
 
-// Every stream is in an epoll instance (itself polled through the ring)
-// that reports its error or hang-up, as the epoll backend would: past the
-// peer's FIN no receive is armed to see a reset, and before it a multishot
-// receive can miss the reset or EOF that follows the bytes it just read (a
-// kernel race); a report kicks the receive (Dispatch, kHangup).
+// Every stream has a multishot poll for its error or hang-up, as the
+// epoll backend reports them: past the peer's FIN no receive is armed to
+// see a reset, and before it a multishot receive can miss the reset or EOF
+// that follows the bytes it just read (a kernel race); a report kicks the
+// receive (Dispatch, kHangup). Multishot, because a socket past the FIN
+// stays POLLRDHUP, which a one-shot poll would report again at once; this
+// one posts on the socket's state changes only. Its wake-up callback
+// checks the mask before it queues anything, so data and write-space
+// wake-ups cost it next to nothing. Submitted with the turn, cancelled by
+// Close (it holds the file).
 void UringBackend::WatchHangup(uint32_t index) {
   Entry& e = entries_[index];
-  if (e.watched || hangups_ == nullptr) return;  // then a send reports it
-  if (hangups_->Add(e.fd, 0, HandleOf(index)).ok()) e.watched = true;
-}
-
-void UringBackend::CollectHangups() {
-  PollEvent events[64];
-  for (;;) {
-    const int n = hangups_->Wait(absl::MakeSpan(events), 0);
-    for (int i = 0; i < n; ++i) {
-      const Handle h = events[i].token;
-      const uint32_t index = IndexOf(h);
-      if (index == 0 || index >= entries_.size()) continue;
-      Entry& e = entries_[index];
-      if (e.generation != GenerationOf(h) || !e.watched) continue;
-      (void)hangups_->Remove(e.fd);  // reported once: no level-triggered spin
-      e.watched = false;
-      if (e.kind == Kind::kStream) Defer(index, kHangup);
-    }
-    if (n < 64) return;
-  }
+  if (e.hangup_armed) return;
+  io_uring_prep_poll_multishot(Sqe(index, kHangup), e.fd, POLLERR | POLLHUP);
+  e.hangup_armed = true;
 }
 
 // ---------------------------------------------------------------------------

@@ -5,10 +5,11 @@
 // delivered in order after kOn (an EOF too), large sends straight to the
 // socket and the rest staged in order, staged sends that outlive
 // Close(kClose) (up to close_linger) and ShutdownWrite, Quiesce finishing
-// them, a reset seen through the hang-up watcher (after the peer's FIN, or
-// missed by the receive right after its bytes), and
-// connect/close churn that leaves no fd behind (10,000 cycles; a tenth
-// under a sanitizer). The contract every backend keeps is in
+// them, a reset seen through the stream's hang-up poll (after the peer's
+// FIN, or missed by the receive right after its bytes), buffers consumed
+// incrementally by many streams, the arm limit bounding what a pause
+// holds, and connect/close churn that leaves no fd behind (10,000 cycles;
+// a tenth under a sanitizer). The contract every backend keeps is in
 // backend_test.cc and backend_sockets_test.cc. The whole suite is skipped
 // where io_uring cannot run (the first case says why).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
@@ -573,7 +574,7 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
           std::string::npos);
   }
 
-  // No receive is armed past the EOF: a watcher reports the reset. Linux
+  // No receive is armed past the EOF: the hang-up poll reports the reset. Linux
   // gives a reset in CLOSE_WAIT (the peer's FIN seen) as EPIPE, not
   // ECONNRESET (tcp_reset); the epoll backend reports what SO_ERROR says
   // too, so either is the seam's "the connection failed".
@@ -601,7 +602,7 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
   // A multishot receive that has just read the bytes can miss the reset
   // that follows them (a kernel race: tests/fault/misbehaving_clients_test
   // met it about once in 400 connections on a loaded machine, rarely here);
-  // the hang-up watcher must report it anyway. Two peer threads connect,
+  // the hang-up poll must report it anyway. Two peer threads connect,
   // send a partial request and reset, as fast as they can.
   TEST_CASE(
       "connections that send bytes and reset at once, 4,000 of them: every "
