@@ -120,7 +120,7 @@ class UringBackend final : public Backend {
     kRecv = 1,
     kSend,
     kAccept,
-    kPoll,  // datagram readable, connect finished, waker written
+    kPoll,    // datagram readable, connect finished, waker written
     kHangup,  // a stream's error or hang-up (a multishot poll)
     kCancel,
     kHeld,       // deliver reads held while paused
@@ -172,7 +172,7 @@ class UringBackend final : public Backend {
     bool owns_fd = false;
     bool armed = false;       // the recv, accept or poll operation
     bool arm_limited = false;  // ...a recv with recv_arm_limit
-    bool cancelling = false;  // ...and a cancel of it was submitted
+    bool cancelling = false;   // ...and a cancel of it was submitted
     bool send_armed = false;     // a send is owed or in flight
     bool send_prepared = false;  // ...and its SQE is prepared (the kernel
                                  // may read `sending`)

@@ -208,7 +208,9 @@ bool UringBackend::Harvest(const io_uring_cqe& cqe, Completion* c) {
              (cqe.res & (POLLERR | POLLHUP)) != 0;
       if (!more) {
         e.hangup_armed = false;
-        if (e.kind == Kind::kStream && cqe.res != -ECANCELED) WatchHangup(index);
+        if (e.kind == Kind::kStream && cqe.res != -ECANCELED) {
+          WatchHangup(index);
+        }
       }
       break;
     default:
@@ -267,8 +269,9 @@ bool UringBackend::RecvDone(uint32_t index, int res, const char* data,
     if (e.reading == Reading::kOn && !e.held_pending) {
       emit = true;
     } else if (e.reading == Reading::kPaused || e.held_pending) {
-      Hold(e, data != nullptr ? absl::string_view(data, static_cast<size_t>(res))
-                              : absl::string_view(),
+      Hold(e,
+           data != nullptr ? absl::string_view(data, static_cast<size_t>(res))
+                           : absl::string_view(),
            res);
     }
   }

@@ -80,6 +80,19 @@ void WriteSome(const UniqueFd& fd, const std::string& data, size_t* sent) {
   }
 }
 
+// Turns `b` while the peer `fd` writes what it takes of payload[*sent..),
+// until `log` has read all of it; false after the deadline.
+bool WriteUntilRead(Backend& b, const UniqueFd& fd, const std::string& payload,
+                    size_t* sent, const StreamLog& log) {
+  return PumpUntil(
+      b,
+      [&] {
+        WriteSome(fd, payload, sent);
+        return log.read.size() >= payload.size();
+      },
+      1);
+}
+
 // The far end of a connection, reading on the test's thread (or its own).
 struct Peer {
   UniqueFd fd;
@@ -326,17 +339,11 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
     for (int i = 0; i < 10; ++i) Turn(*b, 5);
     REQUIRE(::ioctl(fd, SIOCINQ, &queued) == 0);
     const size_t pulled = sent - static_cast<size_t>(queued);
-    MESSAGE("pulled while pausing: " << pulled << " bytes, arm limit "
-                                     << std::string(b->recv_arm_limited() ? "on" : "refused"));
+    const std::string limit = b->recv_arm_limited() ? "on" : "refused";
+    MESSAGE("pulled while pausing: " << pulled << " bytes, arm limit " << limit);
     if (b->recv_arm_limited()) CHECK(pulled <= 2 * options.recv_arm_limit);
     b->SetReading(h, Reading::kOn);
-    REQUIRE(PumpUntil(
-        *b,
-        [&] {
-          WriteSome(tcp.a, payload, &sent);
-          return log.read.size() >= payload.size();
-        },
-        1));
+    REQUIRE(WriteUntilRead(*b, tcp.a, payload, &sent, log));
     CHECK(Mismatch(log.read, payload) == std::string::npos);
   }
 
@@ -356,13 +363,7 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
     const std::string payload =
         Payload(static_cast<size_t>(Scaled(256 * kKiB, 64 * kKiB)), 3);
     size_t sent = 0;
-    REQUIRE(PumpUntil(
-        *b,
-        [&] {
-          WriteSome(tcp.a, payload, &sent);
-          return log.read.size() >= payload.size();
-        },
-        1));
+    REQUIRE(WriteUntilRead(*b, tcp.a, payload, &sent, log));
     CHECK(Mismatch(log.read, payload) == std::string::npos);
   }
 
@@ -433,13 +434,7 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
       paused = false;
       b->SetReading(h, Reading::kOn);
     }
-    REQUIRE(PumpUntil(
-        *b,
-        [&] {
-          WriteSome(tcp.a, payload, &sent);
-          return log.read.size() >= payload.size();
-        },
-        1));
+    REQUIRE(WriteUntilRead(*b, tcp.a, payload, &sent, log));
     CHECK(Mismatch(log.read, payload) == std::string::npos);
 
     // The last bytes and the FIN reach the backend in one go; the sink
