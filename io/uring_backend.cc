@@ -18,6 +18,7 @@ namespace actnet::io {
 namespace {
 
 constexpr uint16_t kBufferGroup = 0;
+constexpr uint16_t kDatagramGroup = 1;
 // IOU_PBUF_RING_INC (kernel 6.12; liburing 2.3's headers predate it).
 constexpr uint16_t kPbufRingInc = 2;
 constexpr size_t kKeepStaging = 16 * 1024;  // larger buffers are released
@@ -31,6 +32,8 @@ uint8_t UringBackend::ArmedTag(Kind kind) {
       return kRecv;
     case Kind::kAcceptor:
       return kAccept;
+    case Kind::kDatagram:
+      return kRecvMsg;
     default:
       return kPoll;
   }
@@ -58,8 +61,15 @@ void UringBackend::Staging::Clear() {
 absl::StatusOr<std::unique_ptr<UringBackend>> UringBackend::Create(
     const UringBackendOptions& options) {
   if (absl::Status s = ProbeIoUring(); !s.ok()) return s;
-  if (options.buffer_count == 0 || options.buffer_count > 32768 ||
-      (options.buffer_count & (options.buffer_count - 1)) != 0 ||
+  const auto power_of_two = [](uint32_t n) {
+    return n != 0 && n <= 32768 && (n & (n - 1)) == 0;
+  };
+  if (!power_of_two(options.datagram_buffer_count)) {
+    return absl::InvalidArgumentError(
+        "io_uring backend: datagram_buffer_count must be a power of two <= "
+        "32768");
+  }
+  if (!power_of_two(options.buffer_count) ||
       options.buffer_size == 0 || options.queue_depth == 0 ||
       options.send_staging_limit == 0) {
     return absl::InvalidArgumentError(
@@ -97,56 +107,107 @@ absl::Status UringBackend::Init() {
   return absl::OkStatus();
 }
 
-// The provided-buffer ring and its buffers, every buffer given to it.
-absl::Status UringBackend::SetUpBuffers() {
+absl::Status UringBackend::BufferRing::Map(uint32_t buffer_size,
+                                           uint32_t buffer_count) {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  buf_ring_bytes_ = (options_.buffer_count * sizeof(io_uring_buf) + page - 1) /
-                    page * page;
-  buffers_bytes_ = size_t{options_.buffer_count} * options_.buffer_size;
-  void* ring_mem = mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE,
+  size = buffer_size;
+  count = buffer_count;
+  ring_bytes = (count * sizeof(io_uring_buf) + page - 1) / page * page;
+  buffers_bytes = size_t{count} * size;
+  void* ring_mem = mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  void* buf_mem = mmap(nullptr, buffers_bytes_, PROT_READ | PROT_WRITE,
+  void* buf_mem = mmap(nullptr, buffers_bytes, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (ring_mem == MAP_FAILED || buf_mem == MAP_FAILED) {
-    if (ring_mem != MAP_FAILED) munmap(ring_mem, buf_ring_bytes_);
-    if (buf_mem != MAP_FAILED) munmap(buf_mem, buffers_bytes_);
+    if (ring_mem != MAP_FAILED) munmap(ring_mem, ring_bytes);
+    if (buf_mem != MAP_FAILED) munmap(buf_mem, buffers_bytes);
     return absl::ResourceExhaustedError("io_uring backend: mmap failed");
   }
-  buf_ring_ = static_cast<io_uring_buf_ring*>(ring_mem);
-  buffers_ = static_cast<char*>(buf_mem);
+  ring = static_cast<io_uring_buf_ring*>(ring_mem);
+  buffers = static_cast<char*>(buf_mem);
+  io_uring_buf_ring_init(ring);
+  return absl::OkStatus();
+}
+
+void UringBackend::BufferRing::Unmap() {
+  if (ring != nullptr) munmap(ring, ring_bytes);
+  if (buffers != nullptr) munmap(buffers, buffers_bytes);
+  ring = nullptr;
+  buffers = nullptr;
+}
+
+void UringBackend::BufferRing::Add(const std::vector<uint16_t>& bids) {
+  const int mask = io_uring_buf_ring_mask(count);
+  int offset = 0;
+  for (uint16_t bid : bids) {
+    io_uring_buf_ring_add(ring, At(bid), size, bid, mask, offset++);
+  }
+  io_uring_buf_ring_advance(ring, offset);
+}
+
+absl::Status UringBackend::Register(const BufferRing& r, uint16_t group,
+                                    uint16_t flags) {
   io_uring_buf_reg reg{};
-  reg.ring_addr = reinterpret_cast<uint64_t>(ring_mem);
-  reg.ring_entries = options_.buffer_count;
-  reg.bgid = kBufferGroup;
-  int ret = -EINVAL;
-  if (options_.incremental_buffers) {
-    reg.pad = kPbufRingInc;  // `flags` in newer headers
-    ret = io_uring_register_buf_ring(&ring_, &reg, 0);
-    incremental_ = ret == 0;
-  }
-  if (ret == -EINVAL) {  // a kernel before 6.12 refuses the flag
-    reg.pad = 0;
-    ret = io_uring_register_buf_ring(&ring_, &reg, 0);
-  }
+  reg.ring_addr = reinterpret_cast<uint64_t>(r.ring);
+  reg.ring_entries = r.count;
+  reg.bgid = group;
+  reg.pad = flags;  // `flags` in newer headers
+  const int ret = io_uring_register_buf_ring(&ring_, &reg, 0);
   if (ret < 0) {
     return absl::Status(
         absl::ErrnoToStatusCode(-ret),
         absl::StrCat("io_uring buffer ring: ", std::strerror(-ret)));
   }
+  return absl::OkStatus();
+}
+
+static std::vector<uint16_t> AllBuffers(uint32_t count) {
+  std::vector<uint16_t> bids(count);
+  for (uint32_t b = 0; b < count; ++b) bids[b] = static_cast<uint16_t>(b);
+  return bids;
+}
+
+// The stream receives' ring, every buffer given to it: incremental where
+// the kernel has it.
+absl::Status UringBackend::SetUpBuffers() {
+  if (absl::Status s = streams_.Map(options_.buffer_size, options_.buffer_count);
+      !s.ok()) {
+    return s;
+  }
+  absl::Status s = absl::InvalidArgumentError("");
+  if (options_.incremental_buffers) {
+    s = Register(streams_, kBufferGroup, kPbufRingInc);
+    incremental_ = s.ok();
+  }
+  // A kernel before 6.12 refuses the flag.
+  if (absl::IsInvalidArgument(s)) s = Register(streams_, kBufferGroup, 0);
+  if (!s.ok()) return s;
   // Resident from the start: a fixed cost of the loop thread, like the
   // epoll backend's read buffer, not growth under load.
-  madvise(buffers_, buffers_bytes_, MADV_WILLNEED);
-  std::memset(buffers_, 0, buffers_bytes_);
-  io_uring_buf_ring_init(buf_ring_);
-  const int mask = io_uring_buf_ring_mask(options_.buffer_count);
-  for (uint32_t b = 0; b < options_.buffer_count; ++b) {
-    io_uring_buf_ring_add(buf_ring_, buffers_ + size_t{b} * options_.buffer_size,
-                          options_.buffer_size, static_cast<uint16_t>(b), mask,
-                          static_cast<int>(b));
-  }
-  io_uring_buf_ring_advance(buf_ring_, static_cast<int>(options_.buffer_count));
+  madvise(streams_.buffers, streams_.buffers_bytes, MADV_WILLNEED);
+  std::memset(streams_.buffers, 0, streams_.buffers_bytes);
+  streams_.Add(AllBuffers(streams_.count));
   consumed_.assign(options_.buffer_count, 0);
   recv_limit_ = options_.recv_arm_limit > 0;
+  return absl::OkStatus();
+}
+
+// The datagram receives' ring: whole buffers, each the recvmsg header, a
+// sender's address and the largest datagram handed out whole.
+absl::Status UringBackend::SetUpDatagramBuffers() {
+  if (datagrams_.ring != nullptr) return absl::OkStatus();
+  const uint32_t size = static_cast<uint32_t>(
+      sizeof(io_uring_recvmsg_out) + sizeof(sockaddr_storage) + kMaxDatagram);
+  if (absl::Status s = datagrams_.Map(size, options_.datagram_buffer_count);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = Register(datagrams_, kDatagramGroup, 0); !s.ok()) {
+    datagrams_.Unmap();
+    return s;
+  }
+  datagrams_.Add(AllBuffers(datagrams_.count));
+  datagram_msg_.msg_namelen = sizeof(sockaddr_storage);
   return absl::OkStatus();
 }
 
@@ -154,8 +215,8 @@ UringBackend::~UringBackend() {
   // Exiting the ring cancels what is in flight; the kernel is then done
   // with every buffer, staged or provided.
   if (ring_ready_) io_uring_queue_exit(&ring_);
-  if (buf_ring_ != nullptr) munmap(buf_ring_, buf_ring_bytes_);
-  if (buffers_ != nullptr) munmap(buffers_, buffers_bytes_);
+  streams_.Unmap();
+  datagrams_.Unmap();
   for (Entry& e : entries_) {
     for (int fd : e.held_fds) close(fd);
     if (e.kind != Kind::kFree && e.owns_fd && e.fd >= 0 &&
@@ -256,6 +317,17 @@ void UringBackend::ArmRecv(uint32_t index) {
   e.armed = true;
 }
 
+// MSG_TRUNC: a datagram larger than the buffer reports its whole size
+// (io_uring_recvmsg_out::payloadlen), to be dropped whole, as on epoll.
+void UringBackend::ArmRecvMsg(uint32_t index) {
+  Entry& e = entries_[index];
+  io_uring_sqe* sqe = Sqe(index, kRecvMsg);
+  io_uring_prep_recvmsg_multishot(sqe, e.fd, &datagram_msg_, MSG_TRUNC);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = kDatagramGroup;
+  e.armed = true;
+}
+
 void UringBackend::ArmAccept(uint32_t index) {
   Entry& e = entries_[index];
   io_uring_prep_multishot_accept(Sqe(index, kAccept), e.fd, nullptr, nullptr,
@@ -309,10 +381,9 @@ void UringBackend::PrepareSends() {
 // Re-arms a stream's receive if it should be reading and is not.
 void UringBackend::MaybeArmRecv(uint32_t index) {
   Entry& e = entries_[index];
-  if (e.kind == Kind::kStream && e.reading == Reading::kOn && !e.armed &&
-      !e.eof && e.read_err == 0 && !e.held_pending) {
-    ArmRecv(index);
-  }
+  if (e.reading != Reading::kOn || e.armed || e.held_pending) return;
+  if (e.kind == Kind::kStream && !e.eof && e.read_err == 0) ArmRecv(index);
+  if (e.kind == Kind::kDatagram) ArmRecvMsg(index);
 }
 
 void UringBackend::Defer(uint32_t index, uint8_t tag, int32_t result) {
@@ -364,11 +435,11 @@ absl::StatusOr<Handle> UringBackend::Connect(const SocketAddress& remote,
 absl::StatusOr<Handle> UringBackend::AddDatagram(int fd, bool owned,
                                                  DatagramSink* sink,
                                                  uint32_t owner) {
+  if (absl::Status s = SetUpDatagramBuffers(); !s.ok()) return s;
   absl::StatusOr<uint32_t> index = Take(Kind::kDatagram, fd, owned, owner);
   if (!index.ok()) return index.status();
-  if (scratch_ == nullptr) scratch_.reset(new char[kMaxDatagram]);
   entries_[*index].sink.datagram = sink;
-  ArmPoll(*index, POLLIN, true);
+  ArmRecvMsg(*index);
   return HandleOf(*index);
 }
 
@@ -389,20 +460,14 @@ void UringBackend::SetReading(Handle h, Reading reading) {
   if (e == nullptr || e->reading == reading) return;
   const uint32_t index = IndexOf(h);
   e->reading = reading;
-  if (e->kind == Kind::kDatagram) {
-    // The poll stays armed (bytes wait in the kernel); what arrived while
-    // paused raised no new wake-up, so look once on resuming.
-    if (reading == Reading::kOff) Cancel(index, kPoll);
-    if (reading == Reading::kOn) Defer(index, kReadAgain);
-    return;
-  }
-  if (e->kind != Kind::kStream) return;
+  if (e->kind != Kind::kStream && e->kind != Kind::kDatagram) return;
   if (reading != Reading::kOn) {
     if (reading == Reading::kOff) {
       e->held.clear();
       e->held_pending = false;
     }
-    Cancel(index, kRecv);  // what it already received is held (Hold)
+    // What it already received is held (Hold, HoldDatagram).
+    Cancel(index, ArmedTag(e->kind));
     return;
   }
   if (e->held_pending) {

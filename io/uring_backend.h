@@ -7,8 +7,9 @@
 // send with nothing staged goes to the socket directly, see
 // direct_send_min); a multishot poll per stream reports its reset or
 // hang-up; listening sockets accept with one multishot accept.
-// Datagram sockets and connects wait with poll
-// operations and then make the same syscalls as the epoll backend. All
+// Datagram sockets receive with one multishot recvmsg each into a
+// second buffer ring; connects wait with a poll operation and then make
+// the same syscalls as the epoll backend, as datagram sends do. All
 // submissions of a turn go to the kernel in the one io_uring_enter that
 // also waits. docs/io_uring.md maps each seam call to its operations.
 // Thread contract: created on any thread; every other call on one thread
@@ -52,6 +53,13 @@ struct UringBackendOptions {
   // this bounds what a connection that paused reading meanwhile must hold.
   // 0: no limit.
   uint32_t recv_arm_limit = 64 * 1024;
+  // Datagram sockets receive with one multishot recvmsg each into a second
+  // ring, made at the first AddDatagram: datagram_buffer_count buffers (a
+  // power of two) that each hold the largest datagram the backend hands
+  // out whole (64 KiB) and its sender, about 1 MiB at 16. Each datagram
+  // takes a buffer until the next batch; more datagrams in one batch than
+  // buffers end the receive (ENOBUFS), which is armed again after it.
+  uint32_t datagram_buffer_count = 16;
   // Submission queue entries (the completion queue has four times as many).
   uint32_t queue_depth = 1024;
   // Bytes a connection may have staged and not yet sent; a Send beyond it
@@ -114,19 +122,19 @@ class UringBackend final : public Backend {
 
  private:
   // Operation tags: the low byte of a CQE's user_data (the entry's index is
-  // above it) and of a Completion's bits. kHeld to kReadAgain are deferred
+  // above it) and of a Completion's bits. kHeld to kAccepted are deferred
   // work, never submitted.
   enum Tag : uint8_t {
     kRecv = 1,
     kSend,
     kAccept,
-    kPoll,    // datagram readable, connect finished, waker written
-    kHangup,  // a stream's error or hang-up (a multishot poll)
+    kPoll,     // connect finished, waker written
+    kHangup,   // a stream's error or hang-up (a multishot poll)
+    kRecvMsg,  // a datagram socket's multishot recvmsg
     kCancel,
     kHeld,       // deliver reads held while paused
     kConnected,  // a connect that finished at once
     kAccepted,   // an fd accepted while paused
-    kReadAgain,  // a datagram socket to read again
     kWake,       // a wake-up posted to a ring (MSG_RING), index: fallback fd
   };
   // Completion::bits above the tag, when kBuffer: the index in lent_ of
@@ -135,6 +143,21 @@ class UringBackend final : public Backend {
   static constexpr int kBufferShift = 16;
   static constexpr size_t kMaxLent = 1u << 16;
   static constexpr size_t kMaxDatagram = 64 * 1024;
+  // A provided-buffer ring and its buffers, mapped by Map and registered
+  // by the backend.
+  struct BufferRing {
+    io_uring_buf_ring* ring = nullptr;
+    size_t ring_bytes = 0;
+    char* buffers = nullptr;
+    size_t buffers_bytes = 0;
+    uint32_t size = 0;
+    uint32_t count = 0;
+    absl::Status Map(uint32_t buffer_size, uint32_t buffer_count);
+    void Unmap();
+    char* At(uint16_t bid) const { return buffers + size_t{bid} * size; }
+    // Gives buffers back to the kernel.
+    void Add(const std::vector<uint16_t>& bids);
+  };
   static uint32_t IndexOf(Handle h) { return static_cast<uint32_t>(h); }
   static uint32_t GenerationOf(Handle h) { return static_cast<uint32_t>(h >> 32); }
   static uint64_t UserData(uint32_t index, uint8_t tag) {
@@ -202,6 +225,8 @@ class UringBackend final : public Backend {
   UringBackend(const UringBackendOptions& options, bool defer_taskrun);
   absl::Status Init();
   absl::Status SetUpBuffers();
+  absl::Status SetUpDatagramBuffers();
+  absl::Status Register(const BufferRing& r, uint16_t group, uint16_t flags);
 
   Entry* Live(Handle h);
   const Entry* Live(Handle h) const;
@@ -215,6 +240,7 @@ class UringBackend final : public Backend {
   void Enable();
   io_uring_sqe* Sqe(uint32_t index, uint8_t tag);
   void ArmRecv(uint32_t index);
+  void ArmRecvMsg(uint32_t index);
   void ArmAccept(uint32_t index);
   void ArmPoll(uint32_t index, uint32_t events, bool multishot);
   void Cancel(uint32_t index, uint8_t tag);
@@ -229,7 +255,9 @@ class UringBackend final : public Backend {
   void Recycle();
   bool Harvest(const io_uring_cqe& cqe, Completion* c);
   bool RecvDone(uint32_t index, int res, const char* data, bool more);
+  bool RecvMsgDone(uint32_t index, int res, const char* data, bool more);
   const char* Lend(uint16_t bid, int res, uint32_t* piece);
+  const char* LendDatagram(uint16_t bid, int res, uint32_t* piece);
   bool SendDone(uint32_t index, int res);
   bool AcceptDone(uint32_t index, int res, bool more);
   bool PollDone(uint32_t index, int res, bool more);
@@ -243,6 +271,10 @@ class UringBackend final : public Backend {
   void DeliverHeld(uint32_t index);
   void DispatchAccepted(uint32_t index, int fd);
   void DispatchPoll(uint32_t index);
+  void DispatchRecvMsg(uint32_t index, const Completion& c);
+  void HoldDatagram(Entry& e, const char* buf, int res);
+  void DeliverHeldDatagrams(uint32_t index);
+  void DeliverDatagram(DatagramSink* sink, const char* buf, int res);
   const char* PieceAt(uint32_t piece) const;
 
   const UringBackendOptions options_;
@@ -250,20 +282,21 @@ class UringBackend final : public Backend {
   io_uring ring_{};
   bool ring_ready_ = false;
   bool enabled_ = false;
-  io_uring_buf_ring* buf_ring_ = nullptr;
-  size_t buf_ring_bytes_ = 0;
-  char* buffers_ = nullptr;
-  size_t buffers_bytes_ = 0;
+  BufferRing streams_;    // group 0: stream receives
+  BufferRing datagrams_;  // group 1: datagram receives, on first use
+  msghdr datagram_msg_{};  // what a multishot recvmsg fills: the name only
   // Bytes lent to the sinks with the last batch: a buffer and the offset
   // of a receive's bytes in it. Buffers the kernel has moved past go back
   // to it (done_) at the next batch; with incremental consumption,
   // consumed_[bid] is how far the kernel has filled buffer bid.
   struct Piece {
     uint16_t bid;
+    bool datagram;
     uint32_t offset;
   };
   std::vector<Piece> lent_;
   std::vector<uint16_t> done_;
+  std::vector<uint16_t> datagrams_done_;
   std::vector<uint32_t> consumed_;
   bool incremental_ = false;
   bool recv_limit_ = false;
@@ -271,7 +304,6 @@ class UringBackend final : public Backend {
   std::vector<uint32_t> draining_;  // closed entries still sending
   std::vector<uint32_t> unprepared_;  // sends owed an SQE at the next Enter
   std::deque<Completion> deferred_;
-  std::unique_ptr<char[]> scratch_;  // datagram reads, on first use
   std::vector<Entry> entries_;       // entries_[0] is never used: handle 0
   uint32_t free_head_ = 0;
   size_t closing_ = 0;  // entries in Kind::kClosing

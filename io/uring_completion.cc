@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstring>
 
 #include "io/socket.h"
 #include "io/uring_backend.h"
@@ -16,7 +17,6 @@
 namespace actnet::io {
 namespace {
 
-constexpr int kDatagramsPerEvent = 64;
 // IORING_CQE_F_BUF_MORE (kernel 6.12): the completion's buffer is only
 // partly filled and stays with the kernel.
 constexpr uint32_t kCqeBufMore = 1u << 4;
@@ -93,15 +93,12 @@ void UringBackend::Enter(int timeout_ms) {
 void UringBackend::Recycle() {
   lent_.clear();
   if (!done_.empty()) {
-    const int mask = io_uring_buf_ring_mask(options_.buffer_count);
-    int offset = 0;
-    for (uint16_t bid : done_) {
-      io_uring_buf_ring_add(buf_ring_,
-                            buffers_ + size_t{bid} * options_.buffer_size,
-                            options_.buffer_size, bid, mask, offset++);
-    }
-    io_uring_buf_ring_advance(buf_ring_, offset);
+    streams_.Add(done_);
     done_.clear();
+  }
+  if (!datagrams_done_.empty()) {
+    datagrams_.Add(datagrams_done_);
+    datagrams_done_.clear();
   }
   for (uint32_t index : rearm_) MaybeArmRecv(index);
   rearm_.clear();
@@ -181,8 +178,9 @@ bool UringBackend::Harvest(const io_uring_cqe& cqe, Completion* c) {
   if ((cqe.flags & IORING_CQE_F_BUFFER) != 0) {
     const auto bid = static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
     uint32_t piece = 0;
-    data = Lend(bid, cqe.res, &piece);
-    assert(!incremental_ || cqe.res <= 0 ||
+    data = tag == kRecvMsg ? LendDatagram(bid, cqe.res, &piece)
+                           : Lend(bid, cqe.res, &piece);
+    assert(tag == kRecvMsg || !incremental_ || cqe.res <= 0 ||
            ((cqe.flags & kCqeBufMore) != 0) == (consumed_[bid] != 0));
     if (data != nullptr) bits |= kBuffer | (piece << kBufferShift);
   }
@@ -200,6 +198,9 @@ bool UringBackend::Harvest(const io_uring_cqe& cqe, Completion* c) {
       break;
     case kPoll:
       emit = PollDone(index, cqe.res, more);
+      break;
+    case kRecvMsg:
+      emit = RecvMsgDone(index, cqe.res, data, more);
       break;
     case kHangup:
       // io_uring adds POLLRDHUP to every poll: the peer's FIN posts one
@@ -241,8 +242,51 @@ const char* UringBackend::Lend(uint16_t bid, int res, uint32_t* piece) {
     if (res <= 0) return nullptr;
   }
   *piece = static_cast<uint32_t>(lent_.size());
-  lent_.push_back(Piece{bid, offset});
+  lent_.push_back(Piece{bid, false, offset});
   return PieceAt(*piece);
+}
+
+// A datagram's buffer: whole, back to the kernel at the next batch.
+const char* UringBackend::LendDatagram(uint16_t bid, int res,
+                                       uint32_t* piece) {
+  if (bid >= datagrams_.count) return nullptr;
+  datagrams_done_.push_back(bid);
+  if (res <= 0) return nullptr;
+  *piece = static_cast<uint32_t>(lent_.size());
+  lent_.push_back(Piece{bid, true, 0});
+  return PieceAt(*piece);
+}
+
+// A datagram received, an error (a connected socket's ECONNREFUSED) or
+// the end of the multishot: delivered at Dispatch when reading is on and
+// nothing is held before it, held while paused, dropped when off.
+bool UringBackend::RecvMsgDone(uint32_t index, int res, const char* data,
+                               bool more) {
+  Entry& e = entries_[index];
+  if (!more) e.armed = e.cancelling = false;
+  if (e.kind != Kind::kDatagram) return false;
+  if (res == -ENOBUFS) {
+    rearm_.push_back(index);  // once this batch's buffers are back
+    return false;
+  }
+  bool emit = false;
+  if (res != -ECANCELED && (res < 0 || data != nullptr)) {
+    if (e.reading == Reading::kOn && !e.held_pending) {
+      emit = true;
+    } else if (e.reading == Reading::kPaused || e.held_pending) {
+      HoldDatagram(e, data, res);
+    }
+  }
+  if (!more) MaybeArmRecv(index);
+  return emit;
+}
+
+// Held datagrams are kept in Entry::held one after another: the int
+// result, then (when it is not an error) the recvmsg output of that size.
+void UringBackend::HoldDatagram(Entry& e, const char* buf, int res) {
+  e.held.append(reinterpret_cast<const char*>(&res), sizeof(res));
+  if (res > 0) e.held.append(buf, static_cast<size_t>(res));
+  e.held_pending = true;
 }
 
 bool UringBackend::RecvDone(uint32_t index, int res, const char* data,
@@ -352,9 +396,6 @@ bool UringBackend::PollDone(uint32_t index, int res, bool more) {
     case Kind::kWaker:
       if (!more) ArmPoll(index, POLLIN, true);
       return false;  // it only ends a wait
-    case Kind::kDatagram:
-      if (!more && e.reading != Reading::kOff) ArmPoll(index, POLLIN, true);
-      return e.reading == Reading::kOn;
     case Kind::kConnecting:
       return true;
     default:
@@ -389,7 +430,7 @@ uint32_t UringBackend::OwnerOf(const Completion& c) const {
 
 const char* UringBackend::PieceAt(uint32_t piece) const {
   const Piece& p = lent_[piece];
-  return buffers_ + size_t{p.bid} * options_.buffer_size + p.offset;
+  return (p.datagram ? datagrams_ : streams_).At(p.bid) + p.offset;
 }
 
 void UringBackend::Dispatch(const Completion& c) {
@@ -424,7 +465,14 @@ void UringBackend::Dispatch(const Completion& c) {
       DispatchAccepted(index, c.result);
       break;
     case kHeld:
-      DeliverHeld(index);
+      if (e->kind == Kind::kDatagram) {
+        DeliverHeldDatagrams(index);
+      } else {
+        DeliverHeld(index);
+      }
+      break;
+    case kRecvMsg:
+      DispatchRecvMsg(index, c);
       break;
     case kConnected:
       e->sink.stream->OnConnected(0);
@@ -443,7 +491,6 @@ void UringBackend::Dispatch(const Completion& c) {
       break;
     }
     case kPoll:
-    case kReadAgain:
       DispatchPoll(index);
       break;
     default:
@@ -514,26 +561,82 @@ void UringBackend::DispatchAccepted(uint32_t index, int fd) {
 }
 
 void UringBackend::DispatchPoll(uint32_t index) {
-  const Handle h = HandleOf(index);
   Entry* e = &entries_[index];
-  if (e->kind == Kind::kConnecting) {
-    const int err = SocketError(e->fd);
-    if (err == 0) {
-      e->kind = Kind::kStream;
-      ArmRecv(index);
-      WatchHangup(index);
-    }
-    e->sink.stream->OnConnected(err);
+  if (e->kind != Kind::kConnecting) return;
+  const int err = SocketError(e->fd);
+  if (err == 0) {
+    e->kind = Kind::kStream;
+    ArmRecv(index);
+    WatchHangup(index);
+  }
+  e->sink.stream->OnConnected(err);
+}
+
+void UringBackend::DispatchRecvMsg(uint32_t index, const Completion& c) {
+  Entry& e = entries_[index];
+  const char* buf =
+      (c.bits & kBuffer) != 0 ? PieceAt(c.bits >> kBufferShift) : nullptr;
+  if (e.reading == Reading::kOff) return;
+  if (e.reading == Reading::kPaused || e.held_pending) {
+    HoldDatagram(e, buf, c.result);
     return;
   }
-  for (int i = 0; i < kDatagramsPerEvent; ++i) {
-    if ((e = Live(h)) == nullptr || e->reading != Reading::kOn) return;
-    if (!ReceiveDatagram(e->fd, scratch_.get(), kMaxDatagram,
-                         e->sink.datagram)) {
-      return;
-    }
+  DeliverDatagram(e.sink.datagram, buf, c.result);
+}
+
+// One recvmsg result: an error, or the output of a multishot recvmsg
+// (io_uring_recvmsg_out, the sender's address, the payload).
+void UringBackend::DeliverDatagram(DatagramSink* sink, const char* buf,
+                                   int res) {
+  if (res < 0) {
+    sink->OnDatagramError(-res);
+    return;
   }
-  Defer(index, kReadAgain);  // more may wait: no new wake-up would say so
+  msghdr msg = datagram_msg_;
+  io_uring_recvmsg_out* out =
+      io_uring_recvmsg_validate(const_cast<char*>(buf), res, &msg);
+  if (out == nullptr) return;
+  const socklen_t namelen =
+      std::min<socklen_t>(out->namelen, sizeof(sockaddr_storage));
+  const SocketAddress from = SocketAddress::FromRaw(
+      static_cast<const sockaddr*>(io_uring_recvmsg_name(out)), namelen);
+  if ((out->flags & MSG_TRUNC) != 0) {
+    sink->OnDatagramTooLarge(out->payloadlen, from);
+    return;
+  }
+  const auto* payload =
+      static_cast<const char*>(io_uring_recvmsg_payload(out, &msg));
+  sink->OnDatagram(
+      absl::string_view(payload, io_uring_recvmsg_payload_length(
+                                     out, res, &msg)),
+      from);
+}
+
+// Held datagrams in order; a sink that pauses again part-way keeps the
+// rest held.
+void UringBackend::DeliverHeldDatagrams(uint32_t index) {
+  Entry* e = &entries_[index];
+  if (e->reading != Reading::kOn || !e->held_pending) return;
+  const std::string held = std::move(e->held);
+  e->held.clear();
+  e->held_pending = false;
+  const Handle h = HandleOf(index);
+  size_t at = 0;
+  while (at < held.size()) {
+    int res;
+    std::memcpy(&res, held.data() + at, sizeof(res));
+    const char* buf = held.data() + at + sizeof(res);
+    at += sizeof(res) + (res > 0 ? static_cast<size_t>(res) : 0);
+    DeliverDatagram(e->sink.datagram, buf, res);
+    if ((e = Live(h)) == nullptr || e->reading == Reading::kOff) return;
+    if (e->reading == Reading::kPaused) break;
+  }
+  if (at < held.size()) {
+    e->held.assign(held, at, std::string::npos);
+    e->held_pending = true;
+    return;
+  }
+  MaybeArmRecv(index);
 }
 
 }  // namespace actnet::io

@@ -314,6 +314,45 @@ TEST_SUITE("Backend") {
     b->Close(*h, CloseMode::kRelease);
   }
 
+  // The peer's port unreachable comes back as an ICMP error, which the
+  // socket's next receive reports; the registration keeps reading after it.
+  TEST_CASE_TEMPLATE(
+      "a connected UDP socket whose peer is gone reports OnDatagramError("
+      "ECONNREFUSED), then receives what a new peer on that port sends",
+      B, EpollLevel, EpollEdge, Uring) {
+    if (!Available(B::kKind)) return;
+    auto b = MakeBackend(B::kKind);
+    absl::StatusOr<Address> any = ParseAddress("udp://127.0.0.1:0");
+    REQUIRE(any.ok());
+    SocketAddress gone_at;
+    {
+      absl::StatusOr<UniqueFd> gone = BindDatagram(*any);
+      REQUIRE(gone.ok());
+      gone_at = LocalOf(*gone);
+    }
+    absl::StatusOr<UniqueFd> conn = ConnectDatagram(gone_at);
+    REQUIRE(conn.ok());
+    DatagramLog log;
+    absl::StatusOr<Handle> h =
+        b->AddDatagram(conn->Get(), /*owned=*/false, &log, 3);
+    REQUIRE(h.ok());
+    Turn(*b, 10);  // the receive is armed
+    CHECK(b->SendDatagram(*h, "anyone?", nullptr) == 7);
+    REQUIRE(PumpUntil(*b, [&] { return !log.errors.empty(); }));
+    CHECK(log.errors == std::vector<int>{ECONNREFUSED});
+    absl::StatusOr<Address> again =
+        ParseAddress("udp://127.0.0.1:" + std::to_string(gone_at.port()));
+    REQUIRE(again.ok());
+    absl::StatusOr<UniqueFd> peer = BindDatagram(*again);
+    REQUIRE(peer.ok());
+    const SocketAddress conn_at = LocalOf(*conn);
+    REQUIRE(SendTo(peer->Get(), "here", 4, &conn_at) == 4);
+    REQUIRE(PumpUntil(*b, [&] { return log.datagrams.size() == 1; }));
+    CHECK(log.datagrams[0] == "here");
+    CHECK(log.errors.size() == 1);
+    b->Close(*h, CloseMode::kRelease);
+  }
+
   TEST_CASE_TEMPLATE(
       "SetReading(kPaused) leaves datagrams waiting and kOn delivers them", B,
       EpollLevel, EpollEdge, Uring) {
