@@ -174,14 +174,15 @@ absl::Status UringBackend::SetUpBuffers() {
       !s.ok()) {
     return s;
   }
-  absl::Status s = absl::InvalidArgumentError("");
   if (options_.incremental_buffers) {
-    s = Register(streams_, kBufferGroup, kPbufRingInc);
+    absl::Status s = Register(streams_, kBufferGroup, kPbufRingInc);
     incremental_ = s.ok();
+    // A kernel before 6.12 refuses the flag: whole buffers then.
+    if (!s.ok() && !absl::IsInvalidArgument(s)) return s;
   }
-  // A kernel before 6.12 refuses the flag.
-  if (absl::IsInvalidArgument(s)) s = Register(streams_, kBufferGroup, 0);
-  if (!s.ok()) return s;
+  if (!incremental_) {
+    if (absl::Status s = Register(streams_, kBufferGroup, 0); !s.ok()) return s;
+  }
   // Resident from the start: a fixed cost of the loop thread, like the
   // epoll backend's read buffer, not growth under load.
   madvise(streams_.buffers, streams_.buffers_bytes, MADV_WILLNEED);

@@ -256,8 +256,7 @@ class UringBackend final : public Backend {
   bool Harvest(const io_uring_cqe& cqe, Completion* c);
   bool RecvDone(uint32_t index, int res, const char* data, bool more);
   bool RecvMsgDone(uint32_t index, int res, const char* data, bool more);
-  const char* Lend(uint16_t bid, int res, uint32_t* piece);
-  const char* LendDatagram(uint16_t bid, int res, uint32_t* piece);
+  const char* Lend(bool datagram, uint16_t bid, int res, uint32_t* piece);
   bool SendDone(uint32_t index, int res);
   bool AcceptDone(uint32_t index, int res, bool more);
   bool PollDone(uint32_t index, int res, bool more);

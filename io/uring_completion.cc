@@ -178,9 +178,8 @@ bool UringBackend::Harvest(const io_uring_cqe& cqe, Completion* c) {
   if ((cqe.flags & IORING_CQE_F_BUFFER) != 0) {
     const auto bid = static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
     uint32_t piece = 0;
-    data = tag == kRecvMsg ? LendDatagram(bid, cqe.res, &piece)
-                           : Lend(bid, cqe.res, &piece);
-    assert(tag == kRecvMsg || !incremental_ || cqe.res <= 0 ||
+    data = Lend(tag == kRecvMsg, bid, cqe.res, &piece);
+    assert(data == nullptr || tag == kRecvMsg || !incremental_ ||
            ((cqe.flags & kCqeBufMore) != 0) == (consumed_[bid] != 0));
     if (data != nullptr) bits |= kBuffer | (piece << kBufferShift);
   }
@@ -222,14 +221,16 @@ bool UringBackend::Harvest(const io_uring_cqe& cqe, Completion* c) {
   return emit;
 }
 
-// The bytes a receive read into buffer bid, lent until the next batch
-// (nullptr when it read none); *piece is their index in lent_. A buffer
-// the kernel has moved past is queued to go back to it then: with
-// incremental consumption, once it is full (a receive of no bytes fills
-// nothing, though its completion names the buffer); otherwise at once.
-const char* UringBackend::Lend(uint16_t bid, int res, uint32_t* piece) {
+// The bytes a receive read into buffer bid of the stream ring (or of the
+// datagram ring), lent until the next batch (nullptr when it read none);
+// *piece is their index in lent_. A buffer the kernel has moved past is
+// queued to go back to it then: with incremental consumption (streams
+// only), once it is full (a receive of no bytes fills nothing, though its
+// completion names the buffer); otherwise at once.
+const char* UringBackend::Lend(bool datagram, uint16_t bid, int res,
+                               uint32_t* piece) {
   uint32_t offset = 0;
-  if (incremental_) {
+  if (!datagram && incremental_) {
     if (res <= 0 || bid >= consumed_.size()) return nullptr;
     offset = consumed_[bid];
     consumed_[bid] += static_cast<uint32_t>(res);
@@ -238,22 +239,12 @@ const char* UringBackend::Lend(uint16_t bid, int res, uint32_t* piece) {
       done_.push_back(bid);
     }
   } else {
-    done_.push_back(bid);
+    if (bid >= (datagram ? datagrams_ : streams_).count) return nullptr;
+    (datagram ? datagrams_done_ : done_).push_back(bid);
     if (res <= 0) return nullptr;
   }
   *piece = static_cast<uint32_t>(lent_.size());
-  lent_.push_back(Piece{bid, false, offset});
-  return PieceAt(*piece);
-}
-
-// A datagram's buffer: whole, back to the kernel at the next batch.
-const char* UringBackend::LendDatagram(uint16_t bid, int res,
-                                       uint32_t* piece) {
-  if (bid >= datagrams_.count) return nullptr;
-  datagrams_done_.push_back(bid);
-  if (res <= 0) return nullptr;
-  *piece = static_cast<uint32_t>(lent_.size());
-  lent_.push_back(Piece{bid, true, 0});
+  lent_.push_back(Piece{bid, datagram, offset});
   return PieceAt(*piece);
 }
 
