@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -156,11 +157,18 @@ absl::StatusOr<UniqueFd> BindDatagram(const Address& address) {
   return fd;
 }
 
+absl::StatusOr<UniqueFd> StreamSocketFor(const SocketAddress& remote) {
+  UniqueFd fd(::socket(remote.family(), SOCK_STREAM | kSockFlags, 0));
+  if (!fd) return ErrnoStatus(errno, absl::StrCat("socket ", remote.ToString()));
+  return fd;
+}
+
 absl::StatusOr<UniqueFd> ConnectStream(const SocketAddress& remote,
                                        bool* in_progress) {
   if (in_progress != nullptr) *in_progress = false;
-  UniqueFd fd(::socket(remote.family(), SOCK_STREAM | kSockFlags, 0));
-  if (!fd) return ErrnoStatus(errno, absl::StrCat("socket ", remote.ToString()));
+  absl::StatusOr<UniqueFd> socket = StreamSocketFor(remote);
+  if (!socket.ok()) return socket.status();
+  UniqueFd fd = std::move(*socket);
   if (::connect(fd.Get(), remote.data(), remote.size()) != 0) {
     // EINTR on a non-blocking connect means it goes on asynchronously.
     if (errno != EINPROGRESS && errno != EINTR) {

@@ -45,6 +45,9 @@ absl::StatusOr<UniqueFd> BindDatagram(const Address& address);
 // socket whose backlog is full) are errors.
 absl::StatusOr<UniqueFd> ConnectStream(const SocketAddress& remote,
                                        bool* in_progress);
+// A non-blocking, close-on-exec stream socket of `remote`'s family, not yet
+// connected (for a backend that connects it with an operation).
+absl::StatusOr<UniqueFd> StreamSocketFor(const SocketAddress& remote);
 
 // A non-blocking, close-on-exec UDP socket connected to `remote` (send and
 // recv then talk to that peer only).

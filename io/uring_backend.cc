@@ -34,6 +34,8 @@ uint8_t UringBackend::ArmedTag(Kind kind) {
       return kAccept;
     case Kind::kDatagram:
       return kRecvMsg;
+    case Kind::kConnecting:
+      return kConnect;
     default:
       return kPoll;
   }
@@ -214,8 +216,10 @@ absl::Status UringBackend::SetUpDatagramBuffers() {
 
 UringBackend::~UringBackend() {
   // Exiting the ring cancels what is in flight; the kernel is then done
-  // with every buffer, staged or provided.
+  // with every buffer, staged or provided. Closes not yet submitted are
+  // made here.
   if (ring_ready_) io_uring_queue_exit(&ring_);
+  for (int fd : closes_) close(fd);
   streams_.Unmap();
   datagrams_.Unmap();
   for (Entry& e : entries_) {
@@ -275,6 +279,7 @@ void UringBackend::Free(uint32_t index) {
   e.kind = Kind::kFree;
   e.fd = -1;
   e.sink.stream = nullptr;
+  e.connect_to.reset();
   e.sending.Clear();
   e.pending.Clear();
   std::string().swap(e.held);
@@ -293,13 +298,18 @@ void UringBackend::Enable() {
   io_uring_register_ring_fd(&ring_);  // per thread: saves an fd lookup
 }
 
-io_uring_sqe* UringBackend::Sqe(uint32_t index, uint8_t tag) {
+io_uring_sqe* UringBackend::NextSqe() {
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
   while (sqe == nullptr) {  // the queue is full: hand it to the kernel
     Enable();
     io_uring_submit(&ring_);
     sqe = io_uring_get_sqe(&ring_);
   }
+  return sqe;
+}
+
+io_uring_sqe* UringBackend::Sqe(uint32_t index, uint8_t tag) {
+  io_uring_sqe* sqe = NextSqe();
   io_uring_sqe_set_data64(sqe, UserData(index, tag));
   ++entries_[index].inflight;
   return sqe;
@@ -336,15 +346,10 @@ void UringBackend::ArmAccept(uint32_t index) {
   e.armed = true;
 }
 
-void UringBackend::ArmPoll(uint32_t index, uint32_t events, bool multishot) {
-  Entry& e = entries_[index];
-  io_uring_sqe* sqe = Sqe(index, kPoll);
-  if (multishot) {
-    io_uring_prep_poll_multishot(sqe, e.fd, events);
-  } else {
-    io_uring_prep_poll_add(sqe, e.fd, events);
-  }
-  e.armed = true;
+// The waker's poll: multishot, each write ends a wait.
+void UringBackend::ArmPoll(uint32_t index) {
+  io_uring_prep_poll_multishot(Sqe(index, kPoll), entries_[index].fd, POLLIN);
+  entries_[index].armed = true;
 }
 
 void UringBackend::Cancel(uint32_t index, uint8_t tag) {
@@ -367,6 +372,24 @@ void UringBackend::SubmitSend(uint32_t index) {
                      e.sending.size(), MSG_NOSIGNAL);
   e.send_armed = true;
   e.send_prepared = true;
+}
+
+// FIN after what the kernel holds; a failure is reported as OnHangup.
+void UringBackend::SubmitShutdown(uint32_t index) {
+  io_uring_prep_shutdown(Sqe(index, kShutdown), entries_[index].fd, SHUT_WR);
+}
+
+// The fds of entries that finished closing, closed by the turn's
+// io_uring_enter. Only a failure posts a completion (ignored: the fd is
+// released either way).
+void UringBackend::PrepareCloses() {
+  for (int fd : closes_) {
+    io_uring_sqe* sqe = NextSqe();
+    io_uring_prep_close(sqe, fd);
+    io_uring_sqe_set_data64(sqe, UserData(0, kClose));
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+  }
+  closes_.clear();
 }
 
 // The sends Send armed this turn, each carrying everything staged since.
@@ -397,7 +420,7 @@ void UringBackend::Defer(uint32_t index, uint8_t tag, int32_t result) {
 absl::Status UringBackend::AddWaker(int fd) {
   absl::StatusOr<uint32_t> index = Take(Kind::kWaker, fd, false, kNoOwner);
   if (!index.ok()) return index.status();
-  ArmPoll(*index, POLLIN, true);  // each write wakes it; never read
+  ArmPoll(*index);  // never read
   return absl::OkStatus();
 }
 
@@ -412,24 +435,23 @@ absl::StatusOr<Handle> UringBackend::AddStream(UniqueFd fd, StreamSink* sink,
   return HandleOf(*index);
 }
 
+// One IORING_OP_CONNECT, submitted with the turn: every outcome, an
+// immediate refusal included, is reported by OnConnected from a Dispatch.
 absl::StatusOr<Handle> UringBackend::Connect(const SocketAddress& remote,
                                              StreamSink* sink, uint32_t owner,
                                              int* fd) {
-  bool in_progress = false;
-  absl::StatusOr<UniqueFd> socket = ConnectStream(remote, &in_progress);
+  absl::StatusOr<UniqueFd> socket = StreamSocketFor(remote);
   if (!socket.ok()) return socket.status();
-  *fd = socket->Get();
-  if (!in_progress) {
-    absl::StatusOr<Handle> h = AddStream(std::move(*socket), sink, owner);
-    if (h.ok()) Defer(IndexOf(*h), kConnected);
-    return h;
-  }
   absl::StatusOr<uint32_t> index =
       Take(Kind::kConnecting, socket->Get(), true, owner);
   if (!index.ok()) return index.status();
-  socket->Release();
-  entries_[*index].sink.stream = sink;
-  ArmPoll(*index, POLLOUT, false);
+  *fd = socket->Release();
+  Entry& e = entries_[*index];
+  e.sink.stream = sink;
+  e.connect_to = std::make_unique<SocketAddress>(remote);
+  io_uring_prep_connect(Sqe(*index, kConnect), e.fd, e.connect_to->data(),
+                        e.connect_to->size());
+  e.armed = true;
   return HandleOf(*index);
 }
 
@@ -530,11 +552,13 @@ ssize_t UringBackend::SendDatagram(Handle h, absl::string_view data,
 int UringBackend::ShutdownWrite(Handle h) {
   Entry* e = Live(h);
   if (e == nullptr) return -EBADF;
+  if (e->kind != Kind::kStream) return io::ShutdownWrite(e->fd);
   if (e->send_armed) {
     e->shut_pending = true;  // FIN after the staged bytes (SendDone)
-    return 0;
+  } else {
+    SubmitShutdown(IndexOf(h));
   }
-  return io::ShutdownWrite(e->fd);
+  return 0;
 }
 
 void UringBackend::PauseAccept(Handle h) {
@@ -591,7 +615,7 @@ void UringBackend::Close(Handle h, CloseMode mode) {
 void UringBackend::MaybeFinish(uint32_t index) {
   Entry& e = entries_[index];
   if (e.kind != Kind::kClosing || e.inflight != 0 || e.draining) return;
-  if (e.owns_fd && e.close_mode != CloseMode::kRelease) close(e.fd);
+  if (e.owns_fd && e.close_mode != CloseMode::kRelease) closes_.push_back(e.fd);
   --closing_;
   Free(index);
 }

@@ -8,10 +8,9 @@
 // direct_send_min); a multishot poll per stream reports its reset or
 // hang-up; listening sockets accept with one multishot accept.
 // Datagram sockets receive with one multishot recvmsg each into a
-// second buffer ring; connects wait with a poll operation and then make
-// the same syscalls as the epoll backend, as datagram sends do. All
-// submissions of a turn go to the kernel in the one io_uring_enter that
-// also waits. docs/io_uring.md maps each seam call to its operations.
+// second buffer ring (datagram sends are sendto). Connects, write
+// shutdowns and closes are operations too. All submissions of a turn go
+// to the kernel in the one io_uring_enter that also waits. docs/io_uring.md maps each seam call to its operations.
 // Thread contract: created on any thread; every other call on one thread
 // (the ring is single-issuer where the kernel has it). Owns the ring, the
 // buffers and the fds registered as owned.
@@ -29,6 +28,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "io/address.h"
 #include "io/backend.h"
 
 namespace actnet::io {
@@ -122,18 +122,20 @@ class UringBackend final : public Backend {
 
  private:
   // Operation tags: the low byte of a CQE's user_data (the entry's index is
-  // above it) and of a Completion's bits. kHeld to kAccepted are deferred
+  // above it) and of a Completion's bits. kHeld and kAccepted are deferred
   // work, never submitted.
   enum Tag : uint8_t {
     kRecv = 1,
     kSend,
     kAccept,
-    kPoll,     // connect finished, waker written
+    kPoll,     // the waker written
     kHangup,   // a stream's error or hang-up (a multishot poll)
     kRecvMsg,  // a datagram socket's multishot recvmsg
     kCancel,
+    kConnect,
+    kShutdown,
+    kClose,      // index 0: the entry is gone; a completion only on failure
     kHeld,       // deliver reads held while paused
-    kConnected,  // a connect that finished at once
     kAccepted,   // an fd accepted while paused
     kWake,       // a wake-up posted to a ring (MSG_RING), index: fallback fd
   };
@@ -213,6 +215,7 @@ class UringBackend final : public Backend {
     int64_t drain_deadline_ns = 0;
     std::string held;           // bytes received while paused
     std::vector<int> held_fds;  // accepted while paused
+    std::unique_ptr<SocketAddress> connect_to;  // read by the kConnect op
     Staging sending;            // the send in flight
     Staging pending;            // gathered while it is in flight
     union {
@@ -238,14 +241,17 @@ class UringBackend final : public Backend {
   // Submission.
   static uint8_t ArmedTag(Kind kind);
   void Enable();
+  io_uring_sqe* NextSqe();
   io_uring_sqe* Sqe(uint32_t index, uint8_t tag);
   void ArmRecv(uint32_t index);
   void ArmRecvMsg(uint32_t index);
   void ArmAccept(uint32_t index);
-  void ArmPoll(uint32_t index, uint32_t events, bool multishot);
+  void ArmPoll(uint32_t index);
   void Cancel(uint32_t index, uint8_t tag);
   void SubmitSend(uint32_t index);
+  void SubmitShutdown(uint32_t index);
   void PrepareSends();
+  void PrepareCloses();
   void MaybeArmRecv(uint32_t index);
   void Defer(uint32_t index, uint8_t tag, int32_t result = 0);
 
@@ -269,7 +275,7 @@ class UringBackend final : public Backend {
   void DispatchRecv(uint32_t index, const Completion& c);
   void DeliverHeld(uint32_t index);
   void DispatchAccepted(uint32_t index, int fd);
-  void DispatchPoll(uint32_t index);
+  void DispatchConnect(uint32_t index, int res);
   void DispatchRecvMsg(uint32_t index, const Completion& c);
   void HoldDatagram(Entry& e, const char* buf, int res);
   void DeliverHeldDatagrams(uint32_t index);
@@ -302,6 +308,7 @@ class UringBackend final : public Backend {
   std::vector<uint32_t> rearm_;     // recvs that ran out of buffers
   std::vector<uint32_t> draining_;  // closed entries still sending
   std::vector<uint32_t> unprepared_;  // sends owed an SQE at the next Enter
+  std::vector<int> closes_;  // fds to close with the next Enter (kClose)
   std::deque<Completion> deferred_;
   std::vector<Entry> entries_;       // entries_[0] is never used: handle 0
   uint32_t free_head_ = 0;

@@ -72,6 +72,7 @@ int UringBackend::Fill(absl::Span<Completion> out, int n, int timeout_ms) {
 void UringBackend::Enter(int timeout_ms) {
   Enable();
   if (!unprepared_.empty()) PrepareSends();
+  if (!closes_.empty()) PrepareCloses();
   if (timeout_ms == 0) {
     io_uring_submit_and_get_events(&ring_);
     return;
@@ -200,6 +201,14 @@ bool UringBackend::Harvest(const io_uring_cqe& cqe, Completion* c) {
       break;
     case kRecvMsg:
       emit = RecvMsgDone(index, cqe.res, data, more);
+      break;
+    case kConnect:
+      e.armed = e.cancelling = false;
+      e.connect_to.reset();
+      emit = e.kind == Kind::kConnecting && cqe.res != -ECANCELED;
+      break;
+    case kShutdown:
+      emit = e.kind == Kind::kStream && cqe.res < 0;  // Dispatch: OnHangup
       break;
     case kHangup:
       // io_uring adds POLLRDHUP to every poll: the peer's FIN posts one
@@ -345,7 +354,7 @@ bool UringBackend::SendDone(uint32_t index, int res) {
   if (e.sending.size() > 0) {
     SubmitSend(index);  // the rest of a short send, or what was gathered
   } else {
-    if (e.shut_pending) io::ShutdownWrite(e.fd);
+    if (e.shut_pending) SubmitShutdown(index);
     e.shut_pending = false;
     e.draining = false;
   }
@@ -385,10 +394,8 @@ bool UringBackend::PollDone(uint32_t index, int res, bool more) {
   if (res == -ECANCELED) return false;
   switch (e.kind) {
     case Kind::kWaker:
-      if (!more) ArmPoll(index, POLLIN, true);
+      if (!more) ArmPoll(index);
       return false;  // it only ends a wait
-    case Kind::kConnecting:
-      return true;
     default:
       return false;
   }
@@ -465,8 +472,11 @@ void UringBackend::Dispatch(const Completion& c) {
     case kRecvMsg:
       DispatchRecvMsg(index, c);
       break;
-    case kConnected:
-      e->sink.stream->OnConnected(0);
+    case kConnect:
+      DispatchConnect(index, c.result);
+      break;
+    case kShutdown:
+      e->sink.stream->OnHangup(-c.result);
       break;
     case kHangup: {
       // A reset is reported here. A plain hang-up (both FINs) is the EOF's
@@ -481,9 +491,6 @@ void UringBackend::Dispatch(const Completion& c) {
       }
       break;
     }
-    case kPoll:
-      DispatchPoll(index);
-      break;
     default:
       break;
   }
@@ -551,16 +558,15 @@ void UringBackend::DispatchAccepted(uint32_t index, int fd) {
   e.sink.accept->OnAccepted(UniqueFd(fd), peer);
 }
 
-void UringBackend::DispatchPoll(uint32_t index) {
-  Entry* e = &entries_[index];
-  if (e->kind != Kind::kConnecting) return;
-  const int err = SocketError(e->fd);
-  if (err == 0) {
-    e->kind = Kind::kStream;
+// Connected: reading (and the hang-up watch) start here.
+void UringBackend::DispatchConnect(uint32_t index, int res) {
+  Entry& e = entries_[index];
+  if (res == 0) {
+    e.kind = Kind::kStream;
     ArmRecv(index);
     WatchHangup(index);
   }
-  e->sink.stream->OnConnected(err);
+  e.sink.stream->OnConnected(-res);
 }
 
 void UringBackend::DispatchRecvMsg(uint32_t index, const Completion& c) {

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -222,7 +223,8 @@ TEST_SUITE("Backend") {
   }
 
   // A unix connect usually completes at once; OnConnected still comes
-  // from a later Dispatch, before any read.
+  // from a later Dispatch, before any read. (io_uring connects with an
+  // operation, sent to the kernel with the backend's first turn.)
   TEST_CASE_TEMPLATE(
       "Connect to a unix listener reports OnConnected(0) before the first read",
       B, EpollLevel, EpollEdge, Uring) {
@@ -244,10 +246,11 @@ TEST_SUITE("Backend") {
     REQUIRE(h.ok());
     log.backend = b.get();
     log.handle = *h;
+    if (B::kKind == BackendKind::kUring) Turn(*b, 0);
     REQUIRE(WaitFd(listener->Get(), POLLIN));
     UniqueFd server(AcceptNonBlocking(listener->Get(), nullptr));
     REQUIRE(server.Get() >= 0);
-    Write(server, "first");  // before the backend's first turn
+    Write(server, "first");  // before the backend's first turn (epoll)
     REQUIRE(PumpUntil(*b, [&] { return log.read == "first"; }));
     CHECK(log.connected == std::vector<int>{0});
     CHECK(connected_at_first_read == 1);
@@ -279,6 +282,76 @@ TEST_SUITE("Backend") {
       CHECK(log.reads == 0);
       b->Close(*h, CloseMode::kClose);
     }
+  }
+
+  // io_uring reports every connect outcome from a Dispatch; epoll may
+  // refuse a unix connect at once, through the returned status.
+  TEST_CASE_TEMPLATE(
+      "Connect to a unix path with no listener reports ENOENT, to a bound "
+      "socket that does not listen ECONNREFUSED",
+      B, EpollLevel, EpollEdge, Uring) {
+    if (!Available(B::kKind)) return;
+    auto b = MakeBackend(B::kKind);
+    testutil::TempDir dir;
+    absl::StatusOr<Address> bound_at = ParseAddress(dir.UnixUrl("bound.sock"));
+    REQUIRE(bound_at.ok());
+    absl::StatusOr<SocketAddress> bound_addr = bound_at->Resolve();
+    REQUIRE(bound_addr.ok());
+    UniqueFd bound(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(::bind(bound.Get(), bound_addr->data(), bound_addr->size()) == 0);
+    absl::StatusOr<Address> missing_at = ParseAddress(dir.UnixUrl("none.sock"));
+    REQUIRE(missing_at.ok());
+    absl::StatusOr<SocketAddress> missing = missing_at->Resolve();
+    REQUIRE(missing.ok());
+    for (const auto& [to, err] :
+         {std::pair{*missing, ENOENT}, std::pair{*bound_addr, ECONNREFUSED}}) {
+      CAPTURE(err);
+      StreamLog log;
+      int fd = -1;
+      absl::StatusOr<Handle> h = b->Connect(to, &log, 2, &fd);
+      if (!h.ok()) {
+        CHECK(kIsEpoll<B>);
+        CHECK(absl::StrContains(h.status().message(), ErrnoMessage(err)));
+        continue;
+      }
+      REQUIRE(PumpUntil(*b, [&] { return !log.connected.empty(); }));
+      CHECK(log.connected == std::vector<int>{err});
+      CHECK(log.reads == 0);
+      b->Close(*h, CloseMode::kClose);
+    }
+    for (int i = 0; i < 3; ++i) Turn(*b, 10);
+  }
+
+  // A listener whose accept queue is full drops SYNs: the connect stays in
+  // progress (the kernel retries after a second) until Close ends it.
+  TEST_CASE_TEMPLATE(
+      "Close while a connect is in progress: no OnConnected, and its fd is "
+      "closed",
+      B, EpollLevel, EpollEdge, Uring) {
+    if (!Available(B::kKind)) return;
+    auto b = MakeBackend(B::kKind);
+    UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    absl::StatusOr<Address> any = ParseAddress("tcp://127.0.0.1:0");
+    REQUIRE(any.ok());
+    absl::StatusOr<SocketAddress> where = any->Resolve();
+    REQUIRE(where.ok());
+    REQUIRE(::bind(listener.Get(), where->data(), where->size()) == 0);
+    REQUIRE(::listen(listener.Get(), 0) == 0);
+    UniqueFd queued = ConnectTo(listener);  // fills the queue of one
+    REQUIRE(WaitFd(listener.Get(), POLLIN));
+    const int fds_before = testutil::CountOpenFds();
+    StreamLog log;
+    int fd = -1;
+    absl::StatusOr<Handle> h = b->Connect(LocalOf(listener), &log, 2, &fd);
+    REQUIRE(h.ok());
+    for (int i = 0; i < 5; ++i) Turn(*b, 10);
+    CHECK(log.connected.empty());
+    b->Close(*h, CloseMode::kClose);
+    REQUIRE(PumpUntil(
+        *b, [&] { return testutil::CountOpenFds() == fds_before; }, 10));
+    for (int i = 0; i < 3; ++i) Turn(*b, 10);
+    CHECK(log.connected.empty());
+    CHECK(log.hangups.empty());
   }
 
   TEST_CASE_TEMPLATE(

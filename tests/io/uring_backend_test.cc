@@ -596,6 +596,47 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
     CHECK(log.hangups.empty());  // nothing is told after Close
   }
 
+  // A finished close is an IORING_OP_CLOSE sent with the next turn's
+  // io_uring_enter; a backend destroyed before that turn closes the fd
+  // itself. One turn after Close ends the receive and the hang-up poll.
+  TEST_CASE(
+      "a backend destroyed right after a stream's Close still closes its fd: "
+      "the peer reads EOF") {
+    Pair tcp = TcpPair();
+    const int fds_before = testutil::CountOpenFds();  // tcp.b included
+    auto b = MakeUringBackend();
+    StreamLog log;
+    const Handle h = AddStream(*b, std::move(tcp.b), &log);
+    Turn(*b, 10);
+    b->Close(h, CloseMode::kClose);
+    Turn(*b, 0);
+    b.reset();
+    CHECK(testutil::CountOpenFds() == fds_before - 1);  // tcp.b was counted
+    REQUIRE(WaitFd(tcp.a.Get(), POLLIN));
+    char c;
+    CHECK(::recv(tcp.a.Get(), &c, 1, 0) == 0);
+  }
+
+  TEST_CASE(
+      "ShutdownWrite with nothing staged: the peer reads EOF, and the stream "
+      "goes on reading and sending") {
+    auto b = MakeUringBackend();
+    Pair tcp = TcpPair();
+    StreamLog log;
+    const Handle h = AddStream(*b, std::move(tcp.b), &log);
+    Write(tcp.a, "before");
+    REQUIRE(PumpUntil(*b, [&] { return log.read == "before"; }));
+    CHECK(b->ShutdownWrite(h) == 0);
+    Turn(*b, 0);  // the shutdown goes out with the turn
+    REQUIRE(WaitFd(tcp.a.Get(), POLLIN));
+    char c;
+    CHECK(::recv(tcp.a.Get(), &c, 1, 0) == 0);
+    Write(tcp.a, " and after");
+    REQUIRE(PumpUntil(*b, [&] { return log.read == "before and after"; }));
+    CHECK(log.hangups.empty());
+    b->Close(h, CloseMode::kClose);
+  }
+
   TEST_CASE(
       "ShutdownWrite while a send is in flight: the peer gets every byte, then "
       "the EOF; reading goes on") {
