@@ -107,6 +107,7 @@ absl::StatusOr<std::unique_ptr<io::Backend>> MakeBackend(
     uo.close_linger = options.close_linger;
     uo.buffer_size = options.uring_buffer_size;
     uo.buffer_count = options.uring_buffer_count;
+    uo.send_zc_min = options.uring_send_zc_min;
     absl::StatusOr<std::unique_ptr<io::UringBackend>> b =
         io::UringBackend::Create(uo);
     if (!b.ok()) return b.status();

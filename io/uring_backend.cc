@@ -192,6 +192,12 @@ absl::Status UringBackend::SetUpBuffers() {
   streams_.Add(AllBuffers(streams_.count));
   consumed_.assign(options_.buffer_count, 0);
   recv_limit_ = options_.recv_arm_limit > 0;
+  if (options_.send_zc_min > 0) {  // IORING_OP_SEND_ZC: kernel 6.0
+    if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
+      send_zc_ = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+      io_uring_free_probe(probe);
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -282,6 +288,8 @@ void UringBackend::Free(uint32_t index) {
   e.connect_to.reset();
   e.sending.Clear();
   e.pending.Clear();
+  e.sending_notifs = 0;
+  e.zc_held.clear();
   std::string().swap(e.held);
   e.generation = e.generation + 1 == 0 ? 1 : e.generation + 1;
   e.next_free = free_head_;
@@ -357,7 +365,7 @@ void UringBackend::Cancel(uint32_t index, uint8_t tag) {
   if (tag == kSend && e.send_armed && !e.send_prepared) {
     // Owed but never submitted: nothing to cancel, nothing will complete.
     e.send_armed = false;
-    e.sending.Clear();
+    RetireSending(e);
     e.pending.Clear();
     return;
   }
@@ -368,8 +376,14 @@ void UringBackend::Cancel(uint32_t index, uint8_t tag) {
 
 void UringBackend::SubmitSend(uint32_t index) {
   Entry& e = entries_[index];
-  io_uring_prep_send(Sqe(index, kSend), e.fd, e.sending.data.data() + e.sending.begin,
-                     e.sending.size(), MSG_NOSIGNAL);
+  const char* from = e.sending.data.data() + e.sending.begin;
+  if (send_zc_ && e.sending.size() >= options_.send_zc_min) {
+    io_uring_prep_send_zc(Sqe(index, kSend), e.fd, from, e.sending.size(),
+                          MSG_NOSIGNAL, 0);
+  } else {
+    io_uring_prep_send(Sqe(index, kSend), e.fd, from, e.sending.size(),
+                       MSG_NOSIGNAL);
+  }
   e.send_armed = true;
   e.send_prepared = true;
 }

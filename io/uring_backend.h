@@ -24,6 +24,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -70,6 +71,14 @@ struct UringBackendOptions {
   // socket refuses is staged. Large writes then cost no staging copy and no
   // ring round trip per send_staging_limit. 0: every Send is staged.
   size_t direct_send_min = 16 * 1024;
+  // A staged send of at least this many bytes goes out as IORING_OP_SEND_ZC
+  // (kernel 6.0; ignored where the kernel lacks it, see send_zc()): the
+  // kernel sends from the staging buffer instead of copying it, and the
+  // buffer is kept until the kernel's notification says it is done with
+  // it. The staging copy is still made, since Send's caller gets its memory
+  // back at once. 0: off. On loopback a zero-copy send is a deferred copy,
+  // so it cannot win there (docs/io_uring.md).
+  size_t send_zc_min = 0;
   // How long a connection closed with bytes still staged keeps sending
   // them before it is reset.
   absl::Duration close_linger = absl::Seconds(5);
@@ -119,6 +128,8 @@ class UringBackend final : public Backend {
   // receives run with recv_arm_limit (false once a kernel refused it).
   bool incremental_buffers() const { return incremental_; }
   bool recv_arm_limited() const { return recv_limit_; }
+  // Whether staged sends of send_zc_min bytes or more are zero-copy.
+  bool send_zc() const { return send_zc_; }
 
  private:
   // Operation tags: the low byte of a CQE's user_data (the entry's index is
@@ -218,6 +229,11 @@ class UringBackend final : public Backend {
     std::unique_ptr<SocketAddress> connect_to;  // read by the kConnect op
     Staging sending;            // the send in flight
     Staging pending;            // gathered while it is in flight
+    // Zero-copy sends: notifications owed for `sending`, and retired
+    // staging buffers the kernel may still read, oldest first, each with
+    // the notifications owed for it.
+    uint32_t sending_notifs = 0;
+    std::deque<std::pair<std::vector<char>, uint32_t>> zc_held;
     union {
       StreamSink* stream;
       DatagramSink* datagram;
@@ -264,6 +280,8 @@ class UringBackend final : public Backend {
   bool RecvMsgDone(uint32_t index, int res, const char* data, bool more);
   const char* Lend(bool datagram, uint16_t bid, int res, uint32_t* piece);
   bool SendDone(uint32_t index, int res);
+  void RetireSending(Entry& e);
+  void SendNotified(Entry& e);
   bool AcceptDone(uint32_t index, int res, bool more);
   bool PollDone(uint32_t index, int res, bool more);
   void Hold(Entry& e, absl::string_view data, int res);
@@ -305,6 +323,7 @@ class UringBackend final : public Backend {
   std::vector<uint32_t> consumed_;
   bool incremental_ = false;
   bool recv_limit_ = false;
+  bool send_zc_ = false;
   std::vector<uint32_t> rearm_;     // recvs that ran out of buffers
   std::vector<uint32_t> draining_;  // closed entries still sending
   std::vector<uint32_t> unprepared_;  // sends owed an SQE at the next Enter

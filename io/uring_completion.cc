@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <utility>
 #include <cassert>
 #include <cstring>
 
@@ -191,6 +192,13 @@ bool UringBackend::Harvest(const io_uring_cqe& cqe, Completion* c) {
       emit = RecvDone(index, cqe.res, data, more);
       break;
     case kSend:
+      // A zero-copy send posts its result (with F_MORE), then a
+      // notification once the kernel no longer reads the buffer.
+      if ((cqe.flags & IORING_CQE_F_NOTIF) != 0) {
+        SendNotified(e);
+        break;
+      }
+      if (more) ++e.sending_notifs;
       emit = SendDone(index, cqe.res);
       break;
     case kAccept:
@@ -336,19 +344,19 @@ bool UringBackend::SendDone(uint32_t index, int res) {
   e.send_armed = e.send_prepared = false;
   if (res < 0) {
     if (res != -ECANCELED || e.kind != Kind::kClosing) e.send_err = -res;
-    e.sending.Clear();
+    RetireSending(e);
     e.pending.Clear();
     e.draining = false;
     return e.kind == Kind::kStream;  // Dispatch: OnHangup
   }
   e.sending.begin += static_cast<size_t>(res);
   if (e.kind == Kind::kClosing && !e.draining) {  // reset or released
-    e.sending.Clear();
+    RetireSending(e);
     e.pending.Clear();
     return false;
   }
   if (e.sending.size() == 0) {
-    e.sending.Clear();
+    RetireSending(e);
     std::swap(e.sending, e.pending);
   }
   if (e.sending.size() > 0) {
@@ -360,6 +368,30 @@ bool UringBackend::SendDone(uint32_t index, int res) {
   }
   return e.kind == Kind::kStream && e.want_send &&
          e.sending.size() + e.pending.size() < options_.send_staging_limit;
+}
+
+// `sending` is done with (sent, or dropped): cleared for reuse, or, while
+// zero-copy notifications are owed for it, set aside until they come.
+void UringBackend::RetireSending(Entry& e) {
+  if (e.sending_notifs == 0) {
+    e.sending.Clear();
+    return;
+  }
+  e.zc_held.emplace_back(std::move(e.sending.data), e.sending_notifs);
+  e.sending.data = std::vector<char>();
+  e.sending.begin = 0;
+  e.sending_notifs = 0;
+}
+
+// A zero-copy send's notification. A connection's notifications come in
+// the order of its sends (TCP frees sent data in order), so this one is
+// for the oldest buffer still owed one.
+void UringBackend::SendNotified(Entry& e) {
+  if (!e.zc_held.empty()) {
+    if (--e.zc_held.front().second == 0) e.zc_held.pop_front();
+  } else if (e.sending_notifs > 0) {
+    --e.sending_notifs;
+  }
 }
 
 // An accept the kernel ended (cancelled, a failed accept, a full completion

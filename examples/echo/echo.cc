@@ -34,6 +34,9 @@ ABSL_FLAG(uint32_t, uring_buffer_size, actnet::EngineOptions().uring_buffer_size
 ABSL_FLAG(uint32_t, uring_buffer_count, actnet::EngineOptions().uring_buffer_count,
           "io_uring: provided receive buffers per loop thread, a power of two "
           "(EngineOptions::uring_buffer_count)");
+ABSL_FLAG(size_t, uring_send_zc_min, actnet::EngineOptions().uring_send_zc_min,
+          "io_uring: staged sends of at least this many bytes are zero-copy "
+          "(0 = off; EngineOptions::uring_send_zc_min)");
 ABSL_FLAG(int, busy_poll_us, 0,
           "poll this many microseconds before an idle loop blocks (0 = block at once)");
 ABSL_FLAG(int, coalesce_us, -1,
@@ -90,6 +93,7 @@ int main(int argc, char** argv) {
   options.backend = absl::GetFlag(FLAGS_backend);
   options.uring_buffer_size = absl::GetFlag(FLAGS_uring_buffer_size);
   options.uring_buffer_count = absl::GetFlag(FLAGS_uring_buffer_count);
+  options.uring_send_zc_min = absl::GetFlag(FLAGS_uring_send_zc_min);
   options.busy_poll = absl::Microseconds(absl::GetFlag(FLAGS_busy_poll_us));
   if (absl::GetFlag(FLAGS_coalesce_us) >= 0) {
     options.coalesce = absl::Microseconds(absl::GetFlag(FLAGS_coalesce_us));

@@ -637,6 +637,42 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
     b->Close(h, CloseMode::kClose);
   }
 
+  // Zero-copy sends read the staging buffer after their result is in:
+  // until the notification. A buffer reused before it (the staging limit
+  // keeps it small enough to be kept for reuse) would change bytes the
+  // kernel has not sent yet; the slow peer keeps them queued.
+  TEST_CASE(
+      "zero-copy sends (send_zc_min): a slow peer gets every byte in order, "
+      "and the connection closes with nothing left owed") {
+    UringBackendOptions options;
+    options.send_zc_min = 1;
+    options.direct_send_min = 0;  // every Send staged
+    options.send_staging_limit = 16 * kKiB;
+    const int fds_before = testutil::CountOpenFds();
+    {
+      UringStream s(options, /*small_buffers=*/true);
+      auto& [b, log, h, peer] = s;
+      if (!b->send_zc()) {
+        MESSAGE("IORING_OP_SEND_ZC not supported here: skipped");
+        return;
+      }
+      const std::string payload = Payload(2 * 1024 * kKiB, 21);
+      REQUIRE(SendAll(*b, h, log, payload, [&] { peer.ReadSome(4 * kKiB); }) >
+              0);
+      b->Close(h, CloseMode::kClose);
+      REQUIRE(peer.ReadToEndTurning(*b, 4 * kKiB));
+      CHECK(peer.err == 0);
+      CHECK(peer.got.size() == payload.size());
+      CHECK(Mismatch(peer.got, payload) == std::string::npos);
+      CHECK(log.hangups.empty());
+      // The entry is freed, its fd closed, once every notification is in
+      // (the ring and the peer stay open).
+      REQUIRE(PumpUntil(
+          *b, [&] { return testutil::CountOpenFds() == fds_before + 2; }, 10));
+    }
+    CHECK(testutil::CountOpenFds() == fds_before);
+  }
+
   TEST_CASE(
       "ShutdownWrite while a send is in flight: the peer gets every byte, then "
       "the EOF; reading goes on") {
