@@ -191,6 +191,8 @@ absl::Status UringBackend::SetUpBuffers() {
   std::memset(streams_.buffers, 0, streams_.buffers_bytes);
   streams_.Add(AllBuffers(streams_.count));
   consumed_.assign(options_.buffer_count, 0);
+  send_refs_.assign(options_.buffer_count, 0);
+  parked_.assign(options_.buffer_count, false);
   recv_limit_ = options_.recv_arm_limit > 0;
   if (options_.send_zc_min > 0) {  // IORING_OP_SEND_ZC: kernel 6.0
     if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
@@ -365,6 +367,7 @@ void UringBackend::Cancel(uint32_t index, uint8_t tag) {
   if (tag == kSend && e.send_armed && !e.send_prepared) {
     // Owed but never submitted: nothing to cancel, nothing will complete.
     e.send_armed = false;
+    ReleaseLent(e);
     RetireSending(e);
     e.pending.Clear();
     return;
@@ -376,6 +379,13 @@ void UringBackend::Cancel(uint32_t index, uint8_t tag) {
 
 void UringBackend::SubmitSend(uint32_t index) {
   Entry& e = entries_[index];
+  if (e.lent.bid >= 0) {
+    io_uring_prep_send(Sqe(index, kSend), e.fd, e.lent.data, e.lent.size,
+                       MSG_NOSIGNAL | MSG_DONTWAIT);
+    e.send_armed = true;
+    e.send_prepared = true;
+    return;
+  }
   const char* from = e.sending.data.data() + e.sending.begin;
   if (send_zc_ && e.sending.size() >= options_.send_zc_min) {
     io_uring_prep_send_zc(Sqe(index, kSend), e.fd, from, e.sending.size(),
@@ -386,6 +396,43 @@ void UringBackend::SubmitSend(uint32_t index) {
   }
   e.send_armed = true;
   e.send_prepared = true;
+}
+
+// The stream buffer holding all of a one-piece Send, or -1: the bytes a
+// sink was lent by this batch, stay there until the batch ends.
+int UringBackend::LentBuffer(const iovec* iov, int count) const {
+  if (count != 1 || iov[0].iov_len == 0) return -1;
+  const char* p = static_cast<const char*>(iov[0].iov_base);
+  if (p < streams_.buffers || p >= streams_.buffers + streams_.buffers_bytes) {
+    return -1;
+  }
+  const auto bid = static_cast<size_t>(p - streams_.buffers) / streams_.size;
+  if (iov[0].iov_len > static_cast<size_t>(streams_.At(bid) + streams_.size - p)) {
+    return -1;
+  }
+  return static_cast<int>(bid);
+}
+
+// The lent send's bytes from `from` on are copied to the (empty) staging
+// buffer, to go out as an ordinary send; the receive buffer is let go.
+void UringBackend::StageLent(Entry& e, size_t from) {
+  if (from < e.lent.size) {
+    e.sending.data.insert(e.sending.data.end(), e.lent.data + from,
+                          e.lent.data + e.lent.size);
+  }
+  ReleaseLent(e);
+}
+
+void UringBackend::ReleaseLent(Entry& e) {
+  const int bid = e.lent.bid;
+  if (bid < 0) return;
+  e.lent.bid = -1;
+  e.lent.data = nullptr;
+  e.lent.size = 0;
+  if (--send_refs_[bid] == 0 && parked_[bid]) {
+    parked_[bid] = false;
+    done_.push_back(static_cast<uint16_t>(bid));  // back at the next batch
+  }
 }
 
 // FIN after what the kernel holds; a failure is reported as OnHangup.
@@ -520,11 +567,28 @@ ssize_t UringBackend::Send(Handle h, const iovec* iov, int count) {
   if (e->send_err != 0) return -e->send_err;
   if (e->kind != Kind::kStream) return -ENOTCONN;
   const size_t total = TotalOf(iov, count);
-  // Nothing staged or in flight (both are empty unless a send is armed):
-  // a large write goes straight to the socket, keeping the order.
+  // Nothing staged or in flight (both are empty unless a send is armed): a
+  // large write goes out at once, keeping the order: from the receive
+  // buffer if its bytes were lent by this batch (with the turn's
+  // io_uring_enter), else straight to the socket. Small writes are staged,
+  // a copy cheaper than a lent send's bookkeeping.
+  const bool large = options_.direct_send_min > 0 &&
+                     total >= options_.direct_send_min;
+  if (!e->send_armed && large) {
+    if (const int bid = LentBuffer(iov, count); bid >= 0) {
+      ++send_refs_[bid];
+      e->lent.bid = bid;
+      e->lent.data = static_cast<const char*>(iov[0].iov_base);
+      e->lent.size = static_cast<uint32_t>(total);
+      e->send_armed = true;  // the SQE is prepared at the next Enter
+      unprepared_.push_back(IndexOf(h));
+      return static_cast<ssize_t>(total);
+    }
+  } else if (e->lent.bid >= 0 && !e->send_prepared) {
+    StageLent(*e, 0);  // a second Send this turn: join them in staging
+  }
   size_t direct = 0;
-  if (!e->send_armed && options_.direct_send_min > 0 &&
-      total >= options_.direct_send_min) {
+  if (!e->send_armed && large) {
     const ssize_t n = SendIov(e->fd, iov, count);
     if (n < 0 && n != -EAGAIN && n != -EINTR) return n;
     direct = n > 0 ? static_cast<size_t>(n) : 0;

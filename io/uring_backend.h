@@ -5,7 +5,8 @@
 // carrying everything gathered meanwhile (the SQE is prepared just before
 // the turn's io_uring_enter, so every Send of the turn joins it; a large
 // send with nothing staged goes to the socket directly, see
-// direct_send_min); a multishot poll per stream reports its reset or
+// direct_send_min; a turn's only Send of bytes lent by this batch's
+// receive is sent from the receive buffer itself, see Entry::lent); a multishot poll per stream reports its reset or
 // hang-up; listening sockets accept with one multishot accept.
 // Datagram sockets receive with one multishot recvmsg each into a
 // second buffer ring (datagram sends are sendto). Connects, write
@@ -67,9 +68,11 @@ struct UringBackendOptions {
   // takes what fits and promises OnSendReady.
   size_t send_staging_limit = 64 * 1024;
   // A Send of at least this many bytes, made while nothing is staged or in
-  // flight, goes to the socket at once with one sendmsg; only what the
-  // socket refuses is staged. Large writes then cost no staging copy and no
-  // ring round trip per send_staging_limit. 0: every Send is staged.
+  // flight, goes out at once: from the receive buffer if the bytes are
+  // still there (a lent send, with the turn's io_uring_enter), else with
+  // one sendmsg; only what the socket refuses is staged. Large writes then
+  // cost no staging copy and no ring round trip per send_staging_limit.
+  // 0: every Send is staged.
   size_t direct_send_min = 16 * 1024;
   // A staged send of at least this many bytes goes out as IORING_OP_SEND_ZC
   // (kernel 6.0; ignored where the kernel lacks it, see send_zc()): the
@@ -229,6 +232,15 @@ class UringBackend final : public Backend {
     std::unique_ptr<SocketAddress> connect_to;  // read by the kConnect op
     Staging sending;            // the send in flight
     Staging pending;            // gathered while it is in flight
+    // A send of bytes still in the stream ring (a sink writing back what
+    // it was lent): sent from there with MSG_DONTWAIT, so it completes in
+    // the io_uring_enter that submits it; what the socket refuses is then
+    // staged. The buffer is kept from the kernel until then (send_refs_).
+    struct {
+      const char* data = nullptr;
+      uint32_t size = 0;
+      int32_t bid = -1;  // -1: none
+    } lent;
     // Zero-copy sends: notifications owed for `sending`, and retired
     // staging buffers the kernel may still read, oldest first, each with
     // the notifications owed for it.
@@ -266,6 +278,9 @@ class UringBackend final : public Backend {
   void Cancel(uint32_t index, uint8_t tag);
   void SubmitSend(uint32_t index);
   void SubmitShutdown(uint32_t index);
+  int LentBuffer(const iovec* iov, int count) const;
+  void StageLent(Entry& e, size_t from);
+  void ReleaseLent(Entry& e);
   void PrepareSends();
   void PrepareCloses();
   void MaybeArmRecv(uint32_t index);
@@ -321,6 +336,10 @@ class UringBackend final : public Backend {
   std::vector<uint16_t> done_;
   std::vector<uint16_t> datagrams_done_;
   std::vector<uint32_t> consumed_;
+  // Per stream buffer: lent sends reading it, and whether it went back to
+  // the kernel's ring meanwhile would have (it goes once they are done).
+  std::vector<uint32_t> send_refs_;
+  std::vector<bool> parked_;
   bool incremental_ = false;
   bool recv_limit_ = false;
   bool send_zc_ = false;

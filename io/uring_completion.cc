@@ -95,6 +95,16 @@ void UringBackend::Enter(int timeout_ms) {
 void UringBackend::Recycle() {
   lent_.clear();
   if (!done_.empty()) {
+    // A buffer a lent send still reads goes back once that send is done.
+    size_t kept = 0;
+    for (uint16_t bid : done_) {
+      if (send_refs_[bid] > 0) {
+        parked_[bid] = true;
+      } else {
+        done_[kept++] = bid;
+      }
+    }
+    done_.resize(kept);
     streams_.Add(done_);
     done_.clear();
   }
@@ -342,6 +352,16 @@ void UringBackend::Hold(Entry& e, absl::string_view data, int res) {
 bool UringBackend::SendDone(uint32_t index, int res) {
   Entry& e = entries_[index];
   e.send_armed = e.send_prepared = false;
+  if (e.lent.bid >= 0) {
+    // MSG_DONTWAIT: what the socket refused is staged (sending is empty
+    // behind a lent send) and goes on as an ordinary send.
+    if (res >= 0 || res == -EAGAIN) {
+      StageLent(e, res > 0 ? static_cast<size_t>(res) : 0);
+      res = 0;
+    } else {
+      ReleaseLent(e);
+    }
+  }
   if (res < 0) {
     if (res != -ECANCELED || e.kind != Kind::kClosing) e.send_err = -res;
     RetireSending(e);
