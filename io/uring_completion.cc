@@ -8,9 +8,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <utility>
 #include <cassert>
 #include <cstring>
+#include <utility>
 
 #include "io/socket.h"
 #include "io/uring_backend.h"
