@@ -79,7 +79,8 @@ absl::StatusOr<std::unique_ptr<UringBackend>> UringBackend::Create(
         "and sizes non-zero");
   }
   std::unique_ptr<UringBackend> b(
-      new UringBackend(options, IoUringDeferTaskrun()));
+      new UringBackend(options,
+                       options.defer_taskrun && IoUringDeferTaskrun()));
   if (absl::Status s = b->Init(); !s.ok()) return s;
   return b;
 }

@@ -49,6 +49,10 @@ struct UringBackendOptions {
   // Use incremental consumption where the kernel has it (false: never; for
   // tests of the other path).
   bool incremental_buffers = true;
+  // Run the ring with IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN where the
+  // kernel has them (false: a plain ring, where completions may be posted
+  // outside io_uring_enter; for tests of the older kernels' path).
+  bool defer_taskrun = true;
   // Bytes one armed multishot receive may take before it ends and is armed
   // again (IORING_RECV_MSHOT_LIM, kernel 6.17; older kernels refuse it once
   // and run without). A kernel wake-up may run a receive up to 32 times, so

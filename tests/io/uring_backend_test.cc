@@ -208,6 +208,99 @@ TEST_CASE("io_uring runs here, else the UringBackend suite is skipped") {
           << std::string(b->incremental_buffers() ? "yes" : "no"));
 }
 
+// The lent-sends test case's echo, on a ring with or without
+// DEFER_TASKRUN (without it, completions may be posted outside
+// io_uring_enter, so a buffer given back too early could be refilled
+// before the lent send reads it).
+void LentSendEcho(bool deferred) {
+  UringBackendOptions options;
+  options.defer_taskrun = deferred;
+  options.buffer_count = 4;
+  options.buffer_size = 4 * kKiB;
+  options.direct_send_min = 256;  // the lent path from 256 bytes
+  options.send_staging_limit = 64 * 1024 * kKiB;  // Send takes everything
+  auto b = MakeUringBackend(options);
+  CHECK(b->defer_taskrun() == (deferred && IoUringDeferTaskrun()));
+  struct EchoSink final : StreamSink {
+    Backend* b = nullptr;
+    Handle h = kNoHandle;
+    int copies = 1;
+    std::string read;
+    std::string expected;  // what the peer must get back
+    int errors = 0;
+    void OnRead(absl::string_view data) override {
+      read.append(data.data(), data.size());
+      for (int i = 0; i < copies; ++i) {
+        iovec iov{const_cast<char*>(data.data()), data.size()};
+        if (b->Send(h, &iov, 1) != static_cast<ssize_t>(data.size())) {
+          ++errors;
+        }
+        expected.append(data.data(), data.size());
+      }
+    }
+    void OnReadEof() override {}
+    void OnSendReady() override {}
+    void OnConnected(int) override {}
+    void OnHangup(int) override { ++errors; }
+  };
+  constexpr int kStreams = 16;
+  const size_t bytes = static_cast<size_t>(Scaled(128 * kKiB, 32 * kKiB));
+  std::vector<Pair> tcp(kStreams);
+  std::vector<EchoSink> sink(kStreams);
+  std::vector<std::string> payload(kStreams);
+  std::vector<std::string> got(kStreams);
+  std::vector<size_t> sent(kStreams);
+  const auto late = [](int i) { return i % 4 == 1; };
+  for (int i = 0; i < kStreams; ++i) {
+    tcp[i] = TcpPair();
+    if (late(i)) {  // far less than the echo: the socket refuses some
+      const int size = 4 * static_cast<int>(kKiB);
+      REQUIRE(setsockopt(tcp[i].b.Get(), SOL_SOCKET, SO_SNDBUF, &size,
+                         sizeof(size)) == 0);
+      REQUIRE(setsockopt(tcp[i].a.Get(), SOL_SOCKET, SO_RCVBUF, &size,
+                         sizeof(size)) == 0);
+    }
+    payload[i] = Payload(bytes, static_cast<uint64_t>(i) + 300);
+    sink[i].b = b.get();
+    sink[i].copies = i % 4 == 0 ? 2 : 1;
+    absl::StatusOr<Handle> h = b->AddStream(std::move(tcp[i].b), &sink[i],
+                                            static_cast<uint32_t>(i) + 1);
+    REQUIRE(h.ok());
+    sink[i].h = *h;
+  }
+  std::mt19937 rng(7);
+  const auto read_some = [&](int i) {
+    char buf[16 * kKiB];
+    const ssize_t n = ::recv(tcp[i].a.Get(), buf, sizeof(buf), 0);
+    if (n > 0) got[i].append(buf, static_cast<size_t>(n));
+  };
+  REQUIRE(PumpUntil(
+      *b,
+      [&] {
+        bool all = true;
+        for (int i = 0; i < kStreams; ++i) {
+          const size_t n =
+              std::min<size_t>(300 + rng() % 1700, bytes - sent[i]);
+          if (n > 0) {
+            const ssize_t w = ::send(tcp[i].a.Get(), payload[i].data() + sent[i],
+                                     n, MSG_NOSIGNAL);
+            if (w > 0) sent[i] += static_cast<size_t>(w);
+          }
+          if (!late(i) || sink[i].read.size() == bytes) read_some(i);
+          all = all && got[i].size() >= sink[i].copies * bytes;
+        }
+        return all;
+      },
+      1));
+  for (int i = 0; i < kStreams; ++i) {
+    CAPTURE(i);
+    CHECK(sink[i].errors == 0);
+    CHECK(Mismatch(sink[i].read, payload[i]) == std::string::npos);
+    CHECK(Mismatch(got[i], sink[i].expected) == std::string::npos);
+    b->Close(sink[i].h, CloseMode::kClose);
+  }
+}
+
 TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
   TEST_CASE(
       "a ring of two 64-byte buffers: streams much larger arrive whole and in "
@@ -312,90 +405,10 @@ TEST_SUITE("UringBackend" * doctest::skip(!ProbeIoUring().ok())) {
   TEST_CASE(
       "bytes written back as they were lent (lent sends) echo exactly: 16 "
       "streams through four 4 KiB buffers, writing twice a turn, and peers "
-      "that read only at the end") {
-    UringBackendOptions options;
-    options.buffer_count = 4;
-    options.buffer_size = 4 * kKiB;
-    options.direct_send_min = 256;  // the lent path from 256 bytes
-    options.send_staging_limit = 64 * 1024 * kKiB;  // Send takes everything
-    auto b = MakeUringBackend(options);
-    struct EchoSink final : StreamSink {
-      Backend* b = nullptr;
-      Handle h = kNoHandle;
-      int copies = 1;
-      std::string read;
-      std::string expected;  // what the peer must get back
-      int errors = 0;
-      void OnRead(absl::string_view data) override {
-        read.append(data.data(), data.size());
-        for (int i = 0; i < copies; ++i) {
-          iovec iov{const_cast<char*>(data.data()), data.size()};
-          if (b->Send(h, &iov, 1) != static_cast<ssize_t>(data.size())) {
-            ++errors;
-          }
-          expected.append(data.data(), data.size());
-        }
-      }
-      void OnReadEof() override {}
-      void OnSendReady() override {}
-      void OnConnected(int) override {}
-      void OnHangup(int) override { ++errors; }
-    };
-    constexpr int kStreams = 16;
-    const size_t bytes = static_cast<size_t>(Scaled(128 * kKiB, 32 * kKiB));
-    std::vector<Pair> tcp(kStreams);
-    std::vector<EchoSink> sink(kStreams);
-    std::vector<std::string> payload(kStreams);
-    std::vector<std::string> got(kStreams);
-    std::vector<size_t> sent(kStreams);
-    const auto late = [](int i) { return i % 4 == 1; };
-    for (int i = 0; i < kStreams; ++i) {
-      tcp[i] = TcpPair();
-      if (late(i)) {  // far less than the echo: the socket refuses some
-        const int size = 4 * static_cast<int>(kKiB);
-        REQUIRE(setsockopt(tcp[i].b.Get(), SOL_SOCKET, SO_SNDBUF, &size,
-                           sizeof(size)) == 0);
-        REQUIRE(setsockopt(tcp[i].a.Get(), SOL_SOCKET, SO_RCVBUF, &size,
-                           sizeof(size)) == 0);
-      }
-      payload[i] = Payload(bytes, static_cast<uint64_t>(i) + 300);
-      sink[i].b = b.get();
-      sink[i].copies = i % 4 == 0 ? 2 : 1;
-      absl::StatusOr<Handle> h = b->AddStream(std::move(tcp[i].b), &sink[i],
-                                              static_cast<uint32_t>(i) + 1);
-      REQUIRE(h.ok());
-      sink[i].h = *h;
-    }
-    std::mt19937 rng(7);
-    const auto read_some = [&](int i) {
-      char buf[16 * kKiB];
-      const ssize_t n = ::recv(tcp[i].a.Get(), buf, sizeof(buf), 0);
-      if (n > 0) got[i].append(buf, static_cast<size_t>(n));
-    };
-    REQUIRE(PumpUntil(
-        *b,
-        [&] {
-          bool all = true;
-          for (int i = 0; i < kStreams; ++i) {
-            const size_t n =
-                std::min<size_t>(300 + rng() % 1700, bytes - sent[i]);
-            if (n > 0) {
-              const ssize_t w = ::send(tcp[i].a.Get(), payload[i].data() + sent[i],
-                                       n, MSG_NOSIGNAL);
-              if (w > 0) sent[i] += static_cast<size_t>(w);
-            }
-            if (!late(i) || sink[i].read.size() == bytes) read_some(i);
-            all = all && got[i].size() >= sink[i].copies * bytes;
-          }
-          return all;
-        },
-        1));
-    for (int i = 0; i < kStreams; ++i) {
-      CAPTURE(i);
-      CHECK(sink[i].errors == 0);
-      CHECK(Mismatch(sink[i].read, payload[i]) == std::string::npos);
-      CHECK(Mismatch(got[i], sink[i].expected) == std::string::npos);
-      b->Close(sink[i].h, CloseMode::kClose);
+      "that read only at the end; with and without DEFER_TASKRUN") {
+    for (const bool deferred : {true, false}) {
+      CAPTURE(deferred);
+      LentSendEcho(deferred);
     }
   }
 
