@@ -107,6 +107,12 @@ absl::Status UringBackend::Init() {
   ring_ready_ = true;
   enabled_ = !defer_taskrun_;
   if (absl::Status s = SetUpBuffers(); !s.ok()) return s;
+  if (options_.send_zc_min > 0) {  // IORING_OP_SEND_ZC: kernel 6.0
+    if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
+      send_zc_ = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+      io_uring_free_probe(probe);
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -139,7 +145,7 @@ void UringBackend::BufferRing::Unmap() {
   buffers = nullptr;
 }
 
-void UringBackend::BufferRing::Add(const std::vector<uint16_t>& bids) {
+void UringBackend::BufferRing::Add(absl::Span<const uint16_t> bids) {
   const int mask = io_uring_buf_ring_mask(count);
   int offset = 0;
   for (uint16_t bid : bids) {
@@ -193,14 +199,7 @@ absl::Status UringBackend::SetUpBuffers() {
   streams_.Add(AllBuffers(streams_.count));
   consumed_.assign(options_.buffer_count, 0);
   send_refs_.assign(options_.buffer_count, 0);
-  parked_.assign(options_.buffer_count, false);
   recv_limit_ = options_.recv_arm_limit > 0;
-  if (options_.send_zc_min > 0) {  // IORING_OP_SEND_ZC: kernel 6.0
-    if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
-      send_zc_ = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
-      io_uring_free_probe(probe);
-    }
-  }
   return absl::OkStatus();
 }
 
@@ -380,15 +379,11 @@ void UringBackend::Cancel(uint32_t index, uint8_t tag) {
 
 void UringBackend::SubmitSend(uint32_t index) {
   Entry& e = entries_[index];
+  const char* from = e.sending.data.data() + e.sending.begin;
   if (e.lent.bid >= 0) {
     io_uring_prep_send(Sqe(index, kSend), e.fd, e.lent.data, e.lent.size,
                        MSG_NOSIGNAL | MSG_DONTWAIT);
-    e.send_armed = true;
-    e.send_prepared = true;
-    return;
-  }
-  const char* from = e.sending.data.data() + e.sending.begin;
-  if (send_zc_ && e.sending.size() >= options_.send_zc_min) {
+  } else if (send_zc_ && e.sending.size() >= options_.send_zc_min) {
     io_uring_prep_send_zc(Sqe(index, kSend), e.fd, from, e.sending.size(),
                           MSG_NOSIGNAL, 0);
   } else {
@@ -430,10 +425,7 @@ void UringBackend::ReleaseLent(Entry& e) {
   e.lent.bid = -1;
   e.lent.data = nullptr;
   e.lent.size = 0;
-  if (--send_refs_[bid] == 0 && parked_[bid]) {
-    parked_[bid] = false;
-    done_.push_back(static_cast<uint16_t>(bid));  // back at the next batch
-  }
+  --send_refs_[bid];  // if in done_, back to the kernel at the next batch
 }
 
 // FIN after what the kernel holds; a failure is reported as OnHangup.

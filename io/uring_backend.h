@@ -5,13 +5,14 @@
 // carrying everything gathered meanwhile (the SQE is prepared just before
 // the turn's io_uring_enter, so every Send of the turn joins it; a large
 // send with nothing staged goes to the socket directly, see
-// direct_send_min; a turn's only Send of bytes lent by this batch's
-// receive is sent from the receive buffer itself, see Entry::lent); a multishot poll per stream reports its reset or
-// hang-up; listening sockets accept with one multishot accept.
-// Datagram sockets receive with one multishot recvmsg each into a
-// second buffer ring (datagram sends are sendto). Connects, write
-// shutdowns and closes are operations too. All submissions of a turn go
-// to the kernel in the one io_uring_enter that also waits. docs/io_uring.md maps each seam call to its operations.
+// direct_send_min; such a send of bytes this batch's receive lent, the
+// turn's only Send, goes from the receive buffer itself, see Entry::lent);
+// a multishot poll per stream reports its reset or hang-up; listening
+// sockets accept with one multishot accept. Datagram sockets receive with
+// one multishot recvmsg each into a second buffer ring (datagram sends are
+// sendto). Connects, write shutdowns and closes are operations too. All
+// submissions of a turn go to the kernel in the one io_uring_enter that
+// also waits. docs/io_uring.md maps each seam call to its operations.
 // Thread contract: created on any thread; every other call on one thread
 // (the ring is single-issuer where the kernel has it). Owns the ring, the
 // buffers and the fds registered as owned.
@@ -30,6 +31,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "io/address.h"
 #include "io/backend.h"
 
@@ -176,7 +178,7 @@ class UringBackend final : public Backend {
     void Unmap();
     char* At(uint16_t bid) const { return buffers + size_t{bid} * size; }
     // Gives buffers back to the kernel.
-    void Add(const std::vector<uint16_t>& bids);
+    void Add(absl::Span<const uint16_t> bids);
   };
   static uint32_t IndexOf(Handle h) { return static_cast<uint32_t>(h); }
   static uint32_t GenerationOf(Handle h) { return static_cast<uint32_t>(h >> 32); }
@@ -239,7 +241,8 @@ class UringBackend final : public Backend {
     // A send of bytes still in the stream ring (a sink writing back what
     // it was lent): sent from there with MSG_DONTWAIT, so it completes in
     // the io_uring_enter that submits it; what the socket refuses is then
-    // staged. The buffer is kept from the kernel until then (send_refs_).
+    // staged. The buffer is kept from the kernel until then (send_refs_:
+    // Recycle leaves it in done_).
     struct {
       const char* data = nullptr;
       uint32_t size = 0;
@@ -340,10 +343,9 @@ class UringBackend final : public Backend {
   std::vector<uint16_t> done_;
   std::vector<uint16_t> datagrams_done_;
   std::vector<uint32_t> consumed_;
-  // Per stream buffer: lent sends reading it, and whether it went back to
-  // the kernel's ring meanwhile would have (it goes once they are done).
+  // Per stream buffer: the lent sends reading it. A buffer in done_ goes
+  // back to the kernel at the first batch where this is 0.
   std::vector<uint32_t> send_refs_;
-  std::vector<bool> parked_;
   bool incremental_ = false;
   bool recv_limit_ = false;
   bool send_zc_ = false;

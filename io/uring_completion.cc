@@ -95,18 +95,14 @@ void UringBackend::Enter(int timeout_ms) {
 void UringBackend::Recycle() {
   lent_.clear();
   if (!done_.empty()) {
-    // A buffer a lent send still reads goes back once that send is done.
-    size_t kept = 0;
-    for (uint16_t bid : done_) {
-      if (send_refs_[bid] > 0) {
-        parked_[bid] = true;
-      } else {
-        done_[kept++] = bid;
-      }
-    }
-    done_.resize(kept);
-    streams_.Add(done_);
-    done_.clear();
+    // A buffer a lent send still reads stays in done_ until that send is
+    // done.
+    const auto still_read =
+        std::partition(done_.begin(), done_.end(),
+                       [&](uint16_t bid) { return send_refs_[bid] == 0; });
+    const size_t ready = static_cast<size_t>(still_read - done_.begin());
+    streams_.Add(absl::MakeConstSpan(done_.data(), ready));
+    done_.erase(done_.begin(), still_read);
   }
   if (!datagrams_done_.empty()) {
     datagrams_.Add(datagrams_done_);

@@ -53,6 +53,15 @@ struct Acceptor {
   Handle handle = kNoHandle;
 };
 
+// The socket address a URL names (REQUIREd to parse and resolve).
+SocketAddress Resolved(const std::string& url) {
+  absl::StatusOr<Address> a = ParseAddress(url);
+  REQUIRE(a.ok());
+  absl::StatusOr<SocketAddress> resolved = a->Resolve();
+  REQUIRE(resolved.ok());
+  return *resolved;
+}
+
 UniqueFd TcpSocket() {
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   REQUIRE(fd.Get() >= 0);
@@ -263,12 +272,9 @@ TEST_SUITE("Backend") {
     auto b = MakeBackend(B::kKind);
     // A bound socket that does not listen holds the port: a SYN to it is
     // answered with a reset.
-    absl::StatusOr<Address> any = ParseAddress("tcp://127.0.0.1:0");
-    REQUIRE(any.ok());
-    absl::StatusOr<SocketAddress> where = any->Resolve();
-    REQUIRE(where.ok());
+    const SocketAddress where = Resolved("tcp://127.0.0.1:0");
     UniqueFd holder(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    REQUIRE(::bind(holder.Get(), where->data(), where->size()) == 0);
+    REQUIRE(::bind(holder.Get(), where.data(), where.size()) == 0);
     StreamLog log;
     int fd = -1;
     absl::StatusOr<Handle> h = b->Connect(LocalOf(holder), &log, 2, &fd);
@@ -293,18 +299,12 @@ TEST_SUITE("Backend") {
     if (!Available(B::kKind)) return;
     auto b = MakeBackend(B::kKind);
     testutil::TempDir dir;
-    absl::StatusOr<Address> bound_at = ParseAddress(dir.UnixUrl("bound.sock"));
-    REQUIRE(bound_at.ok());
-    absl::StatusOr<SocketAddress> bound_addr = bound_at->Resolve();
-    REQUIRE(bound_addr.ok());
+    const SocketAddress bound_at = Resolved(dir.UnixUrl("bound.sock"));
     UniqueFd bound(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    REQUIRE(::bind(bound.Get(), bound_addr->data(), bound_addr->size()) == 0);
-    absl::StatusOr<Address> missing_at = ParseAddress(dir.UnixUrl("none.sock"));
-    REQUIRE(missing_at.ok());
-    absl::StatusOr<SocketAddress> missing = missing_at->Resolve();
-    REQUIRE(missing.ok());
+    REQUIRE(::bind(bound.Get(), bound_at.data(), bound_at.size()) == 0);
+    const SocketAddress missing = Resolved(dir.UnixUrl("none.sock"));
     for (const auto& [to, err] :
-         {std::pair{*missing, ENOENT}, std::pair{*bound_addr, ECONNREFUSED}}) {
+         {std::pair{missing, ENOENT}, std::pair{bound_at, ECONNREFUSED}}) {
       CAPTURE(err);
       StreamLog log;
       int fd = -1;
@@ -331,11 +331,8 @@ TEST_SUITE("Backend") {
     if (!Available(B::kKind)) return;
     auto b = MakeBackend(B::kKind);
     UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    absl::StatusOr<Address> any = ParseAddress("tcp://127.0.0.1:0");
-    REQUIRE(any.ok());
-    absl::StatusOr<SocketAddress> where = any->Resolve();
-    REQUIRE(where.ok());
-    REQUIRE(::bind(listener.Get(), where->data(), where->size()) == 0);
+    const SocketAddress where = Resolved("tcp://127.0.0.1:0");
+    REQUIRE(::bind(listener.Get(), where.data(), where.size()) == 0);
     REQUIRE(::listen(listener.Get(), 0) == 0);
     UniqueFd queued = ConnectTo(listener);  // fills the queue of one
     REQUIRE(WaitFd(listener.Get(), POLLIN));
