@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,7 +22,6 @@ constexpr uint16_t kDatagramGroup = 1;
 // IOU_PBUF_RING_INC (kernel 6.12; liburing 2.3's headers predate it).
 constexpr uint16_t kPbufRingInc = 2;
 constexpr size_t kKeepStaging = 16 * 1024;  // larger buffers are released
-const int kNoFile = -1;  // a FILES_UPDATE value: clear the slot
 
 }  // namespace
 
@@ -109,16 +107,6 @@ absl::Status UringBackend::Init() {
   ring_ready_ = true;
   enabled_ = !defer_taskrun_;
   if (absl::Status s = SetUpBuffers(); !s.ok()) return s;
-  if (options_.fixed_files > 0) {
-    rlimit nofile{};
-    getrlimit(RLIMIT_NOFILE, &nofile);
-    const auto slots = static_cast<uint32_t>(
-        std::min<rlim_t>(options_.fixed_files, nofile.rlim_cur));
-    // Sparse tables need kernel 5.19; without one, streams use plain fds.
-    if (slots > 0 && io_uring_register_files_sparse(&ring_, slots) == 0) {
-      fixed_files_ = slots;
-    }
-  }
   if (options_.send_zc_min > 0) {  // IORING_OP_SEND_ZC: kernel 6.0
     if (io_uring_probe* probe = io_uring_get_probe_ring(&ring_)) {
       send_zc_ = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
@@ -337,49 +325,10 @@ io_uring_sqe* UringBackend::Sqe(uint32_t index, uint8_t tag) {
   return sqe;
 }
 
-// A stream's fd goes into the file table's slot `index - 1`, by an operation
-// ahead of every operation that names the slot: the kernel issues the
-// submission queue's entries in order, and a FILES_UPDATE at submission.
-void UringBackend::SetFile(uint32_t index) {
-  Entry& e = entries_[index];
-  if (index > fixed_files_) return;
-  file_updates_.push_back(e.fd);
-  io_uring_sqe* sqe = NextSqe();
-  io_uring_prep_files_update(sqe, &file_updates_.back(), 1,
-                             static_cast<int>(index - 1));
-  io_uring_sqe_set_data64(sqe, UserData(0, kFiles));
-  sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-  e.fixed = true;
-}
-
-// Empties the slot once no operation of the entry is in flight (else the
-// table would keep the socket open after its fd is closed); ahead of the
-// close, and of any later SetFile of the slot.
-void UringBackend::ClearFile(uint32_t index) {
-  Entry& e = entries_[index];
-  if (!e.fixed) return;
-  io_uring_sqe* sqe = NextSqe();
-  io_uring_prep_files_update(sqe, const_cast<int*>(&kNoFile), 1,
-                             static_cast<int>(index - 1));
-  io_uring_sqe_set_data64(sqe, UserData(0, kFiles));
-  sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-  e.fixed = false;
-}
-
-// Names the entry's slot instead of its fd, if it has one.
-io_uring_sqe* UringBackend::UseFile(io_uring_sqe* sqe, uint32_t index) const {
-  if (entries_[index].fixed) {
-    sqe->fd = static_cast<int>(index - 1);
-    sqe->flags |= IOSQE_FIXED_FILE;
-  }
-  return sqe;
-}
-
 void UringBackend::ArmRecv(uint32_t index) {
   Entry& e = entries_[index];
   io_uring_sqe* sqe = Sqe(index, kRecv);
   io_uring_prep_recv_multishot(sqe, e.fd, nullptr, 0, 0);
-  UseFile(sqe, index);
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = kBufferGroup;
   // The total byte limit (IORING_RECV_MSHOT_LIM) is read from the field
@@ -431,16 +380,16 @@ void UringBackend::Cancel(uint32_t index, uint8_t tag) {
 void UringBackend::SubmitSend(uint32_t index) {
   Entry& e = entries_[index];
   const char* from = e.sending.data.data() + e.sending.begin;
-  io_uring_sqe* sqe = Sqe(index, kSend);
   if (e.lent.bid >= 0) {
-    io_uring_prep_send(sqe, e.fd, e.lent.data, e.lent.size,
+    io_uring_prep_send(Sqe(index, kSend), e.fd, e.lent.data, e.lent.size,
                        MSG_NOSIGNAL | MSG_DONTWAIT);
   } else if (send_zc_ && e.sending.size() >= options_.send_zc_min) {
-    io_uring_prep_send_zc(sqe, e.fd, from, e.sending.size(), MSG_NOSIGNAL, 0);
+    io_uring_prep_send_zc(Sqe(index, kSend), e.fd, from, e.sending.size(),
+                          MSG_NOSIGNAL, 0);
   } else {
-    io_uring_prep_send(sqe, e.fd, from, e.sending.size(), MSG_NOSIGNAL);
+    io_uring_prep_send(Sqe(index, kSend), e.fd, from, e.sending.size(),
+                       MSG_NOSIGNAL);
   }
-  UseFile(sqe, index);
   e.send_armed = true;
   e.send_prepared = true;
 }
@@ -481,9 +430,7 @@ void UringBackend::ReleaseLent(Entry& e) {
 
 // FIN after what the kernel holds; a failure is reported as OnHangup.
 void UringBackend::SubmitShutdown(uint32_t index) {
-  io_uring_sqe* sqe = Sqe(index, kShutdown);
-  io_uring_prep_shutdown(sqe, entries_[index].fd, SHUT_WR);
-  UseFile(sqe, index);
+  io_uring_prep_shutdown(Sqe(index, kShutdown), entries_[index].fd, SHUT_WR);
 }
 
 // The fds of entries that finished closing, closed by the turn's
@@ -537,7 +484,6 @@ absl::StatusOr<Handle> UringBackend::AddStream(UniqueFd fd, StreamSink* sink,
   if (!index.ok()) return index.status();
   fd.Release();
   entries_[*index].sink.stream = sink;
-  SetFile(*index);
   ArmRecv(*index);
   WatchHangup(*index);
   return HandleOf(*index);
@@ -557,10 +503,8 @@ absl::StatusOr<Handle> UringBackend::Connect(const SocketAddress& remote,
   Entry& e = entries_[*index];
   e.sink.stream = sink;
   e.connect_to = std::make_unique<SocketAddress>(remote);
-  SetFile(*index);
-  io_uring_sqe* sqe = Sqe(*index, kConnect);
-  io_uring_prep_connect(sqe, e.fd, e.connect_to->data(), e.connect_to->size());
-  UseFile(sqe, *index);
+  io_uring_prep_connect(Sqe(*index, kConnect), e.fd, e.connect_to->data(),
+                        e.connect_to->size());
   e.armed = true;
   return HandleOf(*index);
 }
@@ -742,7 +686,6 @@ void UringBackend::Close(Handle h, CloseMode mode) {
 void UringBackend::MaybeFinish(uint32_t index) {
   Entry& e = entries_[index];
   if (e.kind != Kind::kClosing || e.inflight != 0 || e.draining) return;
-  ClearFile(index);
   if (e.owns_fd && e.close_mode != CloseMode::kRelease) closes_.push_back(e.fd);
   --closing_;
   Free(index);

@@ -88,14 +88,6 @@ struct UringBackendOptions {
   // back at once. 0: off. On loopback a zero-copy send is a deferred copy,
   // so it cannot win there (docs/io_uring.md).
   size_t send_zc_min = 0;
-  // Streams (accepted and connected) take a slot in a sparse registered
-  // file table of up to this many slots (capped by RLIMIT_NOFILE), so the
-  // kernel skips the fd lookup of each of their operations. The slot is
-  // set and cleared by operations of the turn's io_uring_enter, no system
-  // call of their own. Streams beyond it, and kernels without sparse
-  // tables (5.19), use plain fds. About 8 bytes of kernel memory a slot.
-  // 0: off.
-  uint32_t fixed_files = 16384;
   // How long a connection closed with bytes still staged keeps sending
   // them before it is reset.
   absl::Duration close_linger = absl::Seconds(5);
@@ -147,8 +139,6 @@ class UringBackend final : public Backend {
   bool recv_arm_limited() const { return recv_limit_; }
   // Whether staged sends of send_zc_min bytes or more are zero-copy.
   bool send_zc() const { return send_zc_; }
-  // Slots in the registered file table (0: none; see fixed_files).
-  uint32_t fixed_files() const { return fixed_files_; }
 
  private:
   // Operation tags: the low byte of a CQE's user_data (the entry's index is
@@ -168,7 +158,6 @@ class UringBackend final : public Backend {
     kHeld,       // deliver reads held while paused
     kAccepted,   // an fd accepted while paused
     kWake,       // a wake-up posted to a ring (MSG_RING), index: fallback fd
-    kFiles,      // index 0: a file table update; a completion only on failure
   };
   // Completion::bits above the tag, when kBuffer: the index in lent_ of
   // the bytes a receive completion read.
@@ -226,7 +215,6 @@ class UringBackend final : public Backend {
     CloseMode close_mode = CloseMode::kClose;
     Reading reading = Reading::kOn;
     bool owns_fd = false;
-    bool fixed = false;       // fd is in the file table's slot index - 1
     bool armed = false;       // the recv, accept or poll operation
     bool arm_limited = false;  // ...a recv with recv_arm_limit
     bool cancelling = false;   // ...and a cancel of it was submitted
@@ -297,9 +285,6 @@ class UringBackend final : public Backend {
   void Cancel(uint32_t index, uint8_t tag);
   void SubmitSend(uint32_t index);
   void SubmitShutdown(uint32_t index);
-  void SetFile(uint32_t index);
-  void ClearFile(uint32_t index);
-  io_uring_sqe* UseFile(io_uring_sqe* sqe, uint32_t index) const;
   int LentBuffer(const iovec* iov, int count) const;
   void StageLent(Entry& e, size_t from);
   void ReleaseLent(Entry& e);
@@ -364,10 +349,6 @@ class UringBackend final : public Backend {
   bool incremental_ = false;
   bool recv_limit_ = false;
   bool send_zc_ = false;
-  uint32_t fixed_files_ = 0;
-  // The fds FILES_UPDATE operations read as they are submitted (stable
-  // addresses until the next Enter has submitted them).
-  std::deque<int> file_updates_;
   std::vector<uint32_t> rearm_;     // recvs that ran out of buffers
   std::vector<uint32_t> draining_;  // closed entries still sending
   std::vector<uint32_t> unprepared_;  // sends owed an SQE at the next Enter

@@ -76,16 +76,17 @@ void UringBackend::Enter(int timeout_ms) {
   if (!closes_.empty()) PrepareCloses();
   if (timeout_ms == 0) {
     io_uring_submit_and_get_events(&ring_);
-  } else {
-    io_uring_cqe* cqe = nullptr;
-    __kernel_timespec ts{};
-    ts.tv_sec = timeout_ms / 1000;
-    ts.tv_nsec = int64_t{timeout_ms % 1000} * 1'000'000;
-    io_uring_submit_and_wait_timeout(&ring_, &cqe, 1,
-                                     timeout_ms < 0 ? nullptr : &ts, nullptr);
+    return;
   }
-  // Once submitted, the kernel has read them.
-  if (io_uring_sq_ready(&ring_) == 0) file_updates_.clear();
+  io_uring_cqe* cqe = nullptr;
+  if (timeout_ms < 0) {
+    io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, nullptr, nullptr);
+    return;
+  }
+  __kernel_timespec ts{};
+  ts.tv_sec = timeout_ms / 1000;
+  ts.tv_nsec = int64_t{timeout_ms % 1000} * 1'000'000;
+  io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
 }
 
 // A new batch: the buffers the kernel has moved past whose bytes were lent
@@ -461,9 +462,7 @@ bool UringBackend::PollDone(uint32_t index, int res, bool more) {
 void UringBackend::WatchHangup(uint32_t index) {
   Entry& e = entries_[index];
   if (e.hangup_armed) return;
-  io_uring_sqe* sqe = Sqe(index, kHangup);
-  io_uring_prep_poll_multishot(sqe, e.fd, POLLERR | POLLHUP);
-  UseFile(sqe, index);
+  io_uring_prep_poll_multishot(Sqe(index, kHangup), e.fd, POLLERR | POLLHUP);
   e.hangup_armed = true;
 }
 
