@@ -485,7 +485,6 @@ absl::StatusOr<Handle> UringBackend::AddStream(UniqueFd fd, StreamSink* sink,
   fd.Release();
   entries_[*index].sink.stream = sink;
   ArmRecv(*index);
-  WatchHangup(*index);
   return HandleOf(*index);
 }
 
@@ -560,6 +559,7 @@ ssize_t UringBackend::Send(Handle h, const iovec* iov, int count) {
   if (e->send_err != 0) return -e->send_err;
   if (e->kind != Kind::kStream) return -ENOTCONN;
   const size_t total = TotalOf(iov, count);
+  if (total > 0) ++e->sends;
   // Nothing staged or in flight (both are empty unless a send is armed): a
   // large write goes out at once, keeping the order: from the receive
   // buffer if its bytes were lent by this batch (with the turn's
@@ -624,6 +624,7 @@ int UringBackend::ShutdownWrite(Handle h) {
   Entry* e = Live(h);
   if (e == nullptr) return -EBADF;
   if (e->kind != Kind::kStream) return io::ShutdownWrite(e->fd);
+  WatchHangup(IndexOf(h));  // the peer's FIN then makes it a hang-up
   if (e->send_armed) {
     e->shut_pending = true;  // FIN after the staged bytes (SendDone)
   } else {

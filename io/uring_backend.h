@@ -7,7 +7,8 @@
 // send with nothing staged goes to the socket directly, see
 // direct_send_min; such a send of bytes this batch's receive lent, the
 // turn's only Send, goes from the receive buffer itself, see Entry::lent);
-// a multishot poll per stream reports its reset or hang-up; listening
+// a multishot poll reports a stream's reset or hang-up once a read of it
+// goes unanswered, past the EOF or once it shuts its side; listening
 // sockets accept with one multishot accept. Datagram sockets receive with
 // one multishot recvmsg each into a second buffer ring (datagram sends are
 // sendto). Connects, write shutdowns and closes are operations too. All
@@ -225,6 +226,7 @@ class UringBackend final : public Backend {
     bool accepting = true;
     bool eof = false;         // the peer's FIN was received
     bool hangup_armed = false;  // its kHangup poll is in flight
+    uint32_t sends = 0;         // Sends that took bytes (DispatchRecv)
     bool shut_pending = false;  // ShutdownWrite once the staging drains
     bool draining = false;    // closed with bytes staged: sending them
     bool held_pending = false;  // reads held while paused, to deliver first

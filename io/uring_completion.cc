@@ -449,16 +449,21 @@ bool UringBackend::PollDone(uint32_t index, int res, bool more) {
   }
 }
 
-// Every stream has a multishot poll for its error or hang-up, as the
-// epoll backend reports them: past the peer's FIN no receive is armed to
-// see a reset, and before it a multishot receive can miss the reset or EOF
-// that follows the bytes it just read (a kernel race); a report kicks the
+// A multishot poll for a stream's error or hang-up, as the epoll backend
+// reports them, armed where the receive may not see them: past the peer's
+// FIN no receive is armed to see a reset; and a multishot receive can miss
+// the reset that follows the bytes it just read (a kernel race: the two
+// wake-ups fold into one issue, which reads the bytes), which only a poll
+// armed after it, or a send, reports. (A paused stream is told nothing;
+// the receive armed again on resuming sees the reset.) So it is armed when
+// a read goes unanswered (DispatchRecv: the sink sent nothing), at the EOF
+// and at ShutdownWrite; a stream
+// that answers every read (request/reply) never has one, and its socket's
+// wake-ups run one callback fewer. Once armed it stays. A report kicks the
 // receive (Dispatch, kHangup). Multishot, because a socket past the FIN
 // stays POLLRDHUP, which a one-shot poll would report again at once; this
-// one posts on the socket's state changes only. Its wake-up callback
-// checks the mask before it queues anything, so data and write-space
-// wake-ups cost it next to nothing. Submitted with the turn, cancelled by
-// Close (it holds the file).
+// one posts on the socket's state changes only. Submitted with the turn,
+// cancelled by Close (it holds the file).
 void UringBackend::WatchHangup(uint32_t index) {
   Entry& e = entries_[index];
   if (e.hangup_armed) return;
@@ -558,7 +563,12 @@ void UringBackend::DispatchRecv(uint32_t index, const Completion& c) {
     return;
   }
   if (has_data) {
+    const Handle h = HandleOf(index);
+    const uint32_t sends = e.sends;
     e.sink.stream->OnRead(data);
+    // Unanswered: nothing sent will report a reset the receive missed.
+    const Entry* live = Live(h);
+    if (live != nullptr && live->sends == sends) WatchHangup(index);
   } else if (c.result == 0) {
     e.sink.stream->OnReadEof();
   } else if (c.result < 0) {
@@ -612,7 +622,6 @@ void UringBackend::DispatchConnect(uint32_t index, int res) {
   if (res == 0) {
     e.kind = Kind::kStream;
     ArmRecv(index);
-    WatchHangup(index);
   }
   e.sink.stream->OnConnected(-res);
 }
