@@ -47,6 +47,12 @@ class WriteGather {
   StreamConn* owner = nullptr;
 
   bool empty() const { return chunks_.empty(); }
+  // The bytes when they are one piece and none is sent yet (a handler's
+  // one Write, the common case); else an empty view.
+  absl::string_view Whole() const {
+    return chunks_.size() == 1 && partial_ == 0 ? View(0)
+                                                : absl::string_view();
+  }
   // `lent`: data stays valid until the handler returns (no copy needed).
   void Add(absl::string_view data, bool lent);
   // iovecs for the bytes not sent yet (at most `max`); returns the count

@@ -56,6 +56,22 @@ void StreamConn::FlushGather() {
 
 int StreamConn::SendGathered() {
   WriteGather& gather = ctx_->gather;
+  if (gather.empty()) return 0;
+  if (const absl::string_view whole = gather.Whole(); !whole.empty()) {
+    iovec iov{const_cast<char*>(whole.data()), whole.size()};
+    const ssize_t n = SendBytes(&iov, 1);
+    if (n < 0) {
+      gather.Clear();
+      return static_cast<int>(-n);
+    }
+    bytes_sent_ += static_cast<uint64_t>(n);
+    last_active_ns_ = ctx_->clock_ns;
+    if (static_cast<size_t>(n) < whole.size()) {
+      out_.Append(whole.substr(static_cast<size_t>(n)));
+    }
+    gather.Clear();
+    return 0;
+  }
   while (!gather.empty()) {
     iovec iov[WriteGather::kMaxIov];
     size_t total = 0;
