@@ -115,9 +115,16 @@ class StreamConn final : public ConnCore,
 
   // The byte stream: the backend's, or through the TLS session.
   io::StreamSink* sink() { return tls_ ? static_cast<io::StreamSink*>(tls_.get()) : this; }
+  // Bytes the backend (or TLS) took, counted as sent and as activity; or
+  // -errno.
   ssize_t SendBytes(const iovec* iov, int count) {
-    return tls_ ? tls_->Send(iov, count)
-                : ctx_->backend->Send(handle_, iov, count);
+    const ssize_t n = tls_ ? tls_->Send(iov, count)
+                           : ctx_->backend->Send(handle_, iov, count);
+    if (n >= 0) {
+      bytes_sent_ += static_cast<uint64_t>(n);
+      last_active_ns_ = ctx_->clock_ns;
+    }
+    return n;
   }
   int ShutdownBytes() {
     return tls_ ? tls_->ShutdownWrite() : ctx_->backend->ShutdownWrite(handle_);

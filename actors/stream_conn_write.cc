@@ -64,8 +64,6 @@ int StreamConn::SendGathered() {
       gather.Clear();
       return static_cast<int>(-n);
     }
-    bytes_sent_ += static_cast<uint64_t>(n);
-    last_active_ns_ = ctx_->clock_ns;
     if (static_cast<size_t>(n) < whole.size()) {
       out_.Append(whole.substr(static_cast<size_t>(n)));
     }
@@ -82,8 +80,6 @@ int StreamConn::SendGathered() {
       gather.Clear();
       return static_cast<int>(-n);
     }
-    bytes_sent_ += static_cast<uint64_t>(n);
-    last_active_ns_ = ctx_->clock_ns;
     gather.Consume(static_cast<size_t>(n));
     if (static_cast<size_t>(n) < total) break;  // the socket is full
   }
@@ -105,8 +101,6 @@ void StreamConn::FlushQueued() {
       return;
     }
     out_.Discard(static_cast<size_t>(n));
-    bytes_sent_ += static_cast<uint64_t>(n);
-    last_active_ns_ = ctx_->clock_ns;
     if (static_cast<size_t>(n) < total) break;
   }
   AfterOutput();

@@ -684,9 +684,9 @@ void UringBackend::Close(Handle h, CloseMode mode) {
   MaybeFinish(index);
 }
 
-void UringBackend::MaybeFinish(uint32_t index) {
-  Entry& e = entries_[index];
-  if (e.kind != Kind::kClosing || e.inflight != 0 || e.draining) return;
+// The fd is closed with the next submission (unless released).
+void UringBackend::FinishClose(uint32_t index) {
+  const Entry& e = entries_[index];
   if (e.owns_fd && e.close_mode != CloseMode::kRelease) closes_.push_back(e.fd);
   --closing_;
   Free(index);

@@ -310,7 +310,15 @@ class UringBackend final : public Backend {
   bool PollDone(uint32_t index, int res, bool more);
   void Hold(Entry& e, absl::string_view data, int res);
   void WatchHangup(uint32_t index);
-  void MaybeFinish(uint32_t index);
+  // Frees a closed entry once nothing of it is in flight or draining.
+  // Inline: every completion calls it, and nearly all are not closing.
+  void MaybeFinish(uint32_t index) {
+    const Entry& e = entries_[index];
+    if (e.kind == Kind::kClosing && e.inflight == 0 && !e.draining) {
+      FinishClose(index);
+    }
+  }
+  void FinishClose(uint32_t index);
   int CheckDrains(int timeout_ms);
 
   // Dispatch.

@@ -239,7 +239,7 @@ bool UringBackend::Harvest(const io_uring_cqe& cqe, Completion* c) {
     default:
       break;
   }
-  if (entries_[index].kind == Kind::kClosing) MaybeFinish(index);
+  MaybeFinish(index);
   if (emit) *c = Completion{HandleOf(index), bits, cqe.res};
   return emit;
 }
