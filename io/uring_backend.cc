@@ -21,7 +21,6 @@ constexpr uint16_t kBufferGroup = 0;
 constexpr uint16_t kDatagramGroup = 1;
 // IOU_PBUF_RING_INC (kernel 6.12; liburing 2.3's headers predate it).
 constexpr uint16_t kPbufRingInc = 2;
-constexpr size_t kKeepStaging = 16 * 1024;  // larger buffers are released
 
 }  // namespace
 
@@ -51,13 +50,23 @@ size_t TotalOf(const iovec* iov, int count) {
 
 }  // namespace
 
-void UringBackend::Staging::Clear() {
-  if (data.capacity() > kKeepStaging) {
-    std::vector<char>().swap(data);
-  } else {
-    data.clear();
-  }
+void UringBackend::Staging::Grow(size_t n) {
+  const size_t unsent = size();
+  const size_t want = std::max({unsent + n, 2 * capacity, size_t{256}});
+  std::unique_ptr<char[]> larger(new char[want]);  // not zeroed
+  if (unsent > 0) std::memcpy(larger.get(), bytes.get() + begin, unsent);
+  bytes = std::move(larger);
+  capacity = want;
   begin = 0;
+  end = unsent;
+}
+
+void UringBackend::Staging::Clear() {
+  if (capacity > kKeepStaging) {
+    bytes.reset();
+    capacity = 0;
+  }
+  begin = end = 0;
 }
 
 absl::StatusOr<std::unique_ptr<UringBackend>> UringBackend::Create(
@@ -239,24 +248,6 @@ UringBackend::~UringBackend() {
   }
 }
 
-UringBackend::Entry* UringBackend::Live(Handle h) {
-  const uint32_t i = IndexOf(h);
-  if (i == 0 || i >= entries_.size()) return nullptr;
-  Entry& e = entries_[i];
-  return e.kind != Kind::kFree && e.kind != Kind::kClosing &&
-                 e.generation == GenerationOf(h)
-             ? &e
-             : nullptr;
-}
-
-const UringBackend::Entry* UringBackend::Live(Handle h) const {
-  return const_cast<UringBackend*>(this)->Live(h);
-}
-
-Handle UringBackend::HandleOf(uint32_t index) const {
-  return (static_cast<Handle>(entries_[index].generation) << 32) | index;
-}
-
 absl::StatusOr<uint32_t> UringBackend::Take(Kind kind, int fd, bool owns_fd,
                                             uint32_t owner) {
   if (entries_.size() >= (uint64_t{1} << 32) - 1) {
@@ -308,20 +299,13 @@ void UringBackend::Enable() {
   io_uring_register_ring_fd(&ring_);  // per thread: saves an fd lookup
 }
 
-io_uring_sqe* UringBackend::NextSqe() {
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  while (sqe == nullptr) {  // the queue is full: hand it to the kernel
+io_uring_sqe* UringBackend::SubmitForSqe() {
+  io_uring_sqe* sqe = nullptr;
+  while (sqe == nullptr) {
     Enable();
     io_uring_submit(&ring_);
     sqe = io_uring_get_sqe(&ring_);
   }
-  return sqe;
-}
-
-io_uring_sqe* UringBackend::Sqe(uint32_t index, uint8_t tag) {
-  io_uring_sqe* sqe = NextSqe();
-  io_uring_sqe_set_data64(sqe, UserData(index, tag));
-  ++entries_[index].inflight;
   return sqe;
 }
 
@@ -379,7 +363,7 @@ void UringBackend::Cancel(uint32_t index, uint8_t tag) {
 
 void UringBackend::SubmitSend(uint32_t index) {
   Entry& e = entries_[index];
-  const char* from = e.sending.data.data() + e.sending.begin;
+  const char* from = e.sending.data();
   if (e.lent.bid >= 0) {
     io_uring_prep_send(Sqe(index, kSend), e.fd, e.lent.data, e.lent.size,
                        MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -412,10 +396,7 @@ int UringBackend::LentBuffer(const iovec* iov, int count) const {
 // The lent send's bytes from `from` on are copied to the (empty) staging
 // buffer, to go out as an ordinary send; the receive buffer is let go.
 void UringBackend::StageLent(Entry& e, size_t from) {
-  if (from < e.lent.size) {
-    e.sending.data.insert(e.sending.data.end(), e.lent.data + from,
-                          e.lent.data + e.lent.size);
-  }
+  if (from < e.lent.size) e.sending.Append(e.lent.data + from, e.lent.size - from);
   ReleaseLent(e);
 }
 
@@ -593,17 +574,21 @@ ssize_t UringBackend::Send(Handle h, const iovec* iov, int count) {
                           : 0;
   const size_t taken = std::min(total - direct, room);
   Staging& to = e->send_prepared ? e->pending : e->sending;
-  to.data.reserve(to.data.size() + taken);
-  // Stages bytes [direct, direct + taken) of the iovecs.
-  size_t skip = direct;
-  size_t take = taken;
-  for (int i = 0; i < count && take > 0; ++i) {
-    const char* p = static_cast<const char*>(iov[i].iov_base);
-    const size_t s = std::min(skip, iov[i].iov_len);
-    const size_t n = std::min(take, iov[i].iov_len - s);
-    to.data.insert(to.data.end(), p + s, p + s + n);
-    skip -= s;
-    take -= n;
+  if (count == 1 && direct == 0) {
+    to.Append(static_cast<const char*>(iov[0].iov_base), taken);
+  } else {
+    to.Reserve(taken);
+    // Stages bytes [direct, direct + taken) of the iovecs.
+    size_t skip = direct;
+    size_t take = taken;
+    for (int i = 0; i < count && take > 0; ++i) {
+      const char* p = static_cast<const char*>(iov[i].iov_base);
+      const size_t s = std::min(skip, iov[i].iov_len);
+      const size_t n = std::min(take, iov[i].iov_len - s);
+      to.Append(p + s, n);
+      skip -= s;
+      take -= n;
+    }
   }
   if (!e->send_armed && e->sending.size() > 0) {
     e->send_armed = true;  // the SQE is prepared at the next Enter

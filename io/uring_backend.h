@@ -24,6 +24,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <string>
@@ -197,14 +198,28 @@ class UringBackend final : public Backend {
     kAcceptor,
     kClosing,  // closed by the owner; operations still in flight
   };
-  // Bytes staged for sending: [begin, data.size()) is not yet sent. The
-  // buffer of the send in flight is never resized while the kernel may
-  // read it.
+  // Bytes staged for sending: [begin, end) of `bytes` is not yet sent.
+  // The buffer of the send in flight is never grown (reallocated) while
+  // the kernel may read it: bytes gathered meanwhile go to `pending`.
   struct Staging {
-    std::vector<char> data;
+    std::unique_ptr<char[]> bytes;
+    size_t capacity = 0;
     size_t begin = 0;
-    size_t size() const { return data.size() - begin; }
-    void Clear();
+    size_t end = 0;
+    size_t size() const { return end - begin; }
+    const char* data() const { return bytes.get() + begin; }
+    // Room for n more bytes after `end`.
+    void Reserve(size_t n) {
+      if (capacity - end < n) Grow(n);
+    }
+    void Append(const char* p, size_t n) {
+      Reserve(n);
+      std::memcpy(bytes.get() + end, p, n);
+      end += n;
+    }
+    void Grow(size_t n);  // moves the unsent bytes to a larger buffer
+    void Clear();         // keeps a buffer of up to kKeepStaging
+    static constexpr size_t kKeepStaging = 16 * 1024;
   };
   struct Entry {
     int fd = -1;
@@ -254,7 +269,7 @@ class UringBackend final : public Backend {
     // staging buffers the kernel may still read, oldest first, each with
     // the notifications owed for it.
     uint32_t sending_notifs = 0;
-    std::deque<std::pair<std::vector<char>, uint32_t>> zc_held;
+    std::deque<std::pair<std::unique_ptr<char[]>, uint32_t>> zc_held;
     union {
       StreamSink* stream;
       DatagramSink* datagram;
@@ -268,18 +283,42 @@ class UringBackend final : public Backend {
   absl::Status SetUpDatagramBuffers();
   absl::Status Register(const BufferRing& r, uint16_t group, uint16_t flags);
 
-  Entry* Live(Handle h);
-  const Entry* Live(Handle h) const;
+  // The entry of a handle that is registered and not closed, or null.
+  // Inline, as the ones below: every completion and Send takes them.
+  Entry* Live(Handle h) {
+    const uint32_t i = IndexOf(h);
+    if (i == 0 || i >= entries_.size()) return nullptr;
+    Entry& e = entries_[i];
+    return e.kind != Kind::kFree && e.kind != Kind::kClosing &&
+                   e.generation == GenerationOf(h)
+               ? &e
+               : nullptr;
+  }
+  const Entry* Live(Handle h) const {
+    return const_cast<UringBackend*>(this)->Live(h);
+  }
   absl::StatusOr<uint32_t> Take(Kind kind, int fd, bool owns_fd,
                                 uint32_t owner);
   void Free(uint32_t index);
-  Handle HandleOf(uint32_t index) const;
+  Handle HandleOf(uint32_t index) const {
+    return (static_cast<Handle>(entries_[index].generation) << 32) | index;
+  }
 
   // Submission.
   static uint8_t ArmedTag(Kind kind);
   void Enable();
-  io_uring_sqe* NextSqe();
-  io_uring_sqe* Sqe(uint32_t index, uint8_t tag);
+  io_uring_sqe* NextSqe() {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    return sqe != nullptr ? sqe : SubmitForSqe();
+  }
+  io_uring_sqe* SubmitForSqe();  // the queue is full: hands it to the kernel
+  // An SQE for an operation of entry `index`, counted in flight.
+  io_uring_sqe* Sqe(uint32_t index, uint8_t tag) {
+    io_uring_sqe* sqe = NextSqe();
+    io_uring_sqe_set_data64(sqe, UserData(index, tag));
+    ++entries_[index].inflight;
+    return sqe;
+  }
   void ArmRecv(uint32_t index);
   void ArmRecvMsg(uint32_t index);
   void ArmAccept(uint32_t index);

@@ -393,9 +393,8 @@ void UringBackend::RetireSending(Entry& e) {
     e.sending.Clear();
     return;
   }
-  e.zc_held.emplace_back(std::move(e.sending.data), e.sending_notifs);
-  e.sending.data = std::vector<char>();
-  e.sending.begin = 0;
+  e.zc_held.emplace_back(std::move(e.sending.bytes), e.sending_notifs);
+  e.sending = Staging();
   e.sending_notifs = 0;
 }
 
