@@ -213,6 +213,7 @@ class UringBackend final : public Backend {
       if (capacity - end < n) Grow(n);
     }
     void Append(const char* p, size_t n) {
+      if (n == 0) return;  // memcpy may not be given a null buffer
       Reserve(n);
       std::memcpy(bytes.get() + end, p, n);
       end += n;
