@@ -61,11 +61,9 @@ void UringBackend::Staging::Grow(size_t n) {
   end = unsent;
 }
 
-void UringBackend::Staging::Clear() {
-  if (capacity > kKeepStaging) {
-    bytes.reset();
-    capacity = 0;
-  }
+void UringBackend::Staging::Release() {
+  bytes.reset();
+  capacity = 0;
   begin = end = 0;
 }
 
@@ -539,6 +537,19 @@ ssize_t UringBackend::Send(Handle h, const iovec* iov, int count) {
   if (e == nullptr) return -EBADF;
   if (e->send_err != 0) return -e->send_err;
   if (e->kind != Kind::kStream) return -ENOTCONN;
+  // The common case first: one small piece while nothing is staged or in
+  // flight (both buffers are empty unless a send is armed).
+  if (count == 1 && !e->send_armed && e->lent.bid < 0) {
+    const size_t n = iov[0].iov_len;
+    if (n > 0 && n <= options_.send_staging_limit &&
+        (options_.direct_send_min == 0 || n < options_.direct_send_min)) {
+      ++e->sends;
+      e->sending.Append(static_cast<const char*>(iov[0].iov_base), n);
+      e->send_armed = true;  // the SQE is prepared at the next Enter
+      unprepared_.push_back(IndexOf(h));
+      return static_cast<ssize_t>(n);
+    }
+  }
   const size_t total = TotalOf(iov, count);
   if (total > 0) ++e->sends;
   // Nothing staged or in flight (both are empty unless a send is armed): a

@@ -219,7 +219,12 @@ class UringBackend final : public Backend {
       end += n;
     }
     void Grow(size_t n);  // moves the unsent bytes to a larger buffer
-    void Clear();         // keeps a buffer of up to kKeepStaging
+    // Empty; keeps a buffer of up to kKeepStaging.
+    void Clear() {
+      if (capacity > kKeepStaging) Release();
+      begin = end = 0;
+    }
+    void Release();
     static constexpr size_t kKeepStaging = 16 * 1024;
   };
   struct Entry {

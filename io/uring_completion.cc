@@ -195,7 +195,13 @@ bool UringBackend::Harvest(const io_uring_cqe& cqe, Completion* c) {
   bool emit = false;
   switch (tag) {
     case kRecv:
-      emit = RecvDone(index, cqe.res, data, more);
+      // Bytes for a stream reading as usual: nothing to keep or re-arm.
+      if (more && data != nullptr && e.kind == Kind::kStream &&
+          e.reading == Reading::kOn && !e.held_pending) {
+        emit = true;
+      } else {
+        emit = RecvDone(index, cqe.res, data, more);
+      }
       break;
     case kSend:
       // A zero-copy send posts its result (with F_MORE), then a
@@ -373,7 +379,7 @@ bool UringBackend::SendDone(uint32_t index, int res) {
   }
   if (e.sending.size() == 0) {
     RetireSending(e);
-    std::swap(e.sending, e.pending);
+    if (e.pending.size() > 0) std::swap(e.sending, e.pending);
   }
   if (e.sending.size() > 0) {
     SubmitSend(index);  // the rest of a short send, or what was gathered
