@@ -274,7 +274,7 @@ int Main() {
   const uint64_t errors = total.verify_errors + total.conn_errors + (conns - fds.size());
   const LatencyHistogram& h = total.hist;
   std::printf("conns=%d size=%d depth=%d secs=%.2f rps=%.0f MBps=%.1f p50_us=%.1f p90_us=%.1f "
-              "p99_us=%.1f p999_us=%.1f max_us=%.1f srv_cpu=%.2f srv_us_per_op=%.2f "
+              "p99_us=%.1f p999_us=%.1f max_us=%.1f srv_cpu=%.2f srv_us_per_op=%.3f "
               "cli_cpu=%.2f other_cpu=%.2f steal=%.2f connected=%zu verify_errors=%llu "
               "errors=%llu target_rps=%.0f scheduled=%llu unfinished=%llu backlog_drops=%llu\n",
               conns, size, depth, secs, rps, rps * size / 1e6, Us(h.Quantile(0.50)),
