@@ -50,21 +50,36 @@ size_t TotalOf(const iovec* iov, int count) {
 
 }  // namespace
 
-void UringBackend::Staging::Grow(size_t n) {
-  const size_t unsent = size();
-  const size_t want = std::max({unsent + n, 2 * capacity, size_t{256}});
-  std::unique_ptr<char[]> larger(new char[want]);  // not zeroed
-  if (unsent > 0) std::memcpy(larger.get(), bytes.get() + begin, unsent);
-  bytes = std::move(larger);
-  capacity = want;
-  begin = 0;
-  end = unsent;
+void UringBackend::Grow(Staging& s, size_t n) {
+  const size_t unsent = s.size();
+  const size_t need = unsent + n;
+  std::unique_ptr<char[]> larger;
+  size_t capacity;
+  if (!spare_.empty() && spare_.back().second >= need) {
+    larger = std::move(spare_.back().first);
+    capacity = spare_.back().second;
+    spare_bytes_ -= capacity;
+    spare_.pop_back();
+  } else {
+    capacity = std::max(need, 2 * s.capacity);
+    larger.reset(new char[capacity]);  // not zeroed
+  }
+  if (unsent > 0) std::memcpy(larger.get(), s.bytes.get() + s.begin, unsent);
+  s.bytes = std::move(larger);
+  s.capacity = capacity;
+  s.begin = 0;
+  s.end = unsent;
 }
 
-void UringBackend::Staging::Release() {
-  bytes.reset();
-  capacity = 0;
-  begin = end = 0;
+void UringBackend::Spare(Staging& s) {
+  if (s.bytes != nullptr && s.capacity > kKeepStaging &&
+      spare_bytes_ + s.capacity <= kSpareBytes) {
+    spare_bytes_ += s.capacity;
+    spare_.emplace_back(std::move(s.bytes), s.capacity);
+  }
+  s.bytes.reset();
+  s.capacity = 0;
+  s.begin = s.end = 0;
 }
 
 absl::StatusOr<std::unique_ptr<UringBackend>> UringBackend::Create(
@@ -277,8 +292,8 @@ void UringBackend::Free(uint32_t index) {
   e.fd = -1;
   e.sink.stream = nullptr;
   e.connect_to.reset();
-  e.sending.Clear();
-  e.pending.Clear();
+  Spare(e.sending);  // a closed connection keeps no buffer
+  Spare(e.pending);
   e.sending_notifs = 0;
   e.zc_held.clear();
   std::string().swap(e.held);
@@ -351,7 +366,7 @@ void UringBackend::Cancel(uint32_t index, uint8_t tag) {
     e.send_armed = false;
     ReleaseLent(e);
     RetireSending(e);
-    e.pending.Clear();
+    Empty(e.pending);
     return;
   }
   if (tag == kSend ? !e.send_armed : !e.armed || e.cancelling) return;
@@ -394,7 +409,7 @@ int UringBackend::LentBuffer(const iovec* iov, int count) const {
 // The lent send's bytes from `from` on are copied to the (empty) staging
 // buffer, to go out as an ordinary send; the receive buffer is let go.
 void UringBackend::StageLent(Entry& e, size_t from) {
-  if (from < e.lent.size) e.sending.Append(e.lent.data + from, e.lent.size - from);
+  if (from < e.lent.size) Stage(e.sending, e.lent.data + from, e.lent.size - from);
   ReleaseLent(e);
 }
 
@@ -544,7 +559,7 @@ ssize_t UringBackend::Send(Handle h, const iovec* iov, int count) {
     if (n > 0 && n <= options_.send_staging_limit &&
         (options_.direct_send_min == 0 || n < options_.direct_send_min)) {
       ++e->sends;
-      e->sending.Append(static_cast<const char*>(iov[0].iov_base), n);
+      Stage(e->sending, static_cast<const char*>(iov[0].iov_base), n);
       e->send_armed = true;  // the SQE is prepared at the next Enter
       unprepared_.push_back(IndexOf(h));
       return static_cast<ssize_t>(n);
@@ -586,9 +601,9 @@ ssize_t UringBackend::Send(Handle h, const iovec* iov, int count) {
   const size_t taken = std::min(total - direct, room);
   Staging& to = e->send_prepared ? e->pending : e->sending;
   if (count == 1 && direct == 0) {
-    to.Append(static_cast<const char*>(iov[0].iov_base), taken);
+    Stage(to, static_cast<const char*>(iov[0].iov_base), taken);
   } else {
-    to.Reserve(taken);
+    if (!to.Fits(taken)) Grow(to, taken);
     // Stages bytes [direct, direct + taken) of the iovecs.
     size_t skip = direct;
     size_t take = taken;
@@ -596,7 +611,7 @@ ssize_t UringBackend::Send(Handle h, const iovec* iov, int count) {
       const char* p = static_cast<const char*>(iov[i].iov_base);
       const size_t s = std::min(skip, iov[i].iov_len);
       const size_t n = std::min(take, iov[i].iov_len - s);
-      to.Append(p + s, n);
+      Stage(to, p + s, n);
       skip -= s;
       take -= n;
     }

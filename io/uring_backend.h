@@ -201,6 +201,7 @@ class UringBackend final : public Backend {
   // Bytes staged for sending: [begin, end) of `bytes` is not yet sent.
   // The buffer of the send in flight is never grown (reallocated) while
   // the kernel may read it: bytes gathered meanwhile go to `pending`.
+  // Stage, Grow, Empty and Spare below manage it.
   struct Staging {
     std::unique_ptr<char[]> bytes;
     size_t capacity = 0;
@@ -208,25 +209,17 @@ class UringBackend final : public Backend {
     size_t end = 0;
     size_t size() const { return end - begin; }
     const char* data() const { return bytes.get() + begin; }
-    // Room for n more bytes after `end`.
-    void Reserve(size_t n) {
-      if (capacity - end < n) Grow(n);
-    }
-    void Append(const char* p, size_t n) {
-      if (n == 0) return;  // memcpy may not be given a null buffer
-      Reserve(n);
-      std::memcpy(bytes.get() + end, p, n);
-      end += n;
-    }
-    void Grow(size_t n);  // moves the unsent bytes to a larger buffer
-    // Empty; keeps a buffer of up to kKeepStaging.
-    void Clear() {
-      if (capacity > kKeepStaging) Release();
-      begin = end = 0;
-    }
-    void Release();
-    static constexpr size_t kKeepStaging = 16 * 1024;
+    bool Fits(size_t n) const { return capacity - end >= n; }
   };
+  // A staging buffer of up to kKeepStaging bytes stays with its connection
+  // between sends (small messages allocate nothing per send; an idle
+  // connection holds at most two). A larger one goes back to the loop's
+  // spare buffers when emptied, up to kSpareBytes in all, and the next
+  // Grow that fits takes it from there (medium and large messages do not
+  // allocate per send either).
+  static constexpr size_t kKeepStaging = 1024;
+  static constexpr size_t kSpareBytes = size_t{1} << 20;
+
   struct Entry {
     int fd = -1;
     uint32_t generation = 1;
@@ -275,7 +268,9 @@ class UringBackend final : public Backend {
     // staging buffers the kernel may still read, oldest first, each with
     // the notifications owed for it.
     uint32_t sending_notifs = 0;
-    std::deque<std::pair<std::unique_ptr<char[]>, uint32_t>> zc_held;
+    // (A vector: libstdc++'s deque allocates about 600 bytes as soon as
+    // it is constructed, for every entry.)
+    std::vector<std::pair<std::unique_ptr<char[]>, uint32_t>> zc_held;
     union {
       StreamSink* stream;
       DatagramSink* datagram;
@@ -339,6 +334,24 @@ class UringBackend final : public Backend {
   void PrepareCloses();
   void MaybeArmRecv(uint32_t index);
   void Defer(uint32_t index, uint8_t tag, int32_t result = 0);
+
+  // Staging buffers.
+  void Stage(Staging& s, const char* p, size_t n) {
+    if (n == 0) return;  // memcpy may not be given a null buffer
+    if (!s.Fits(n)) Grow(s, n);
+    std::memcpy(s.bytes.get() + s.end, p, n);
+    s.end += n;
+  }
+  // Room for n more bytes: the unsent bytes move to a spare buffer that
+  // fits, or to a new one.
+  void Grow(Staging& s, size_t n);
+  // Empties s, keeping a buffer of up to kKeepStaging.
+  void Empty(Staging& s) {
+    if (s.capacity > kKeepStaging) Spare(s);
+    s.begin = s.end = 0;
+  }
+  // Empties s and gives its buffer to spare_ (or frees it).
+  void Spare(Staging& s);
 
   // Completion.
   int Fill(absl::Span<Completion> out, int n, int timeout_ms);
@@ -408,6 +421,10 @@ class UringBackend final : public Backend {
   std::vector<uint32_t> draining_;  // closed entries still sending
   std::vector<uint32_t> unprepared_;  // sends owed an SQE at the next Enter
   std::vector<int> closes_;  // fds to close with the next Enter (kClose)
+  // Emptied staging buffers larger than kKeepStaging, with their sizes;
+  // spare_bytes_ in all.
+  std::vector<std::pair<std::unique_ptr<char[]>, size_t>> spare_;
+  size_t spare_bytes_ = 0;
   std::deque<Completion> deferred_;
   std::vector<Entry> entries_;       // entries_[0] is never used: handle 0
   uint32_t free_head_ = 0;

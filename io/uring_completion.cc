@@ -367,14 +367,14 @@ bool UringBackend::SendDone(uint32_t index, int res) {
   if (res < 0) {
     if (res != -ECANCELED || e.kind != Kind::kClosing) e.send_err = -res;
     RetireSending(e);
-    e.pending.Clear();
+    Empty(e.pending);
     e.draining = false;
     return e.kind == Kind::kStream;  // Dispatch: OnHangup
   }
   e.sending.begin += static_cast<size_t>(res);
   if (e.kind == Kind::kClosing && !e.draining) {  // reset or released
     RetireSending(e);
-    e.pending.Clear();
+    Empty(e.pending);
     return false;
   }
   if (e.sending.size() == 0) {
@@ -396,7 +396,7 @@ bool UringBackend::SendDone(uint32_t index, int res) {
 // zero-copy notifications are owed for it, set aside until they come.
 void UringBackend::RetireSending(Entry& e) {
   if (e.sending_notifs == 0) {
-    e.sending.Clear();
+    Empty(e.sending);
     return;
   }
   e.zc_held.emplace_back(std::move(e.sending.bytes), e.sending_notifs);
@@ -409,7 +409,7 @@ void UringBackend::RetireSending(Entry& e) {
 // for the oldest buffer still owed one.
 void UringBackend::SendNotified(Entry& e) {
   if (!e.zc_held.empty()) {
-    if (--e.zc_held.front().second == 0) e.zc_held.pop_front();
+    if (--e.zc_held.front().second == 0) e.zc_held.erase(e.zc_held.begin());
   } else if (e.sending_notifs > 0) {
     --e.sending_notifs;
   }

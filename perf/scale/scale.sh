@@ -18,7 +18,9 @@
 # "127.0.0.2,127.0.0.3,..."), INFLIGHT (pending connects per worker),
 # MAX_QUEUE (workers pause while the server's accept queue holds this many;
 # 0 = never),
-# SIZE (echo bytes), SETTLE (seconds before each memory reading), OUT
+# SIZE (echo bytes), SETTLE (seconds before each memory reading), BACKEND
+# (the server's --backend: epoll, the default, or io_uring), ECHO_BIN (run
+# this echo binary instead of the tree's, e.g. an older build), OUT
 # (default perf/out/scale-<timestamp>), BAZEL_OUTPUT_BASE (passed to bazel
 # as --output_base). Only loopback is used and only PIDs this script
 # started are signalled; every step is bounded by `timeout`.
@@ -34,6 +36,7 @@ INFLIGHT=${INFLIGHT:-256}
 MAX_QUEUE=${MAX_QUEUE:-2048}
 SIZE=${SIZE:-16}
 SETTLE=${SETTLE:-1}
+BACKEND=${BACKEND:-epoll}
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=${BUILD_WORKSPACE_DIRECTORY:-$(cd "$HERE/../.." && pwd)}
@@ -62,12 +65,15 @@ if (($(nproc) < 2)); then server_cpu=(); client_cpu=(); fi
 # Build once, run copies (a rebuild by someone else cannot swap them).
 "${bazel_cmd[@]}" build //examples/echo //perf/scale:scale
 BIN=$("${bazel_cmd[@]}" info bazel-bin 2>/dev/null)
-cp -f "$BIN/examples/echo/echo" "$BIN/perf/scale/scale" "$OUT/bin/"
+cp -f "${ECHO_BIN:-$BIN/examples/echo/echo}" "$OUT/bin/echo"
+cp -f "$BIN/perf/scale/scale" "$OUT/bin/"
 
 {
   echo "date: $(date -Is)"
   echo "command: CONNS=$CONNS REPS=$REPS LOOPS=$LOOPS PER_PROC=$PER_PROC SOURCES=$SOURCES" \
-    "INFLIGHT=$INFLIGHT MAX_QUEUE=$MAX_QUEUE SIZE=$SIZE SETTLE=$SETTLE perf/scale/scale.sh"
+    "INFLIGHT=$INFLIGHT MAX_QUEUE=$MAX_QUEUE SIZE=$SIZE SETTLE=$SETTLE BACKEND=$BACKEND" \
+    "ECHO_BIN=${ECHO_BIN:-}" \
+    "perf/scale/scale.sh"
   echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "nproc: $(nproc), fd hard limit: $hard, ephemeral ports:" \
     "$(tr '\t' - </proc/sys/net/ipv4/ip_local_port_range)," \
@@ -78,7 +84,8 @@ cp -f "$BIN/examples/echo/echo" "$BIN/perf/scale/scale" "$OUT/bin/"
 cat "$OUT/meta.txt"
 
 start_server() {  # port log -> sets server_pid
-  "${server_cpu[@]}" "$OUT/bin/echo" "--addr=tcp://127.0.0.1:$1" "--loops=$LOOPS" >"$2" 2>&1 &
+  "${server_cpu[@]}" "$OUT/bin/echo" "--addr=tcp://127.0.0.1:$1" "--loops=$LOOPS" \
+    "--backend=$BACKEND" >"$2" 2>&1 &
   server_pid=$!  # taskset execs: $! is the server
   server_started grep -q listening "$2"
 }
