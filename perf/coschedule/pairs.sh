@@ -66,19 +66,13 @@ command_of() {
   esac
 }
 
+# fresh_port (and a trap this script replaces below).
+source "$ROOT/perf/lib/bench.sh"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-next_port=$((20000 + RANDOM % 20000))
-fresh_port() {
-  while ss -Htan "( sport = :$next_port or dport = :$next_port )" | grep -q .; do
-    next_port=$((next_port + 1))
-  done
-  port=$next_port
-  next_port=$((next_port + 1))
-}
 # start NAME: the server pinned to SRV_CPU on a fresh port; sets pid, port.
 start() {
   fresh_port
