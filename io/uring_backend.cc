@@ -600,21 +600,17 @@ ssize_t UringBackend::Send(Handle h, const iovec* iov, int count) {
                           : 0;
   const size_t taken = std::min(total - direct, room);
   Staging& to = e->send_prepared ? e->pending : e->sending;
-  if (count == 1 && direct == 0) {
-    Stage(to, static_cast<const char*>(iov[0].iov_base), taken);
-  } else {
-    if (!to.Fits(taken)) Grow(to, taken);
-    // Stages bytes [direct, direct + taken) of the iovecs.
-    size_t skip = direct;
-    size_t take = taken;
-    for (int i = 0; i < count && take > 0; ++i) {
-      const char* p = static_cast<const char*>(iov[i].iov_base);
-      const size_t s = std::min(skip, iov[i].iov_len);
-      const size_t n = std::min(take, iov[i].iov_len - s);
-      Stage(to, p + s, n);
-      skip -= s;
-      take -= n;
-    }
+  if (!to.Fits(taken)) Grow(to, taken);  // once, for all the pieces
+  // Stages bytes [direct, direct + taken) of the iovecs.
+  size_t skip = direct;
+  size_t take = taken;
+  for (int i = 0; i < count && take > 0; ++i) {
+    const char* p = static_cast<const char*>(iov[i].iov_base);
+    const size_t s = std::min(skip, iov[i].iov_len);
+    const size_t n = std::min(take, iov[i].iov_len - s);
+    Stage(to, p + s, n);
+    skip -= s;
+    take -= n;
   }
   if (!e->send_armed && e->sending.size() > 0) {
     e->send_armed = true;  // the SQE is prepared at the next Enter

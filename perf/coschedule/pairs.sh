@@ -66,7 +66,9 @@ command_of() {
   esac
 }
 
-# fresh_port (and a trap this script replaces below).
+# fresh_port, listening_on, server_started and stop_server (one server at
+# a time, in server_pid: start and stop below set it), and a trap this
+# script replaces with its own for both servers.
 source "$ROOT/perf/lib/bench.sh"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; }
@@ -80,21 +82,14 @@ start() {
   taskset -c "$SRV_CPU" $(command_of "$1" "$port") > "$OUT/$1-$port.log" 2>&1 &
   pid=$!
   pids+=("$pid")
-  local i
-  for ((i = 0; i < 100; i++)); do
-    ss -Hltn "sport = :$port" | grep -q . && return 0
-    kill -0 "$pid" 2> /dev/null || break
-    sleep 0.1
-  done
+  server_pid=$pid
+  server_started listening_on "$port" && return 0
   echo "pairs.sh: $1 did not listen ($OUT/$1-$port.log)" >&2
   return 1
 }
 stop() {
-  kill -TERM "$1" 2> /dev/null || true
-  local i
-  for ((i = 0; i < 20; i++)); do kill -0 "$1" 2> /dev/null || break; sleep 0.1; done
-  kill -KILL "$1" 2> /dev/null || true
-  wait "$1" 2> /dev/null || true
+  server_pid=$1
+  stop_server
 }
 field() { grep -o " $1=[^ ]*" "$2" | head -1 | cut -d= -f2; }
 
@@ -110,16 +105,16 @@ for row in $ROWS; do
       start "$a"; pa=$pid; porta=$port
       start "$b"; pb=$pid; portb=$port
       sleep 0.3
+      clients=()
       for side in a b; do
         if [[ $side == a ]]; then p=$porta; s=$pa; else p=$portb; s=$pb; fi
         timeout $((WARM + DUR + 20)) taskset -c "$CLI_CPU" "$LOADGEN" \
           --addr="tcp://127.0.0.1:$p" --conns="$conns" --size="$size" --depth="$depth" \
           --duration="$DUR" --warmup="$WARM" --server_pid="$s" \
           > "$OUT/client-$side.txt" 2> "$OUT/client-$side.err" &
-        eval "c$side=\$!"
+        clients+=($!)
       done
-      # shellcheck disable=SC2154
-      wait "$ca" "$cb" || true
+      wait "${clients[@]}" || true
       stop "$pa"; stop "$pb"
       pids=()
       ua=$(field srv_us_per_op "$OUT/client-a.txt")
