@@ -131,7 +131,7 @@ class Lane {
   // relocating memcpy does) waits for all of them. Taking each line for
   // writing a few slots ahead overlaps those misses instead. Measured in
   // docs/mailbox_bench.md.
-  static constexpr int64_t kPrefetchAhead = 4;
+  static constexpr int64_t kPrefetchAhead = 8;
 
   // Does this CPU prefetch for writing (x86: CPUID 0x80000001 ECX.PRFCHW)?
   // Probed once per process.
