@@ -253,7 +253,9 @@ UringBackend::~UringBackend() {
   streams_.Unmap();
   datagrams_.Unmap();
   for (Entry& e : entries_) {
-    for (int fd : e.held_fds) close(fd);
+    if (e.cold != nullptr) {
+      for (int fd : e.cold->held_fds) close(fd);
+    }
     if (e.kind != Kind::kFree && e.owns_fd && e.fd >= 0 &&
         !(e.kind == Kind::kClosing && e.close_mode == CloseMode::kRelease)) {
       close(e.fd);
@@ -291,12 +293,10 @@ void UringBackend::Free(uint32_t index) {
   e.kind = Kind::kFree;
   e.fd = -1;
   e.sink.stream = nullptr;
-  e.connect_to.reset();
   Spare(e.sending);  // a closed connection keeps no buffer
   Spare(e.pending);
   e.sending_notifs = 0;
-  e.zc_held.clear();
-  std::string().swap(e.held);
+  e.cold.reset();
   e.generation = e.generation + 1 == 0 ? 1 : e.generation + 1;
   e.next_free = free_head_;
   free_head_ = index;
@@ -495,9 +495,9 @@ absl::StatusOr<Handle> UringBackend::Connect(const SocketAddress& remote,
   *fd = socket->Release();
   Entry& e = entries_[*index];
   e.sink.stream = sink;
-  e.connect_to = std::make_unique<SocketAddress>(remote);
-  io_uring_prep_connect(Sqe(*index, kConnect), e.fd, e.connect_to->data(),
-                        e.connect_to->size());
+  const SocketAddress* to =
+      (e.Cold().connect_to = std::make_unique<SocketAddress>(remote)).get();
+  io_uring_prep_connect(Sqe(*index, kConnect), e.fd, to->data(), to->size());
   e.armed = true;
   return HandleOf(*index);
 }
@@ -533,7 +533,7 @@ void UringBackend::SetReading(Handle h, Reading reading) {
   if (e->kind != Kind::kStream && e->kind != Kind::kDatagram) return;
   if (reading != Reading::kOn) {
     if (reading == Reading::kOff) {
-      e->held.clear();
+      if (e->cold != nullptr) e->cold->held.clear();
       e->held_pending = false;
     }
     // What it already received is held (Hold, HoldDatagram).
@@ -652,8 +652,10 @@ void UringBackend::ResumeAccept(Handle h) {
   if (e == nullptr || e->accepting) return;
   e->accepting = true;
   const uint32_t index = IndexOf(h);
-  for (int fd : e->held_fds) Defer(index, kAccepted, fd);
-  e->held_fds.clear();
+  if (e->cold != nullptr) {
+    for (int fd : e->cold->held_fds) Defer(index, kAccepted, fd);
+    e->cold->held_fds.clear();
+  }
   if (!e->armed) ArmAccept(index);
 }
 
@@ -674,9 +676,11 @@ void UringBackend::Close(Handle h, CloseMode mode) {
   e->close_mode = mode;
   e->sink.stream = nullptr;
   e->reading = Reading::kOff;
-  for (int fd : e->held_fds) close(fd);
-  e->held_fds.clear();
-  std::string().swap(e->held);
+  if (e->cold != nullptr) {
+    for (int fd : e->cold->held_fds) close(fd);
+    e->cold->held_fds.clear();
+    std::string().swap(e->cold->held);
+  }
   e->held_pending = false;
   Cancel(index, armed_tag);
   if (mode == CloseMode::kReset && e->owns_fd) SetResetOnClose(e->fd);

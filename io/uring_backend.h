@@ -249,9 +249,6 @@ class UringBackend final : public Backend {
     int read_err = 0;
     int send_err = 0;
     int64_t drain_deadline_ns = 0;
-    std::string held;           // bytes received while paused
-    std::vector<int> held_fds;  // accepted while paused
-    std::unique_ptr<SocketAddress> connect_to;  // read by the kConnect op
     Staging sending;            // the send in flight
     Staging pending;            // gathered while it is in flight
     // A send of bytes still in the stream ring (a sink writing back what
@@ -264,13 +261,25 @@ class UringBackend final : public Backend {
       uint32_t size = 0;
       int32_t bid = -1;  // -1: none
     } lent;
-    // Zero-copy sends: notifications owed for `sending`, and retired
-    // staging buffers the kernel may still read, oldest first, each with
-    // the notifications owed for it.
+    // Zero-copy sends: notifications owed for `sending` (the buffers
+    // retired before it are in ColdState::zc_held).
     uint32_t sending_notifs = 0;
-    // (A vector: libstdc++'s deque allocates about 600 bytes as soon as
-    // it is constructed, for every entry.)
-    std::vector<std::pair<std::unique_ptr<char[]>, uint32_t>> zc_held;
+    // What few connections need, allocated on first use (Cold()) and
+    // dropped with the entry, so an entry stays small.
+    struct ColdState {
+      std::string held;           // bytes received while paused
+      std::vector<int> held_fds;  // accepted while paused
+      std::unique_ptr<SocketAddress> connect_to;  // read by the kConnect op
+      // Retired staging buffers the kernel may still read (zero-copy),
+      // oldest first, each with the notifications owed for it. (A
+      // vector: libstdc++'s deque allocates ~600 bytes when constructed.)
+      std::vector<std::pair<std::unique_ptr<char[]>, uint32_t>> zc_held;
+    };
+    std::unique_ptr<ColdState> cold;
+    ColdState& Cold() {
+      if (cold == nullptr) cold = std::make_unique<ColdState>();
+      return *cold;
+    }
     union {
       StreamSink* stream;
       DatagramSink* datagram;

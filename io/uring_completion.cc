@@ -224,7 +224,7 @@ bool UringBackend::Harvest(const io_uring_cqe& cqe, Completion* c) {
       break;
     case kConnect:
       e.armed = e.cancelling = false;
-      e.connect_to.reset();
+      if (e.cold != nullptr) e.cold->connect_to.reset();
       emit = e.kind == Kind::kConnecting && cqe.res != -ECANCELED;
       break;
     case kShutdown:
@@ -304,8 +304,9 @@ bool UringBackend::RecvMsgDone(uint32_t index, int res, const char* data,
 // Held datagrams are kept in Entry::held one after another: the int
 // result, then (when it is not an error) the recvmsg output of that size.
 void UringBackend::HoldDatagram(Entry& e, const char* buf, int res) {
-  e.held.append(reinterpret_cast<const char*>(&res), sizeof(res));
-  if (res > 0) e.held.append(buf, static_cast<size_t>(res));
+  std::string& held = e.Cold().held;
+  held.append(reinterpret_cast<const char*>(&res), sizeof(res));
+  if (res > 0) held.append(buf, static_cast<size_t>(res));
   e.held_pending = true;
 }
 
@@ -345,7 +346,7 @@ bool UringBackend::RecvDone(uint32_t index, int res, const char* data,
 
 // One receive result kept for later: its bytes, the EOF (0) or an error.
 void UringBackend::Hold(Entry& e, absl::string_view data, int res) {
-  e.held.append(data.data(), data.size());
+  e.Cold().held.append(data.data(), data.size());
   if (res == 0) e.held_eof = true;
   if (res < 0) e.held_err = -res;
   e.held_pending = true;
@@ -399,7 +400,7 @@ void UringBackend::RetireSending(Entry& e) {
     Empty(e.sending);
     return;
   }
-  e.zc_held.emplace_back(std::move(e.sending.bytes), e.sending_notifs);
+  e.Cold().zc_held.emplace_back(std::move(e.sending.bytes), e.sending_notifs);
   e.sending = Staging();
   e.sending_notifs = 0;
 }
@@ -408,8 +409,9 @@ void UringBackend::RetireSending(Entry& e) {
 // the order of its sends (TCP frees sent data in order), so this one is
 // for the oldest buffer still owed one.
 void UringBackend::SendNotified(Entry& e) {
-  if (!e.zc_held.empty()) {
-    if (--e.zc_held.front().second == 0) e.zc_held.erase(e.zc_held.begin());
+  if (e.cold != nullptr && !e.cold->zc_held.empty()) {
+    auto& held = e.cold->zc_held;
+    if (--held.front().second == 0) held.erase(held.begin());
   } else if (e.sending_notifs > 0) {
     --e.sending_notifs;
   }
@@ -429,7 +431,7 @@ bool UringBackend::AcceptDone(uint32_t index, int res, bool more) {
     if (e.accepting) {
       emit = true;
     } else {
-      e.held_fds.push_back(res);  // handed out on ResumeAccept
+      e.Cold().held_fds.push_back(res);  // handed out on ResumeAccept
     }
   } else if (res != -ECANCELED && !IsTransientAcceptError(-res)) {
     // EMFILE, ENFILE, ENOBUFS, ENOMEM: stop until ResumeAccept.
@@ -586,8 +588,8 @@ void UringBackend::DispatchRecv(uint32_t index, const Completion& c) {
 void UringBackend::DeliverHeld(uint32_t index) {
   Entry* e = &entries_[index];
   if (e->reading != Reading::kOn || !e->held_pending) return;
-  const std::string held = std::move(e->held);
-  e->held.clear();
+  const std::string held = std::move(e->Cold().held);
+  e->cold->held.clear();
   const bool eof = e->held_eof;
   const int err = e->held_err;
   e->held_pending = e->held_eof = false;
@@ -602,10 +604,10 @@ void UringBackend::DeliverHeld(uint32_t index) {
     if (e->reading == Reading::kPaused) break;
   }
   if (e->reading == Reading::kPaused) {  // paused again: hold the rest
-    e->held.assign(held, done, std::string::npos);
+    e->Cold().held.assign(held, done, std::string::npos);
     e->held_eof = eof;
     e->held_err = err;
-    e->held_pending = !e->held.empty() || eof || err != 0;
+    e->held_pending = !e->cold->held.empty() || eof || err != 0;
     return;
   }
   if (eof) e->sink.stream->OnReadEof();
@@ -676,8 +678,8 @@ void UringBackend::DeliverDatagram(DatagramSink* sink, const char* buf,
 void UringBackend::DeliverHeldDatagrams(uint32_t index) {
   Entry* e = &entries_[index];
   if (e->reading != Reading::kOn || !e->held_pending) return;
-  const std::string held = std::move(e->held);
-  e->held.clear();
+  const std::string held = std::move(e->Cold().held);
+  e->cold->held.clear();
   e->held_pending = false;
   const Handle h = HandleOf(index);
   size_t at = 0;
@@ -691,7 +693,7 @@ void UringBackend::DeliverHeldDatagrams(uint32_t index) {
     if (e->reading == Reading::kPaused) break;
   }
   if (at < held.size()) {
-    e->held.assign(held, at, std::string::npos);
+    e->Cold().held.assign(held, at, std::string::npos);
     e->held_pending = true;
     return;
   }
