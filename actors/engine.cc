@@ -351,6 +351,22 @@ absl::Status Engine::Send(const ActorRef& to, Envelope&& message) {
   return Route(to.loop, std::move(message));
 }
 
+absl::Status Engine::SendBuilt(const ActorRef& to,
+                               absl::FunctionRef<void(Envelope&)> build) {
+  if (to.valid() && to.loop < loops_.size()) {
+    EventLoop* current = EventLoop::Current();
+    if (current != nullptr && &current->engine() == this &&
+        current->index() != to.loop &&
+        static_cast<internal::LoopActor*>(current)->TryBuildFromLoop(to.loop,
+                                                                     build)) {
+      return absl::OkStatus();
+    }
+  }
+  Envelope e;
+  build(e);
+  return Send(to, std::move(e));
+}
+
 absl::Status Engine::AsyncWrite(const ActorRef& conn, std::string data,
                                 WriteCallback done) {
   Envelope e = Envelope::Make<internal::AsyncWriteMsg>(

@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
 #include "actors/actor_ref.h"
 #include "actors/ask.h"
 #include "actors/connection.h"
@@ -149,10 +150,23 @@ class Engine {
   // OnMessage; a user actor in Receive).
   template <class T, class... Args>
   absl::Status Tell(const ActorRef& to, Args&&... args) {
-    return Send(to,
-                Envelope::Make<T>(to.target(), std::forward<Args>(args)...));
+    if constexpr (kFitsInline<T>) {
+      // Built where it travels: in the target loop's lane when it can be.
+      return SendBuilt(to, [&](Envelope& e) {
+        e.Emplace<T>(to.target(), std::forward<Args>(args)...);
+      });
+    } else {
+      return Send(to,
+                  Envelope::Make<T>(to.target(), std::forward<Args>(args)...));
+    }
   }
   absl::Status Send(const ActorRef& to, Envelope&& message);
+  // Send of the message build(Envelope&) makes in an empty envelope: in
+  // place in the lane to the target's loop when called on another loop of
+  // this engine and that lane has room, else in an envelope passed to
+  // Send. build is called exactly once.
+  absl::Status SendBuilt(const ActorRef& to,
+                         absl::FunctionRef<void(Envelope&)> build);
   // Runs fn(EventLoop&) on loop `loop`. Like every send from a thread that
   // is not a loop, refused with FailedPrecondition once that loop has
   // stopped (fn is then destroyed unrun); queued before that, it runs.
@@ -172,8 +186,7 @@ class Engine {
     using T = std::decay_t<M>;
     static_assert(kReceives<A, T>,
                   "Tell: the target's class does not receive this type");
-    return Send(to.get(), Envelope::Make<T>(to.get().target(),
-                                            std::forward<M>(message)));
+    return Tell<T>(to.get(), std::forward<M>(message));
   }
   template <class T, class A, class... Args>
   absl::Status Tell(const Ref<A>& to, Args&&... args) {

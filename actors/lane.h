@@ -52,24 +52,25 @@ class Lane {
   // Producer. Moves `e` into the next free slot, unpublished until the
   // next Publish; false (e untouched) when the lane is full.
   bool TryPlace(Envelope& e) {
-    const int64_t cap = static_cast<int64_t>(capacity());
-    if (placed_ - cached_consumed_ == cap) {
-      // Memory ordering: acquire pairs with Consume's release store: the
-      // slots below it have been run and their payloads destroyed.
-      cached_consumed_ = consumed_.Load(std::memory_order_acquire);
-      if (placed_ - cached_consumed_ == cap) return false;
-    }
-    // Ask for a later slot's line now, if it is known free, so the stores
-    // to it need not wait for the consumer's copy to be taken back.
-    if (prefetch_ && placed_ + kPrefetchAhead - cached_consumed_ < cap) {
-      PrefetchForWrite(&slots_[static_cast<size_t>(placed_ + kPrefetchAhead) &
-                               mask_]);
-    }
-    ::new (static_cast<void*>(&slots_[static_cast<size_t>(placed_) & mask_]))
-        Envelope(std::move(e));
+    Slot* slot = FreeSlot();
+    if (slot == nullptr) return false;
+    ::new (static_cast<void*>(slot)) Envelope(std::move(e));
     ++placed_;
     return true;
   }
+  // Producer. Constructs an envelope in the next free slot with
+  // build(Envelope&) (given an empty envelope), unpublished until the next
+  // Publish; false (build not called) when the lane is full. If build
+  // throws, nothing is placed.
+  template <class Build>
+  bool TryBuild(Build&& build) {
+    Slot* slot = FreeSlot();
+    if (slot == nullptr) return false;
+    build(*::new (static_cast<void*>(slot)) Envelope());
+    ++placed_;
+    return true;
+  }
+
   // Producer: placed and not yet published.
   size_t placed() const { return static_cast<size_t>(placed_ - published_); }
 
@@ -155,6 +156,24 @@ class Lane {
 #else
     __builtin_prefetch(p, 1, 3);
 #endif
+  }
+
+  // Producer: the slot at placed_ if it is free, else null.
+  Slot* FreeSlot() {
+    const int64_t cap = static_cast<int64_t>(capacity());
+    if (placed_ - cached_consumed_ == cap) {
+      // Memory ordering: acquire pairs with Consume's release store: the
+      // slots below it have been run and their payloads destroyed.
+      cached_consumed_ = consumed_.Load(std::memory_order_acquire);
+      if (placed_ - cached_consumed_ == cap) return nullptr;
+    }
+    // Ask for a later slot's line now, if it is known free, so the stores
+    // to it need not wait for the consumer's copy to be taken back.
+    if (prefetch_ && placed_ + kPrefetchAhead - cached_consumed_ < cap) {
+      PrefetchForWrite(&slots_[static_cast<size_t>(placed_ + kPrefetchAhead) &
+                               mask_]);
+    }
+    return &slots_[static_cast<size_t>(placed_) & mask_];
   }
 
   Envelope* At(int64_t seq) const {

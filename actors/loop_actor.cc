@@ -177,6 +177,16 @@ absl::Status LoopActor::SendFromLoop(uint32_t to_loop, Envelope&& message,
   return absl::OkStatus();
 }
 
+bool LoopActor::TryBuildFromLoop(uint32_t to_loop,
+                                 absl::FunctionRef<void(Envelope&)> build) {
+  Outbox& out = outboxes_[to_loop];
+  const bool was_empty = out.empty();
+  if (!out.TryBuild(build)) return false;
+  if (was_empty) busy_outboxes_.push_back(to_loop);
+  if (out.size() >= Outbox::kFlushEvery) out.Flush();
+  return true;
+}
+
 void LoopActor::FlushOutboxes() {
   size_t kept = 0;
   for (size_t i = 0; i < busy_outboxes_.size(); ++i) {

@@ -18,6 +18,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -110,6 +111,11 @@ class LoopActor final : public EventLoop, public ConnContext {
   // `bounded` false: past the outbox limit too (see Mailbox::PushForeign).
   absl::Status SendFromLoop(uint32_t to_loop, Envelope&& message,
                             bool bounded = true);
+  // From this loop's thread, to another loop (to_loop != index()): builds
+  // the message in place in that loop's lane when its outbox holds nothing
+  // and the lane has room; false (build not called) otherwise.
+  bool TryBuildFromLoop(uint32_t to_loop,
+                        absl::FunctionRef<void(Envelope&)> build);
   // Thread-safe: from a thread that is not a loop of this engine.
   absl::Status PushForeign(Envelope&& message, bool bounded = true) {
     return mailbox_->PushForeign(std::move(message), bounded);

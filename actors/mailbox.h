@@ -244,6 +244,16 @@ class Outbox {
   // `bounded` is false (answers the receiver is owed: see PushForeign).
   absl::Status Push(Envelope&& message, bool bounded = true);
 
+  // Builds a message straight into the lane (build(Envelope&), given an
+  // empty envelope) when nothing is waiting here and the lane has room;
+  // false, build not called, otherwise (then Push it).
+  template <class Build>
+  bool TryBuild(Build&& build) {
+    if (!queue_.empty()) return false;
+    if (lane_ == nullptr) lane_ = destination_->LaneFor(sender_);
+    return lane_->TryBuild(build);
+  }
+
   // Publishes as much as fits; wakes the destination if it is parked.
   // Returns true when nothing is left waiting.
   bool Flush();

@@ -62,6 +62,41 @@ TEST_SUITE("Lane") {
     CHECK(check.errors == 0);
   }
 
+  TEST_CASE("TryBuild builds in the next slot, in order with TryPlace; a "
+            "full lane refuses without calling build") {
+    Lane lane(4);
+    auto build = [](uint64_t seq) {
+      return [seq](Envelope& e) {
+        REQUIRE(e.empty());
+        e.Emplace<Msg>(kTarget, Msg{0, seq});
+      };
+    };
+    CHECK(lane.TryBuild(build(0)));
+    Envelope one = MakeMsg(0, 1);
+    CHECK(lane.TryPlace(one));
+    CHECK(lane.TryBuild(build(2)));
+    CHECK(lane.TryBuild(build(3)));
+    CHECK(lane.placed() == 4);
+    bool called = false;
+    CHECK_FALSE(lane.TryBuild([&](Envelope&) { called = true; }));
+    CHECK_FALSE(called);
+    EnvelopeQueue none;
+    CHECK(lane.Publish(none) == 4);
+
+    OrderChecker check(1);
+    CHECK(lane.Consume(2, check) == 2);
+    // Two slots free again, the next lap's.
+    CHECK(lane.TryBuild(build(4)));
+    CHECK(lane.TryBuild(build(5)));
+    CHECK_FALSE(lane.TryBuild([&](Envelope&) { called = true; }));
+    CHECK_FALSE(called);
+    CHECK(lane.Publish(none) == 2);
+    CHECK(lane.Consume(100, check) == 2);
+    CHECK(lane.Consume(100, check) == 2);
+    CHECK(check.received == 6);
+    CHECK(check.errors == 0);
+  }
+
   TEST_CASE("a lane of 4 or 8 slots wraps over many laps in partial "
             "batches without loss, duplicate or reorder") {
     for (size_t capacity : {size_t{4}, size_t{8}}) {

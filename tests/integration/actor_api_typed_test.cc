@@ -131,6 +131,76 @@ TEST_SUITE("Receives") {
   }
 }
 
+// A burst from one loop to another, more than a lane holds, in one turn:
+// small messages are built in the lane's slots while it has room, a boxed
+// one (too large to travel inline) every 97th goes through an envelope, and
+// once the lane is full both queue in the outbox. All arrive, in order.
+struct Num {
+  int64_t seq;
+};
+struct BigNum {
+  int64_t seq;
+  char pad[120];
+};
+static_assert(kFitsInline<Num> && !kFitsInline<BigNum>);
+
+class InOrder : public Receives<Num, BigNum> {
+ public:
+  explicit InOrder(std::atomic<int64_t>* received, std::atomic<int64_t>* bad)
+      : received_(received), bad_(bad) {}
+  void On(Num& n) override { Check(n.seq); }
+  void On(BigNum& n) override { Check(n.seq); }
+
+ private:
+  void Check(int64_t seq) {
+    if (seq != next_++) bad_->fetch_add(1, std::memory_order_relaxed);
+    received_->fetch_add(1, std::memory_order_release);
+  }
+  int64_t next_ = 0;
+  std::atomic<int64_t>* received_;
+  std::atomic<int64_t>* bad_;
+};
+
+struct Burst {
+  Ref<InOrder> to;
+  int64_t count;
+};
+class Burster : public Receives<Burst> {
+ public:
+  explicit Burster(std::atomic<int64_t>* refused) : refused_(refused) {}
+  void On(Burst& b) override {
+    for (int64_t i = 0; i < b.count; ++i) {
+      const absl::Status s =
+          i % 97 == 0 ? Tell(b.to, BigNum{i, {}}) : Tell(b.to, Num{i});
+      if (!s.ok()) refused_->fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+ private:
+  std::atomic<int64_t>* refused_;
+};
+
+TEST_SUITE("Tell between loops") {
+  TEST_CASE("a burst larger than the lane, small and boxed messages mixed, "
+            "arrives whole and in order") {
+    std::atomic<int64_t> received{0}, bad{0}, refused{0};
+    EngineOptions options = Loops(2);
+    options.mailbox_capacity = 64;  // the lane fills many times over
+    RunningEngine engine(options);
+    Ref<InOrder> seq = SpawnOn<InOrder>(engine, 1, &received, &bad);
+    Ref<Burster> burster = SpawnOn<Burster>(engine, 0, &refused);
+    constexpr int64_t kCount = 5000;
+    REQUIRE(engine.Tell(burster, Burst{seq, kCount}).ok());
+    REQUIRE(WaitFor([&] {
+      return received.load(std::memory_order_acquire) == kCount;
+    }));
+    CHECK(bad.load() == 0);
+    CHECK(refused.load() == 0);
+    CHECK(engine.DeadLetters() == 0);
+    CHECK(engine.Unhandled() == 0);
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Typed and plain connection handlers.
 
