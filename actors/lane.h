@@ -10,10 +10,10 @@
 // its payload needed destroying or was moved out, so the producer's next
 // lap finds the line as it left it.
 //
-// Thread contract: TryPlace, Publish and placed() from the one producer
-// thread; Consume and HasPending from the one consumer thread. Envelopes
-// are owned by the lane from TryPlace until consumed; the destructor
-// (once neither side runs) destroys what is left.
+// Thread contract: TryPlace, TryBuild, Publish and placed() from the one
+// producer thread; Consume and HasPending from the one consumer thread.
+// Envelopes are owned by the lane from TryPlace or TryBuild until
+// consumed; the destructor (once neither side runs) destroys what is left.
 #ifndef ACTNET_ACTORS_LANE_H_
 #define ACTNET_ACTORS_LANE_H_
 
