@@ -332,8 +332,7 @@ absl::Status Engine::Route(uint32_t loop, Envelope&& message, bool bounded) {
     return absl::InvalidArgumentError(
         absl::StrCat("no loop ", loop, " (engine has ", loops_.size(), ")"));
   }
-  EventLoop* current = EventLoop::Current();
-  if (current != nullptr && &current->engine() == this) {
+  if (EventLoop* current = CallingLoop()) {
     return static_cast<internal::LoopActor*>(current)->SendFromLoop(
         loop, std::move(message), bounded);
   }
@@ -354,9 +353,8 @@ absl::Status Engine::Send(const ActorRef& to, Envelope&& message) {
 absl::Status Engine::SendBuilt(const ActorRef& to,
                                absl::FunctionRef<void(Envelope&)> build) {
   if (to.valid() && to.loop < loops_.size()) {
-    EventLoop* current = EventLoop::Current();
-    if (current != nullptr && &current->engine() == this &&
-        current->index() != to.loop &&
+    EventLoop* current = CallingLoop();
+    if (current != nullptr && current->index() != to.loop &&
         static_cast<internal::LoopActor*>(current)->TryBuildFromLoop(to.loop,
                                                                      build)) {
       return absl::OkStatus();

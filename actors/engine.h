@@ -317,14 +317,16 @@ class Engine {
   };
 
   absl::Status Route(uint32_t loop, Envelope&& message, bool bounded = true);
+  // The calling thread's loop if it belongs to this engine, else null.
+  EventLoop* CallingLoop() const {
+    EventLoop* here = EventLoop::Current();
+    return here != nullptr && &here->engine() == this ? here : nullptr;
+  }
   // The calling thread's loop if it belongs to this engine and is `ref`'s
   // (the loop where `ref`'s liveness is known now), else null.
   EventLoop* HomeLoopOf(const ActorRef& ref) const {
-    EventLoop* here = EventLoop::Current();
-    return here != nullptr && &here->engine() == this &&
-                   here->index() == ref.loop
-               ? here
-               : nullptr;
+    EventLoop* here = CallingLoop();
+    return here != nullptr && here->index() == ref.loop ? here : nullptr;
   }
   friend absl::Status internal::PostTask(Engine&, uint32_t, Envelope&&);
   friend class internal::LoopActor;  // forgets the names of dead actors

@@ -184,10 +184,7 @@ uint32_t Engine::PickDialLoop(int requested) {
   if (requested >= 0 && requested < num_loops()) {
     return static_cast<uint32_t>(requested);
   }
-  if (EventLoop* current = EventLoop::Current();
-      current != nullptr && &current->engine() == this) {
-    return current->index();
-  }
+  if (EventLoop* current = CallingLoop()) return current->index();
   return next_dial_loop_.fetch_add(1, std::memory_order_relaxed) %
          static_cast<uint32_t>(loops_.size());
 }

@@ -172,19 +172,22 @@ absl::Status LoopActor::SendFromLoop(uint32_t to_loop, Envelope&& message,
   const bool was_empty = out.empty();
   absl::Status s = out.Push(std::move(message), bounded);
   if (!s.ok()) return s;
-  if (was_empty) busy_outboxes_.push_back(to_loop);
-  if (out.size() >= Outbox::kFlushEvery) out.Flush();
+  AfterOutboxSend(to_loop, was_empty);
   return absl::OkStatus();
 }
 
 bool LoopActor::TryBuildFromLoop(uint32_t to_loop,
                                  absl::FunctionRef<void(Envelope&)> build) {
-  Outbox& out = outboxes_[to_loop];
-  const bool was_empty = out.empty();
-  if (!out.TryBuild(build)) return false;
-  if (was_empty) busy_outboxes_.push_back(to_loop);
-  if (out.size() >= Outbox::kFlushEvery) out.Flush();
+  const bool was_empty = outboxes_[to_loop].empty();
+  if (!outboxes_[to_loop].TryBuild(build)) return false;
+  AfterOutboxSend(to_loop, was_empty);
   return true;
+}
+
+void LoopActor::AfterOutboxSend(uint32_t to_loop, bool was_empty) {
+  if (was_empty) busy_outboxes_.push_back(to_loop);
+  Outbox& out = outboxes_[to_loop];
+  if (out.size() >= Outbox::kFlushEvery) out.Flush();
 }
 
 void LoopActor::FlushOutboxes() {

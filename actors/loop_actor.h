@@ -190,6 +190,9 @@ class LoopActor final : public EventLoop, public ConnContext {
   void SendTerminated(const ActorRef& watcher, const Terminated& how);
   size_t ProcessMessages();
   void FlushOutboxes();
+  // After a send into outboxes_[to_loop] (which was empty before it if
+  // was_empty): notes it for the end-of-turn flush, flushes a long backlog.
+  void AfterOutboxSend(uint32_t to_loop, bool was_empty);
   void OpenListenSocket(ListenSocket* socket, int fd);
   void BeginStop();
   bool StopFinished();

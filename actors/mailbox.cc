@@ -72,9 +72,8 @@ absl::Status Mailbox::PushForeign(Envelope&& message, bool bounded) {
 
 absl::Status Outbox::Push(Envelope&& message, bool bounded) {
   // Nothing waiting: straight into the lane (published at the next Flush).
-  if (queue_.empty()) {
-    if (lane_ == nullptr) lane_ = destination_->LaneFor(sender_);
-    if (lane_->TryPlace(message)) return absl::OkStatus();
+  if (Lane* lane = DirectLane(); lane != nullptr && lane->TryPlace(message)) {
+    return absl::OkStatus();
   }
   if (bounded && queue_.size() >= limit_) {
     return absl::ResourceExhaustedError(

@@ -249,9 +249,8 @@ class Outbox {
   // false, build not called, otherwise (then Push it).
   template <class Build>
   bool TryBuild(Build&& build) {
-    if (!queue_.empty()) return false;
-    if (lane_ == nullptr) lane_ = destination_->LaneFor(sender_);
-    return lane_->TryBuild(build);
+    Lane* lane = DirectLane();
+    return lane != nullptr && lane->TryBuild(build);
   }
 
   // Publishes as much as fits; wakes the destination if it is parked.
@@ -266,6 +265,14 @@ class Outbox {
   Mailbox* destination() const { return destination_; }
 
  private:
+  // The lane, made on first use, when nothing waits here (a send may go
+  // straight in without passing what is queued); else null.
+  Lane* DirectLane() {
+    if (!queue_.empty()) return nullptr;
+    if (lane_ == nullptr) lane_ = destination_->LaneFor(sender_);
+    return lane_;
+  }
+
   Mailbox* destination_;
   size_t sender_;
   Lane* lane_ = nullptr;  // made on the first Push
