@@ -13,6 +13,9 @@ PACKAGES=(
   # Real clients and peers used by tests and benchmarks.
   curl wrk redis-server redis-tools nginx socat netcat-openbsd openssl
   util-linux procps iproute2 python3 python3-matplotlib
+  # Profilers some benchmark scripts use (perf/compare/profile.py,
+  # perf/compare/redis_wakeups.sh, perf/callgrind/).
+  linux-perf valgrind
 )
 
 missing=()
