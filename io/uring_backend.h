@@ -367,6 +367,9 @@ class UringBackend final : public Backend {
   void Enter(int timeout_ms);
   void Recycle();
   bool Harvest(const io_uring_cqe& cqe, Completion* c);
+  bool HarvestWholeSend(const io_uring_cqe& cqe, uint32_t index);
+  bool HarvestStreamBytes(const io_uring_cqe& cqe, uint32_t index,
+                          Completion* c);
   bool RecvDone(uint32_t index, int res, const char* data, bool more);
   bool RecvMsgDone(uint32_t index, int res, const char* data, bool more);
   const char* Lend(bool datagram, uint16_t bid, int res, uint32_t* piece);

@@ -47,6 +47,64 @@ int UringBackend::PollMore(absl::Span<Completion> out, int ready) {
   return Fill(out, ready, 0);
 }
 
+// The two completions of every request/reply exchange, without Harvest's
+// general bookkeeping. Each returns false, having changed nothing, for
+// anything else, which Harvest then takes; what they do is what Harvest
+// does in their case.
+//
+// A send that sent all of `sending` for a stream, with nothing gathered
+// behind it and no one waiting on it (no OnSendReady owed, no shutdown,
+// no zero-copy notification, no lent bytes): the buffer is kept for the
+// next send. Never emits.
+inline bool UringBackend::HarvestWholeSend(const io_uring_cqe& cqe,
+                                           uint32_t index) {
+  if ((cqe.flags & (IORING_CQE_F_MORE | IORING_CQE_F_NOTIF)) != 0 ||
+      index == 0 || index >= entries_.size()) {
+    return false;
+  }
+  Entry& e = entries_[index];
+  if (e.kind != Kind::kStream || cqe.res < 0 ||
+      static_cast<size_t>(cqe.res) != e.sending.size() ||
+      e.pending.size() != 0 || e.lent.bid >= 0 || e.sending_notifs != 0 ||
+      e.want_send || e.shut_pending) {
+    return false;
+  }
+  --e.inflight;
+  e.send_armed = e.send_prepared = false;
+  e.draining = false;
+  Empty(e.sending);
+  return true;
+}
+
+// Bytes a multishot receive read into the stream ring (incremental
+// buffers) for a stream reading as usual: lent, and emitted into *c.
+inline bool UringBackend::HarvestStreamBytes(const io_uring_cqe& cqe,
+                                             uint32_t index, Completion* c) {
+  constexpr uint32_t kWant = IORING_CQE_F_MORE | IORING_CQE_F_BUFFER;
+  if ((cqe.flags & kWant) != kWant || cqe.res <= 0 || !incremental_ ||
+      index == 0 || index >= entries_.size()) {
+    return false;
+  }
+  const auto bid = static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+  const Entry& e = entries_[index];
+  if (bid >= consumed_.size() || e.kind != Kind::kStream ||
+      e.reading != Reading::kOn || e.held_pending) {
+    return false;
+  }
+  uint32_t& filled = consumed_[bid];
+  const uint32_t offset = filled;
+  filled += static_cast<uint32_t>(cqe.res);
+  if (filled >= options_.buffer_size) {
+    filled = 0;
+    done_.push_back(bid);
+  }
+  const auto piece = static_cast<uint32_t>(lent_.size());
+  lent_.push_back(Piece{bid, false, offset});
+  *c = Completion{HandleOf(index), kRecv | kBuffer | (piece << kBufferShift),
+                  cqe.res};
+  return true;
+}
+
 int UringBackend::Fill(absl::Span<Completion> out, int n, int timeout_ms) {
   size_t i = static_cast<size_t>(n);
   while (i < out.size() && !deferred_.empty()) {
@@ -63,7 +121,13 @@ int UringBackend::Fill(absl::Span<Completion> out, int n, int timeout_ms) {
     // The rest waits for the next batch.
     if (i == out.size() || lent_.size() == kMaxLent) break;
     ++seen;
-    if (Harvest(*cqe, &out[i])) ++i;
+    const auto index = static_cast<uint32_t>(cqe->user_data >> 8);
+    const auto tag = static_cast<uint8_t>(cqe->user_data & 0xFF);
+    if (tag == kSend && HarvestWholeSend(*cqe, index)) continue;
+    if ((tag == kRecv && HarvestStreamBytes(*cqe, index, &out[i])) ||
+        Harvest(*cqe, &out[i])) {
+      ++i;
+    }
   }
   io_uring_cq_advance(&ring_, seen);
   return static_cast<int>(i);
