@@ -130,8 +130,11 @@ struct EngineOptions {
   // Log (a warning per message, rate-limited to one a second per loop)
   // messages an actor did not handle; they are counted either way.
   bool log_unhandled = false;
-  // Spin iterations polling the mailbox before an idle loop parks.
-  int idle_spins = 64;
+  // Extra polls of the mailbox before a loop with nothing to do parks
+  // (each a load of every lane's cursor). Every turn that finds no message
+  // pays them, busy or not, and a message they catch would have woken the
+  // loop anyway, so none by default; see docs/architecture.md.
+  int idle_spins = 0;
   // Before an idle loop blocks, it polls (zero-timeout waits) for up to
   // this long: CPU traded for the cost of sleeping and being woken when
   // the next event is microseconds away. Zero: block at once. Works on
