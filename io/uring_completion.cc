@@ -142,11 +142,13 @@ void UringBackend::Enter(int timeout_ms) {
     io_uring_submit_and_get_events(&ring_);
     return;
   }
-  io_uring_cqe* cqe = nullptr;
   if (timeout_ms < 0) {
-    io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, nullptr, nullptr);
+    // The queue was seen empty: one enter that submits and waits, without
+    // the timed variant's peek-and-retry loop.
+    io_uring_submit_and_wait(&ring_, 1);
     return;
   }
+  io_uring_cqe* cqe = nullptr;
   __kernel_timespec ts{};
   ts.tv_sec = timeout_ms / 1000;
   ts.tv_nsec = int64_t{timeout_ms % 1000} * 1'000'000;
