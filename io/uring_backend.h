@@ -187,6 +187,12 @@ class UringBackend final : public Backend {
   static uint64_t UserData(uint32_t index, uint8_t tag) {
     return (static_cast<uint64_t>(index) << 8) | tag;
   }
+  static uint32_t IndexOfUserData(uint64_t data) {
+    return static_cast<uint32_t>(data >> 8);
+  }
+  static uint8_t TagOfUserData(uint64_t data) {
+    return static_cast<uint8_t>(data & 0xFF);
+  }
   static int64_t NowNs();
 
   enum class Kind : uint8_t {
@@ -373,6 +379,7 @@ class UringBackend final : public Backend {
   bool RecvDone(uint32_t index, int res, const char* data, bool more);
   bool RecvMsgDone(uint32_t index, int res, const char* data, bool more);
   const char* Lend(bool datagram, uint16_t bid, int res, uint32_t* piece);
+  uint32_t LendIncremental(uint16_t bid, int res);
   bool SendDone(uint32_t index, int res);
   void RetireSending(Entry& e);
   void SendNotified(Entry& e);

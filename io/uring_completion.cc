@@ -12,6 +12,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/base/attributes.h"
 #include "io/socket.h"
 #include "io/uring_backend.h"
 
@@ -76,6 +77,25 @@ inline bool UringBackend::HarvestWholeSend(const io_uring_cqe& cqe,
   return true;
 }
 
+// The res > 0 bytes a receive read into stream buffer bid (incremental
+// consumption, bid < consumed_.size()), at the buffer's fill mark: lent
+// until the next batch; returns their index in lent_. A buffer filled to
+// its end is queued to go back to the kernel then. Always inlined: it is
+// most of HarvestStreamBytes, which a call would cost a fifth more.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint32_t UringBackend::LendIncremental(
+    uint16_t bid, int res) {
+  uint32_t& filled = consumed_[bid];
+  const uint32_t offset = filled;
+  filled += static_cast<uint32_t>(res);
+  if (filled >= options_.buffer_size) {
+    filled = 0;
+    done_.push_back(bid);
+  }
+  const auto piece = static_cast<uint32_t>(lent_.size());
+  lent_.push_back(Piece{bid, false, offset});
+  return piece;
+}
+
 // Bytes a multishot receive read into the stream ring (incremental
 // buffers) for a stream reading as usual: lent, and emitted into *c.
 inline bool UringBackend::HarvestStreamBytes(const io_uring_cqe& cqe,
@@ -91,15 +111,7 @@ inline bool UringBackend::HarvestStreamBytes(const io_uring_cqe& cqe,
       e.reading != Reading::kOn || e.held_pending) {
     return false;
   }
-  uint32_t& filled = consumed_[bid];
-  const uint32_t offset = filled;
-  filled += static_cast<uint32_t>(cqe.res);
-  if (filled >= options_.buffer_size) {
-    filled = 0;
-    done_.push_back(bid);
-  }
-  const auto piece = static_cast<uint32_t>(lent_.size());
-  lent_.push_back(Piece{bid, false, offset});
+  const uint32_t piece = LendIncremental(bid, cqe.res);
   *c = Completion{HandleOf(index), kRecv | kBuffer | (piece << kBufferShift),
                   cqe.res};
   return true;
@@ -121,8 +133,8 @@ int UringBackend::Fill(absl::Span<Completion> out, int n, int timeout_ms) {
     // The rest waits for the next batch.
     if (i == out.size() || lent_.size() == kMaxLent) break;
     ++seen;
-    const auto index = static_cast<uint32_t>(cqe->user_data >> 8);
-    const auto tag = static_cast<uint8_t>(cqe->user_data & 0xFF);
+    const uint32_t index = IndexOfUserData(cqe->user_data);
+    const uint8_t tag = TagOfUserData(cqe->user_data);
     if (tag == kSend && HarvestWholeSend(*cqe, index)) continue;
     if ((tag == kRecv && HarvestStreamBytes(*cqe, index, &out[i])) ||
         Harvest(*cqe, &out[i])) {
@@ -233,8 +245,8 @@ bool UringBackend::QueueWake(int target, int fallback_fd) {
 // Completions: bookkeeping here, sink calls in Dispatch.
 
 bool UringBackend::Harvest(const io_uring_cqe& cqe, Completion* c) {
-  const uint32_t index = static_cast<uint32_t>(cqe.user_data >> 8);
-  const uint8_t tag = static_cast<uint8_t>(cqe.user_data & 0xFF);
+  const uint32_t index = IndexOfUserData(cqe.user_data);
+  const uint8_t tag = TagOfUserData(cqe.user_data);
   if (tag == kWake) {
     // index 0: a wake-up posted to this ring, which has ended the wait.
     // Otherwise this ring's MSG_RING failed: wake by the eventfd instead.
@@ -324,22 +336,16 @@ bool UringBackend::Harvest(const io_uring_cqe& cqe, Completion* c) {
 // completion names the buffer); otherwise at once.
 const char* UringBackend::Lend(bool datagram, uint16_t bid, int res,
                                uint32_t* piece) {
-  uint32_t offset = 0;
   if (!datagram && incremental_) {
     if (res <= 0 || bid >= consumed_.size()) return nullptr;
-    offset = consumed_[bid];
-    consumed_[bid] += static_cast<uint32_t>(res);
-    if (consumed_[bid] >= options_.buffer_size) {
-      consumed_[bid] = 0;
-      done_.push_back(bid);
-    }
-  } else {
-    if (bid >= (datagram ? datagrams_ : streams_).count) return nullptr;
-    (datagram ? datagrams_done_ : done_).push_back(bid);
-    if (res <= 0) return nullptr;
+    *piece = LendIncremental(bid, res);
+    return PieceAt(*piece);
   }
+  if (bid >= (datagram ? datagrams_ : streams_).count) return nullptr;
+  (datagram ? datagrams_done_ : done_).push_back(bid);
+  if (res <= 0) return nullptr;
   *piece = static_cast<uint32_t>(lent_.size());
-  lent_.push_back(Piece{bid, datagram, offset});
+  lent_.push_back(Piece{bid, datagram, 0});
   return PieceAt(*piece);
 }
 
