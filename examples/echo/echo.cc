@@ -1,9 +1,10 @@
 // Echo server: every byte a client sends comes back, byte-exact.
 //
-//   bazel-bin/examples/echo/echo --addr=tcp://127.0.0.1:9000,unix:///tmp/echo.sock \
-//       --loops=4 --lb=least_conn [--stats_every_s=1]
-//   bazel-bin/examples/echo/echo --addr=tls://127.0.0.1:9443 \
+//   bazel-bin/examples/echo/echo --loops=4 --lb=least_conn
+//       --addr=tcp://127.0.0.1:9000,unix:///tmp/echo.sock [--stats_every_s=1]
+//   bazel-bin/examples/echo/echo --addr=tls://127.0.0.1:9443
 //       --tls_cert=cert.pem --tls_key=key.pem
+// (each command is one line, wrapped here)
 //
 // Prints one line containing "listening" once every address accepts, and
 // exits 0 shortly after SIGINT or SIGTERM.

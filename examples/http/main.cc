@@ -2,8 +2,9 @@
 // returns the request body, GET /<file> serves --static_dir. Over TLS too:
 //
 //   bazel-bin/examples/http/http --addr=tcp://127.0.0.1:8080 --loops=2
-//   bazel-bin/examples/http/http --addr=tls://127.0.0.1:8443 \
+//   bazel-bin/examples/http/http --addr=tls://127.0.0.1:8443
 //       --tls_cert=cert.pem --tls_key=key.pem --static_dir=www
+// (each command is one line, wrapped here)
 //
 // Prints one line containing "listening" once every address accepts, and
 // exits 0 shortly after SIGINT or SIGTERM.

@@ -1,11 +1,12 @@
 // L4 proxy: every connection accepted on --listen is relayed, byte-exact
 // and both ways, to a connection the proxy dials to --backend.
 //
-//   bazel-bin/examples/proxy/proxy --listen=tcp://127.0.0.1:8000 \
+//   bazel-bin/examples/proxy/proxy --listen=tcp://127.0.0.1:8000
 //       --backend=unix:///tmp/echo.sock --loops=4
-//   bazel-bin/examples/proxy/proxy --listen=tls://127.0.0.1:8443 \
-//       --tls_cert=cert.pem --tls_key=key.pem --backend=tls://localhost:9443 \
+//   bazel-bin/examples/proxy/proxy --listen=tls://127.0.0.1:8443
+//       --tls_cert=cert.pem --tls_key=key.pem --backend=tls://localhost:9443
 //       --tls_ca=ca.pem
+// (each command is one line, wrapped here)
 // TLS is terminated on --listen and originated to a tls:// --backend,
 // whose certificate and name are verified; a backend that fails
 // verification closes the client's connection and relays nothing.
