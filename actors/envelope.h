@@ -185,12 +185,13 @@ class alignas(kInlinePayloadAlign) Envelope {
 
  private:
   friend class Lane;
-  // For Lane only: destroys a consumed payload without writing the header,
-  // so the slot's cache line stays as the producer left it. The envelope
-  // is raw storage afterwards, to be constructed over (placement new).
-  void DestroyPayloadOnly() noexcept {
+  // For Lane only: destroys a consumed payload and stores the empty header
+  // whether or not one was there; the store is what Lane needs (it moves
+  // the slot's line out of the producer's cache). Empty afterwards.
+  void ClearConsumed() noexcept {
     const MessageOps* o = ops_;
     if (o != nullptr && !o->trivially_destructible) o->destroy(storage_);
+    ops_ = nullptr;
   }
 
   template <class T, class... Args>

@@ -6,9 +6,11 @@
 // envelopes and frees their slots with one store of its own position. No
 // per-slot markers, no read-modify-write: each side keeps a cached copy of
 // the other's position and re-reads it only when the copy says full
-// (producer) or empty (consumer). A consumed slot is left unwritten unless
-// its payload needed destroying or was moved out, so the producer's next
-// lap finds the line as it left it.
+// (producer) or empty (consumer). The consumer writes every slot it
+// consumes (its empty header), which takes the line from the producer's
+// cache: the producer's next lap then gets it by a miss, not by upgrading
+// a shared copy, which measured much slower with the two cores far apart
+// (docs/mailbox_bench.md).
 //
 // Thread contract: TryPlace, TryBuild, Publish and placed() from the one
 // producer thread; Consume and HasPending from the one consumer thread.
@@ -100,7 +102,7 @@ class Lane {
     while (next_ != available_ && n < max) {
       Envelope* e = At(next_);
       fn(*e);
-      e->DestroyPayloadOnly();
+      e->ClearConsumed();
       ++next_;
       ++n;
     }

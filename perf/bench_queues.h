@@ -23,6 +23,7 @@
 #include <mutex>
 #include <utility>
 
+#include "absl/functional/function_ref.h"
 #include "actors/check.h"
 #include "actors/envelope.h"
 #include "actors/mailbox.h"
@@ -70,19 +71,42 @@ inline std::unique_ptr<Mailbox> NewMailbox(size_t producers) {
 }
 
 // actnet loop-to-loop: each producer is a sending loop with its own Outbox
-// and sender index, so its own lane; Push, and Flush every 32 (one cursor
+// and sender index, so its own lane; a send, and Flush every 32 (one cursor
 // store, a fence and a check of the consumer's `sleeping` flag per flush).
-// A loop never waits for room; here a producer whose lane is full retries
-// the flush, as the unbounded queues' producers wait for their Flow.
-struct LaneFlush {
+// kBuildInSlot: the send is a loop's typed Tell (Engine::SendBuilt): the
+// message is built through a FunctionRef straight into the lane's next
+// slot when nothing waits in the outbox and the lane has room ("lane-flush").
+// Otherwise the message is built by the caller and pushed, as Engine::Send
+// of an Envelope does ("lane-push"). A loop never waits for room; here a
+// producer whose lane is full retries the flush, as the unbounded queues'
+// producers wait for their Flow.
+template <bool kBuildInSlot>
+struct LaneCase {
   static constexpr bool kBounded = true;
-  explicit LaneFlush(size_t producers) : mailbox(NewMailbox(producers)) {}
+  explicit LaneCase(size_t producers) : mailbox(NewMailbox(producers)) {}
   struct Producer {
-    Producer(LaneFlush& q, size_t index, Flow*)
+    Producer(LaneCase& q, size_t index, Flow*)
         : outbox(q.mailbox.get(), index, 1 << 16) {}
     void Send(Envelope&& e) {
       (void)outbox.Push(std::move(e));
       if (outbox.size() >= kSendBatch) Finish();
+    }
+    // build(Envelope&) constructs the message in the empty envelope given.
+    template <class Build>
+    void SendBuilt(Build&& build) {
+      if constexpr (kBuildInSlot) {
+        const absl::FunctionRef<void(Envelope&)> ref(build);
+        if (!outbox.TryBuild(ref)) {
+          Envelope e;
+          ref(e);
+          (void)outbox.Push(std::move(e));
+        }
+        if (outbox.size() >= kSendBatch) Finish();
+      } else {
+        Envelope e;
+        build(e);
+        Send(std::move(e));
+      }
     }
     void Finish() {
       while (!outbox.Flush()) backoff.Wait();
@@ -97,6 +121,8 @@ struct LaneFlush {
   }
   std::unique_ptr<Mailbox> mailbox;
 };
+using LaneFlush = LaneCase<true>;
+using LanePush = LaneCase<false>;
 
 // moodycamel::ConcurrentQueue; kTokens: producer/consumer tokens; kBulk:
 // enqueue_bulk of 32 / try_dequeue_bulk of 256, else one at a time.
@@ -175,7 +201,7 @@ struct ConcurrentQueueCase {
 // between two threads. One producer writes envelopes straight into a ring
 // and stores a published count once per 32; the consumer reads that count
 // once per batch and no slot header at all. No wake-up protocol, no outbox
-// staging. A lane is this plus the outbox's staging copy and the wake-up
+// staging. A lane is this plus the outbox's bookkeeping and the wake-up
 // check per flush. What it reaches in a run bounds every design that
 // moves one cache line per message on that run's placement of the vCPUs.
 struct SpscReference {

@@ -95,9 +95,16 @@ double RunThroughput(size_t producers, bool pinned,
       uint64_t seq = 0;
       while (!control.stop()) {
         for (int i = 0; i < 64; ++i, ++seq) {
-          Envelope e;
-          e.Emplace<Payload<N>>(MessageTarget{}, seq, uint64_t{p});
-          producer.Send(std::move(e));
+          const auto build = [&](Envelope& e) {
+            e.Emplace<Payload<N>>(MessageTarget{}, seq, uint64_t{p});
+          };
+          if constexpr (requires { producer.SendBuilt(build); }) {
+            producer.SendBuilt(build);
+          } else {
+            Envelope e;
+            build(e);
+            producer.Send(std::move(e));
+          }
         }
       }
       producer.Finish();
@@ -149,9 +156,9 @@ struct Case {
   std::function<double(std::chrono::microseconds)> run;
 };
 
-const char* const kKinds[] = {"lane-flush", "cq",          "cq-tok",
-                              "cq-bulk",    "cq-bulk-tok", "mutex-deque",
-                              "spsc-ref"};
+const char* const kKinds[] = {"lane-flush", "lane-push",   "cq",
+                              "cq-tok",     "cq-bulk",     "cq-bulk-tok",
+                              "mutex-deque", "spsc-ref"};
 constexpr int kKindCount = sizeof(kKinds) / sizeof(kKinds[0]);
 
 template <size_t N>
@@ -160,11 +167,12 @@ std::function<double(std::chrono::microseconds)> Runner(int kind, size_t p,
   return [=](std::chrono::microseconds d) {
     switch (kind) {
       case 0: return RunThroughput<LaneFlush, N>(p, pinned, d);
-      case 1: return RunThroughput<ConcurrentQueueCase<false, false>, N>(p, pinned, d);
-      case 2: return RunThroughput<ConcurrentQueueCase<true, false>, N>(p, pinned, d);
-      case 3: return RunThroughput<ConcurrentQueueCase<false, true>, N>(p, pinned, d);
-      case 4: return RunThroughput<ConcurrentQueueCase<true, true>, N>(p, pinned, d);
-      case 5: return RunThroughput<MutexDeque, N>(p, pinned, d);
+      case 1: return RunThroughput<LanePush, N>(p, pinned, d);
+      case 2: return RunThroughput<ConcurrentQueueCase<false, false>, N>(p, pinned, d);
+      case 3: return RunThroughput<ConcurrentQueueCase<true, false>, N>(p, pinned, d);
+      case 4: return RunThroughput<ConcurrentQueueCase<false, true>, N>(p, pinned, d);
+      case 5: return RunThroughput<ConcurrentQueueCase<true, true>, N>(p, pinned, d);
+      case 6: return RunThroughput<MutexDeque, N>(p, pinned, d);
       default: return RunThroughput<SpscReference, N>(p, pinned, d);
     }
   };
@@ -440,6 +448,10 @@ int Main() {
           PrintRatio(mmsgs, "1P1C lane-flush / spsc-ref, " + tag,
                      Name(1, pinned, bytes, "lane-flush"),
                      {Name(1, pinned, bytes, "spsc-ref")}, 0.85, true,
+                     &targets, &probes);
+          PrintRatio(mmsgs, "1P1C lane-push / lane-flush (reference), " + tag,
+                     Name(1, pinned, bytes, "lane-push"),
+                     {Name(1, pinned, bytes, "lane-flush")}, 0, true,
                      &targets, &probes);
           PrintRatio(mmsgs, "1P1C spsc-ref / CQ fastest (reference), " + tag,
                      Name(1, pinned, bytes, "spsc-ref"), cq_fastest, 0, true,

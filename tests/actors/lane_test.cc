@@ -97,6 +97,51 @@ TEST_SUITE("Lane") {
     CHECK(check.errors == 0);
   }
 
+  TEST_CASE("every payload is destroyed exactly once: when consumed, by "
+            "whoever moved it out, or by the lane's destructor") {
+    // Each message holds a reference to `alive`: its use count is 1 plus
+    // the payloads not yet destroyed.
+    auto alive = std::make_shared<int>(0);
+    std::vector<Envelope> moved_out;
+    {
+      Lane lane(4);
+      EnvelopeQueue none;
+      for (int lap = 0; lap < 3; ++lap) {
+        for (int i = 0; i < 4; ++i) {
+          REQUIRE(lane.TryBuild([&](Envelope& e) {
+            REQUIRE(e.empty());  // a consumed slot is reused as empty
+            e.Emplace<std::shared_ptr<int>>(kTarget, alive);
+          }));
+        }
+        CHECK(lane.Publish(none) == 4);
+        CHECK(alive.use_count() == 1 + 4 + lap);
+        // Run three: keep the first one's payload by moving it out.
+        bool first = true;
+        auto fn = [&](Envelope& e) {
+          REQUIRE(e.As<std::shared_ptr<int>>() != nullptr);
+          if (first) moved_out.push_back(std::move(e));
+          first = false;
+        };
+        CHECK(lane.Consume(3, fn) == 3);
+        // Two destroyed by the lane, one moved out (alive), one waiting.
+        CHECK(alive.use_count() == 1 + 2 + lap);
+        CHECK(lane.Consume(1, fn) == 1);
+        CHECK(alive.use_count() == 1 + 1 + lap);
+      }
+      // Two more published and never consumed: the destructor's.
+      for (int i = 0; i < 2; ++i) {
+        REQUIRE(lane.TryBuild([&](Envelope& e) {
+          e.Emplace<std::shared_ptr<int>>(kTarget, alive);
+        }));
+      }
+      CHECK(lane.Publish(none) == 2);
+      CHECK(alive.use_count() == 1 + 3 + 2);
+    }
+    CHECK(alive.use_count() == 1 + 3);
+    moved_out.clear();
+    CHECK(alive.use_count() == 1);
+  }
+
   TEST_CASE("a lane of 4 or 8 slots wraps over many laps in partial "
             "batches without loss, duplicate or reorder") {
     for (size_t capacity : {size_t{4}, size_t{8}}) {
