@@ -184,16 +184,6 @@ class alignas(kInlinePayloadAlign) Envelope {
   }
 
  private:
-  friend class Lane;
-  // For Lane only: destroys a consumed payload and stores the empty header
-  // whether or not one was there; the store is what Lane needs (it moves
-  // the slot's line out of the producer's cache). Empty afterwards.
-  void ClearConsumed() noexcept {
-    const MessageOps* o = ops_;
-    if (o != nullptr && !o->trivially_destructible) o->destroy(storage_);
-    ops_ = nullptr;
-  }
-
   template <class T, class... Args>
   void EmplaceWithOps(const MessageOps* o, MessageTarget target,
                       Args&&... args) {

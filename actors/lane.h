@@ -102,7 +102,8 @@ class Lane {
     while (next_ != available_ && n < max) {
       Envelope* e = At(next_);
       fn(*e);
-      e->ClearConsumed();
+      // Writes the header either way: here, or in fn's move out of it.
+      e->Reset();
       ++next_;
       ++n;
     }

@@ -109,7 +109,7 @@ TEST_SUITE("Lane") {
       for (int lap = 0; lap < 3; ++lap) {
         for (int i = 0; i < 4; ++i) {
           REQUIRE(lane.TryBuild([&](Envelope& e) {
-            REQUIRE(e.empty());  // a consumed slot is reused as empty
+            REQUIRE(e.empty());  // build is given an empty envelope
             e.Emplace<std::shared_ptr<int>>(kTarget, alive);
           }));
         }
