@@ -77,8 +77,9 @@ void LoopActor::Open() {
 bool LoopActor::FinishIteration() {
   iterations_.Add();
   ProcessMessages();
-  timers_.RunDue(clock_ns);
-  ProcessMessages();
+  // What a timer sent goes out this turn; without a timer, the mailbox was
+  // just drained and what arrives later wakes or un-parks the loop.
+  if (timers_.RunDue(clock_ns) != 0) ProcessMessages();
   while (!flush_list.empty()) {
     StreamConn* c = flush_list.back();
     flush_list.pop_back();

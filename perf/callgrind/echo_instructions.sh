@@ -18,6 +18,7 @@ cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
 CONNS=${CONNS:-100}; SIZE=${SIZE:-16}; DEPTH=${DEPTH:-1}; DUR=${DUR:-6}; WARM=${WARM:-1}
 PORT=${PORT:-19800}
 OUT=${OUT:-$(mktemp -d -t actnet-callgrind.XXXXXX)}
+mkdir -p "$OUT"
 BACKENDS=${*:-epoll io_uring}
 if [ -z "${ECHO:-}" ]; then
   bazel build -c opt //examples/echo //perf/loadgen:loadgen > "$OUT/build.log" 2>&1
