@@ -43,28 +43,8 @@ WARM=${WARM:-1}
 SRV_CPU=${SRV_CPU:-0}
 CLI_CPU=${CLI_CPU:-1}
 OUT=${OUT:-$(mktemp -d -t actnet-pairs.XXXXXX)}
-ANCHORS_DIR=${ANCHORS_DIR:-$ROOT/../shared/perf-anchors}
-mkdir -p "$OUT/bin"
-
-bazel build -c opt //examples/echo //perf/loadgen:loadgen > "$OUT/build.log" 2>&1
-BIN=$(bazel info -c opt bazel-bin 2>/dev/null)
-cp "$BIN/examples/echo/echo" "$OUT/bin/echo"
-LOADGEN=$BIN/perf/loadgen/loadgen
-cc -O2 -pthread -o "$OUT/bin/epoll_echo" "$ANCHORS_DIR/epoll_echo_server.c"
-cc -O2 -o "$OUT/bin/uring_echo" "$ANCHORS_DIR/uring_echo_server.c" -luring
-
-# command NAME PORT: the server's command line.
-command_of() {
-  case $1 in
-    epoll) echo "$OUT/bin/epoll_echo -p $2" ;;
-    uring) echo "$OUT/bin/uring_echo -p $2" ;;
-    actnet) echo "$OUT/bin/echo --addr=tcp://127.0.0.1:$2 --loops=1 --backend=epoll" ;;
-    actnet-uring) echo "$OUT/bin/echo --addr=tcp://127.0.0.1:$2 --loops=1 --backend=io_uring" ;;
-    actnet-b) echo "${ECHO_B:?ECHO_B=path} --addr=tcp://127.0.0.1:$2 --loops=1 --backend=epoll" ;;
-    actnet-uring-b) echo "${ECHO_B:?ECHO_B=path} --addr=tcp://127.0.0.1:$2 --loops=1 --backend=io_uring" ;;
-    *) echo "unknown server '$1'" >&2; return 1 ;;
-  esac
-}
+source "$ROOT/perf/coschedule/servers.sh"
+build_servers
 
 # fresh_port, listening_on, server_started and stop_server (one server at
 # a time, in server_pid: start and stop below set it), and a trap this
