@@ -5,14 +5,17 @@
 #   build_servers        builds the echo example (Bazel, -c opt) and compiles
 #                        the shared perf-anchors harness's raw epoll and raw
 #                        io_uring servers and its echo_client
-#                        (ANCHORS_DIR, default <ROOT>/../shared/perf-anchors)
-#                        into $OUT/bin; sets LOADGEN (//perf/loadgen)
+#                        (ANCHORS_DIR, default <ROOT>/../shared/perf-anchors;
+#                        the io_uring one by perf/lib/uring_anchor.sh, which
+#                        says why if it cannot) into $OUT/bin; sets LOADGEN
+#                        (//perf/loadgen)
 #   command_of NAME PORT prints the command line of server NAME on PORT:
 #                        epoll and uring (the raw anchors), actnet and
 #                        actnet-uring (the echo example, one loop, on epoll
 #                        and io_uring), actnet-b and actnet-uring-b (the
 #                        same from the binary ECHO_B, another build)
 ANCHORS_DIR=${ANCHORS_DIR:-$ROOT/../shared/perf-anchors}
+source "$ROOT/perf/lib/uring_anchor.sh"
 
 build_servers() {
   mkdir -p "$OUT/bin"
@@ -22,7 +25,7 @@ build_servers() {
   cp "$bin/examples/echo/echo" "$OUT/bin/echo"
   LOADGEN=$bin/perf/loadgen/loadgen
   cc -O2 -pthread -o "$OUT/bin/epoll_echo" "$ANCHORS_DIR/epoll_echo_server.c"
-  cc -O2 -o "$OUT/bin/uring_echo" "$ANCHORS_DIR/uring_echo_server.c" -luring
+  build_uring_anchor "$OUT/bin/uring_echo"
   cc -O2 -o "$OUT/bin/echo_client" "$ANCHORS_DIR/echo_client.c"
 }
 

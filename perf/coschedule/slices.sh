@@ -7,8 +7,8 @@
 # in an order rotated each round. Each server has the CPU to itself while
 # measured, as in the shared harness (run_anchors.sh), but the ratios are
 # paired within a round, seconds apart instead of tens of seconds: a host
-# whose speed drifts (the same server at 8.6 us per echo one second and
-# 10.1 us half a minute later) moves both sides of a ratio alike.
+# whose speed drifts over tens of seconds moves both sides of a ratio
+# alike (docs/io_uring.md, "Measured").
 #
 #   perf/coschedule/slices.sh
 #   SERVERS="epoll uring actnet actnet-uring"
